@@ -1,0 +1,70 @@
+"""The dialplan contract: every context, AGI script and channel variable name ccrouter uses.
+
+`dialplan/extensions_ccrouter.conf` mirrors these names (a test checks it). The PBX simulator
+imports this module and nothing else of ccrouter, so it stays an honest peer.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- FastAGI ---------------------------------------------------------------------------
+AGI_DEFAULT_PORT: Final = 4573
+SCRIPT_ROUTE: Final = "route"
+"""AGI(agi://HOST:4573/route[,key=value...]) — picks the queue and opens the call card."""
+
+# --- contexts in dialplan/extensions_ccrouter.conf ---------------------------------------
+CONTEXT_INBOUND: Final = "ccrouter-inbound"
+"""Send inbound calls here: AGI route -> Queue() -> hang-up."""
+CONTEXT_FALLBACK: Final = "ccrouter-fallback"
+"""Where a call goes when ccrouter is down or answers CCROUTER_STATUS=error."""
+CONTEXT_QUEUE: Final = "ccrouter-queue"
+"""Queue() with the variables the route script set; reachable from engineers' dialplans."""
+
+# --- channel variables set by the route script (read by the dialplan) --------------------
+VAR_STATUS: Final = "CCROUTER_STATUS"
+VAR_QUEUE: Final = "CCROUTER_QUEUE"
+VAR_CARD: Final = "CCROUTER_CARD"
+VAR_QUEUE_TIMEOUT: Final = "CCROUTER_QUEUE_TIMEOUT"
+VAR_FALLBACK_QUEUE: Final = "CCROUTER_FALLBACK_QUEUE"
+VAR_LANGUAGE: Final = "CCROUTER_LANGUAGE"
+VAR_PRODUCT: Final = "CCROUTER_PRODUCT"
+# Asterisk's own variables that app_queue reads before Queue():
+VAR_QUEUE_PRIO: Final = "QUEUE_PRIO"
+VAR_QUEUE_MAX_PENALTY: Final = "QUEUE_MAX_PENALTY"
+VAR_QUEUE_MIN_PENALTY: Final = "QUEUE_MIN_PENALTY"
+
+# Values of CCROUTER_STATUS
+STATUS_OK: Final = "ok"
+STATUS_ERROR: Final = "error"
+"""ccrouter could not decide: the dialplan goes to CONTEXT_FALLBACK."""
+
+# Route script arguments (AGI(agi://host/route,product=wallet,lang=uz,...))
+ARG_PRODUCT: Final = "product"
+ARG_LANGUAGE: Final = "lang"
+ARG_DIALLED: Final = "did"
+ARG_PRIORITY: Final = "priority"
+ARG_CARD: Final = "card"
+ROUTE_ARGS: Final = (ARG_PRODUCT, ARG_LANGUAGE, ARG_DIALLED, ARG_PRIORITY, ARG_CARD)
+
+# --- AMI events ccrouter subscribes to (the Filter action after login, and the eventfilter
+# snippet for manager.conf in dialplan/). Everything else is filtered out at the source.
+AMI_EVENTS: Final = (
+    "FullyBooted",
+    "Shutdown",
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueCallerAbandon",
+    "AgentCalled",
+    "AgentConnect",
+    "AgentComplete",
+    "AgentRingNoAnswer",
+    "AgentDump",
+    "QueueMemberAdded",
+    "QueueMemberRemoved",
+    "QueueMemberStatus",
+    "QueueMemberPause",
+    "QueueMemberPenalty",
+    "Hangup",
+    "OriginateResponse",
+)

@@ -1,0 +1,1 @@
+"""The pure domain: plain values in, decisions out. No asyncio, panoramisk or SQLAlchemy here."""

@@ -1,0 +1,195 @@
+"""Typed, immutable domain events made from AMI messages by `ccrouter.ami.translate`.
+
+Field names follow Asterisk's (apps/app_queue.c, main/manager_channels.c) in snake case.
+`at` is the receive time in seconds since the epoch (AMI events carry no timestamp unless
+`timestampevents` is on); wait and talk times come from Asterisk's own HoldTime/TalkTime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    """The caller channel an event is about. Correlate calls on `linkedid`."""
+
+    uniqueid: str
+    linkedid: str
+    channel: str
+    caller_num: str
+    caller_name: str
+    exten: str
+    context: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerJoined:  # QueueCallerJoin
+    at: float
+    chan: ChannelRef
+    queue: str
+    position: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallerLeft:  # QueueCallerLeave
+    at: float
+    chan: ChannelRef
+    queue: str
+    position: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAbandoned:  # QueueCallerAbandon
+    at: float
+    chan: ChannelRef
+    queue: str
+    position: int
+    original_position: int
+    hold_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRinging:  # AgentCalled
+    at: float
+    chan: ChannelRef
+    queue: str
+    interface: str
+    member_name: str
+    dest_uniqueid: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentNoAnswer:  # AgentRingNoAnswer
+    at: float
+    chan: ChannelRef
+    queue: str
+    interface: str
+    member_name: str
+    ring_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAnswered:  # AgentConnect
+    at: float
+    chan: ChannelRef
+    queue: str
+    interface: str
+    member_name: str
+    hold_time: int
+    ring_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFinished:  # AgentComplete
+    at: float
+    chan: ChannelRef
+    queue: str
+    interface: str
+    member_name: str
+    hold_time: int
+    talk_time: int
+    reason: str  # "agent" | "caller" | "transfer"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDumped:  # AgentDump: the member hung up before the caller was bridged
+    at: float
+    chan: ChannelRef
+    queue: str
+    interface: str
+    member_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHungUp:  # Hangup (any channel; the tracker keeps the ones it knows)
+    at: float
+    uniqueid: str
+    linkedid: str
+    channel: str
+    cause: int
+    cause_txt: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberState:
+    """QueueMemberStatus/Added/Removed/Pause/Penalty events and QueueStatus QueueMember items.
+
+    `status` is Asterisk's device state number (1 = not in use, 2 = in use, 3 = busy,
+    5 = unavailable, 6 = ringing, ...).
+    """
+
+    at: float
+    queue: str
+    interface: str
+    member_name: str
+    state_interface: str
+    penalty: int
+    paused: bool
+    paused_reason: str
+    status: int
+    in_call: bool
+    calls_taken: int
+    membership: str  # "static" | "dynamic" | "realtime"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAdded:  # QueueMemberAdded
+    at: float
+    member: MemberState
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRemoved:  # QueueMemberRemoved
+    at: float
+    member: MemberState
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChanged:  # QueueMemberStatus / QueueMemberPause / QueueMemberPenalty
+    at: float
+    member: MemberState
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateDone:  # OriginateResponse
+    at: float
+    action_id: str
+    success: bool
+    reason: int
+    uniqueid: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class PbxBooted:  # FullyBooted
+    at: float
+    uptime: int
+    last_reload: int
+
+
+@dataclass(frozen=True, slots=True)
+class PbxShutdown:  # Shutdown
+    at: float
+    restart: bool
+
+
+DomainEvent = (
+    CallerJoined
+    | CallerLeft
+    | CallerAbandoned
+    | AgentRinging
+    | AgentNoAnswer
+    | AgentAnswered
+    | AgentFinished
+    | AgentDumped
+    | ChannelHungUp
+    | MemberAdded
+    | MemberRemoved
+    | MemberChanged
+    | OriginateDone
+    | PbxBooted
+    | PbxShutdown
+)
