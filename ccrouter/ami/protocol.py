@@ -1,0 +1,82 @@
+"""A faster AMI wire parser plugged into panoramisk through its `protocol_factory`.
+
+panoramisk 1.4 decodes every chunk, builds a case-insensitive `Message` for every event and
+matches it against fnmatch patterns: about 45 000 events/s here. This protocol splits the raw
+bytes on the blank line itself, hands events to one sink as plain dicts (keys exactly as Asterisk
+spells them; a repeated header becomes a list), and builds panoramisk `Message` objects only for
+replies to actions, so panoramisk's action futures keep working unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
+
+AmiMessage = dict[str, Any]
+EventSink = Callable[[AmiMessage], None]
+
+_SEP = b"\r\n\r\n"
+_BANNER = "Asterisk Call Manager/"
+
+
+def parse_block(block: bytes) -> AmiMessage:
+    """One AMI message (without its terminating blank line) -> dict of headers."""
+    msg: AmiMessage = {}
+    for line in block.decode("utf-8", "replace").split("\r\n"):
+        key, sep, value = line.partition(": ")
+        if not sep:
+            if line.endswith(":") and line[:-1] and " " not in line:  # "Header:" with no value
+                key, value = line[:-1], ""
+            else:
+                continue
+        old = msg.get(key)
+        if old is None:
+            msg[key] = value
+        elif isinstance(old, list):
+            old.append(value)
+        else:
+            msg[key] = [old, value]
+    return msg
+
+
+class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no type hints
+    """Set `sink` before data arrives; `version` holds the banner's AMI version."""
+
+    sink: EventSink | None = None
+    max_buffer: int = 4 * 1024 * 1024
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf + data if self._buf else data
+        if self.version is None and buf.startswith(_BANNER.encode()):
+            line, sep, buf = buf.partition(b"\r\n")
+            if not sep:  # banner not complete yet
+                self._buf = line
+                return
+            self.version = line.decode("ascii", "replace")[len(_BANNER) :].strip()
+        blocks = buf.split(_SEP)
+        self._buf = blocks.pop()
+        if len(self._buf) > self.max_buffer:  # a peer that never ends a message
+            self.log.error("ami_message_too_large", size=len(self._buf))
+            self._buf = b""
+            self.transport.close()
+            return
+        responses = self.responses
+        for block in blocks:
+            if not block:
+                continue
+            msg = parse_block(block)
+            action_id = msg.get("ActionID")
+            if action_id is not None and action_id in responses:
+                self.handle_message(Message(msg))
+            elif "Event" in msg:
+                if self.sink is not None:
+                    self.sink(msg)
+            elif "Response" in msg:
+                self.log.debug("ami_unmatched_response", response=msg.get("Response"))

@@ -1,0 +1,141 @@
+"""The call tracker: AMI events and route decisions -> call state -> card writes.
+
+It owns the pure `CallBook`, stamps events with the receive time, hands card writes to the card
+writer (never waiting on it), resyncs with Asterisk after every (re)connect, and closes calls
+whose last events never came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import structlog
+
+from ccrouter.ami.translate import BadEvent, translate
+from ccrouter.domain import events as ev
+from ccrouter.domain.calls import CallBook
+from ccrouter.domain.cards import CardWrite
+from ccrouter.domain.routing import RouteDecision
+
+log = structlog.get_logger(__name__)
+
+
+class CardSink(Protocol):
+    def submit(self, write: CardWrite) -> None: ...
+
+
+class AmiSender(Protocol):
+    async def send(
+        self, action: Mapping[str, Any], *, as_list: bool = False, timeout: float | None = None
+    ) -> Any: ...
+
+
+Listener = Callable[[ev.DomainEvent], None]
+
+
+class CallTracker:
+    def __init__(
+        self,
+        book: CallBook,
+        cards: CardSink,
+        *,
+        clock: Callable[[], float] = time.time,
+        sweep_interval_s: float = 1.0,
+    ) -> None:
+        self.book = book
+        self._cards = cards
+        self._clock = clock
+        self._sweep_interval_s = sweep_interval_s
+        self._listeners: list[Listener] = []
+        self._pbx_started: str | None = None
+        self.events_seen = 0
+        self.bad_events = 0
+
+    def subscribe(self, listener: Listener) -> None:
+        """`listener(event)` is called for every domain event, after the book applied it."""
+        self._listeners.append(listener)
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def on_ami_event(self, msg: Mapping[str, Any]) -> None:
+        """The AMI event sink (sync: it runs inside the protocol's data_received)."""
+        self.events_seen += 1
+        try:
+            event = translate(msg, self._clock())
+        except BadEvent as e:
+            self.bad_events += 1
+            log.warning("ami_bad_event", error=str(e))
+            return
+        if event is None:
+            log.debug("ami_event_skipped", ami_event=msg.get("Event"))
+            return
+        self.apply(event)
+
+    def apply(self, event: ev.DomainEvent) -> None:
+        self._submit(self.book.apply(event))
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("tracker_listener_failed", event=type(event).__name__)
+
+    def open_routed(
+        self,
+        *,
+        uniqueid: str,
+        channel: str,
+        caller_num: str,
+        caller_name: str,
+        dialled: str,
+        decision: RouteDecision,
+    ) -> str:
+        card, writes = self.book.open_routed(
+            at=self._clock(),
+            uniqueid=uniqueid,
+            channel=channel,
+            caller_num=caller_num,
+            caller_name=caller_name,
+            dialled=dialled,
+            decision=decision,
+        )
+        self._submit(writes)
+        return card
+
+    def _submit(self, writes: list[CardWrite]) -> None:
+        for write in writes:
+            self._cards.submit(write)
+
+    # --- resync and housekeeping -----------------------------------------------------------
+
+    async def resync(self, ami: AmiSender) -> None:
+        """After every AMI (re)connect: close the calls that vanished while we were away."""
+        seen_before = self._clock()
+        status = await ami.send({"Action": "CoreStatus"})
+        started = f"{status.get('CoreStartupDate', '')} {status.get('CoreStartupTime', '')}"
+        restarted = self._pbx_started is not None and started != self._pbx_started
+        self._pbx_started = started
+        items = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
+        alive = {m.get("Uniqueid", "") for m in items if m.get("Event") == "CoreShowChannel"}
+        writes = self.book.reconcile(
+            alive, seen_before=seen_before, pbx_restarted=restarted, now=self._clock()
+        )
+        self._submit(writes)
+        log.info(
+            "ami_resynced",
+            pbx_restarted=restarted,
+            channels=len(alive),
+            closed=sum(1 for w in writes if w.fields.get("state") == "closed"),
+            live_calls=len(self.book),
+        )
+
+    async def run(self) -> None:
+        """Close calls whose caller hung up long ago with parts still missing."""
+        while True:
+            await asyncio.sleep(self._sweep_interval_s)
+            writes = self.book.expire(self._clock())
+            if writes:
+                log.warning("calls_closed_incomplete", count=len(writes))
+                self._submit(writes)
