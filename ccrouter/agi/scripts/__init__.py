@@ -1,0 +1,1 @@
+"""AGI scripts: one module per script, one public `async def` named after it."""

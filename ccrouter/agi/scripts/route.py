@@ -1,0 +1,135 @@
+"""The `route` AGI script: arguments -> requirements -> router -> channel variables.
+
+`AGI(agi://127.0.0.1:4573/route,product=wallet,lang=uz,did=${EXTEN},priority=1,card=...)`
+sets CCROUTER_QUEUE, CCROUTER_CARD, CCROUTER_QUEUE_TIMEOUT, CCROUTER_LANGUAGE, CCROUTER_PRODUCT,
+QUEUE_PRIO (when > 0) and, last, CCROUTER_STATUS=ok. A bad or unknown argument is logged and
+ignored: the call is still routed. If the router fails, the server sets CCROUTER_STATUS=error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from ccrouter.agi.session import AgiArgumentError, AgiRequest, AgiSession, parse_kwarg
+from ccrouter.dialplan import (
+    ARG_CARD,
+    ARG_DIALLED,
+    ARG_LANGUAGE,
+    ARG_PRIORITY,
+    ARG_PRODUCT,
+    ROUTE_ARGS,
+    STATUS_OK,
+    VAR_CARD,
+    VAR_LANGUAGE,
+    VAR_PRODUCT,
+    VAR_QUEUE,
+    VAR_QUEUE_PRIO,
+    VAR_QUEUE_TIMEOUT,
+    VAR_STATUS,
+)
+from ccrouter.domain.cards import is_valid_card_number
+from ccrouter.domain.routing import Requirements, RouteDecision
+
+log = structlog.get_logger(__name__)
+
+_MAX_PRIORITY = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    decision: RouteDecision
+    card: str
+    """The call card number opened for this call."""
+
+
+class RouteService(Protocol):
+    def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult: ...
+
+
+def _is_name(value: str) -> bool:
+    return bool(value) and value.replace("_", "").replace("-", "").replace(".", "").isalnum()
+
+
+def requirements_from_args(args: Sequence[str]) -> tuple[Requirements, list[str]]:
+    """The route arguments as Requirements, and what was ignored (one message per problem)."""
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for arg in args:
+        if not arg.strip():
+            continue
+        try:
+            key, value = parse_kwarg(arg)
+        except AgiArgumentError as exc:
+            problems.append(str(exc))
+            continue
+        if key not in ROUTE_ARGS:
+            problems.append(f"unknown argument {key!r} (known: {', '.join(ROUTE_ARGS)})")
+        elif key in values:
+            problems.append(f"argument {key!r} given twice; the first value is kept")
+        else:
+            values[key] = value
+
+    def name(key: str) -> str | None:
+        value = values.get(key)
+        if value is None:
+            return None
+        if not _is_name(value):
+            problems.append(f"bad {key}={value!r}: expected letters, digits, '-', '_', '.'")
+            return None
+        return value
+
+    priority = 0
+    if (text := values.get(ARG_PRIORITY)) is not None:
+        if text.isascii() and text.isdigit() and int(text) <= _MAX_PRIORITY:
+            priority = int(text)
+        else:
+            problems.append(f"bad {ARG_PRIORITY}={text!r}: expected 0..{_MAX_PRIORITY}")
+    card = values.get(ARG_CARD)
+    if card is not None and not is_valid_card_number(card):
+        problems.append(f"bad {ARG_CARD}={card!r}: not a card number (wrong check digit?)")
+        card = None
+    dialled = values.get(ARG_DIALLED)
+    if dialled is not None and (not dialled or any(c.isspace() for c in dialled)):
+        problems.append(f"bad {ARG_DIALLED}={dialled!r}: expected a dialled number")
+        dialled = None
+    return (
+        Requirements(
+            product=name(ARG_PRODUCT),
+            language=name(ARG_LANGUAGE),
+            dialled=dialled,
+            priority=priority,
+            card=card,
+        ),
+        problems,
+    )
+
+
+async def route(session: AgiSession, router: RouteService) -> None:
+    request = session.request
+    requirements, problems = requirements_from_args(request.args)
+    if request.query:
+        problems.append(f"URL query {request.query!r} ignored: pass ,key=value arguments")
+    if problems:
+        log.warning("route_arguments_ignored", problems=problems)
+    result = router.route(request, requirements)
+    decision = result.decision
+    if decision.notes:
+        log.warning("route_requirements_not_honoured", notes=list(decision.notes))
+    await session.set_variable(VAR_QUEUE, decision.queue)
+    await session.set_variable(VAR_CARD, result.card)
+    await session.set_variable(VAR_QUEUE_TIMEOUT, str(decision.timeout_s))
+    await session.set_variable(VAR_LANGUAGE, decision.language)
+    await session.set_variable(VAR_PRODUCT, decision.product)
+    if decision.priority > 0:
+        await session.set_variable(VAR_QUEUE_PRIO, str(decision.priority))
+    await session.set_variable(VAR_STATUS, STATUS_OK)
+
+
+def route_script(router: RouteService) -> Callable[[AgiSession], Awaitable[None]]:
+    """The `route` script bound to a router, for AgiServer's script table."""
+    return functools.partial(route, router=router)
