@@ -154,7 +154,8 @@ class AmiClient:
                 await self._session()
             except AmiLoginFailed as e:
                 self.last_error = str(e)
-                log.error("ami_login_failed", host=s.host, port=s.port, user=s.username, error=str(e))
+                log.error("ami_login_failed", host=s.host, port=s.port, user=s.username,
+                          error=str(e))  # fmt: skip
             except (OSError, AmiError, TimeoutError, ConnectionError) as e:
                 self.last_error = str(e) or type(e).__name__
                 log.warning("ami_disconnected", host=s.host, port=s.port, error=self.last_error)

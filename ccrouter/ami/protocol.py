@@ -46,6 +46,7 @@ class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no t
     """Set `sink` before data arrives; `version` holds the banner's AMI version."""
 
     sink: EventSink | None = None
+    version: str | None = None
     max_buffer: int = 4 * 1024 * 1024
 
     def connection_made(self, transport: Any) -> None:
