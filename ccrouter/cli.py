@@ -1,0 +1,149 @@
+"""`ccrouter` command line: check a config, generate the Asterisk files, run, demo.
+
+Exit codes: 0 ok; 1 `check` found errors; 2 another command refused an invalid config or bad
+arguments (argparse's own convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ccrouter.config import ConfigError, ConfigInvalid, Settings, check_settings, load_settings
+
+DEFAULT_CONFIG = Path("config/ccrouter.yaml")
+CONFIG_ENV = "CCROUTER_CONFIG"
+
+
+def default_config() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def _print_errors(errors: Sequence[ConfigError]) -> None:
+    for error in errors:
+        print(error, file=sys.stderr)
+
+
+def _settings_or_none(path: Path) -> Settings | None:
+    """The settings, or None after printing every error (callers exit 2)."""
+    try:
+        return load_settings(path)
+    except ConfigInvalid as exc:
+        _print_errors(exc.errors)
+        print(f"{path}: invalid configuration, not starting", file=sys.stderr)
+        return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path: Path = args.config
+    errors = check_settings(path)
+    if errors:
+        _print_errors(errors)
+        return 1
+    settings = load_settings(path)
+    print(f"{path}: OK ({len(settings.targets)} targets, {len(settings.operators)} operators)")
+    return 0
+
+
+def cmd_dialplan(args: argparse.Namespace) -> int:
+    from ccrouter.dialplan_gen import (
+        EXTENSIONS_FILE,
+        MANAGER_FILE,
+        extensions_conf,
+        manager_conf,
+    )
+
+    settings = _settings_or_none(args.config)
+    if settings is None:
+        return 2
+    try:
+        extensions = extensions_conf(settings)
+    except ValueError as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        sys.stdout.write(extensions)
+        return 0
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in (
+        (EXTENSIONS_FILE, extensions),
+        (MANAGER_FILE, manager_conf(settings.ami.username)),
+    ):
+        (out / name).write_text(text, encoding="utf-8")
+        print(f"wrote {out / name}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings_or_none(args.config)
+    if settings is None:
+        return 2
+    from ccrouter.app import main as app_main
+
+    return app_main(settings)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    # Imported by name: ccrouter.demo (the simulator wiring) is optional at type-check time.
+    demo = importlib.import_module("ccrouter.demo")
+    demo_main: Callable[[argparse.Namespace], int | None] = demo.main
+    return int(demo_main(args) or 0)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccrouter", description="Call routing for Asterisk call centres."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = f"config file (default: ${CONFIG_ENV} or {DEFAULT_CONFIG})"
+
+    p = sub.add_parser("check", help="check a config file; print file:line: key: message errors")
+    p.add_argument("config", nargs="?", type=Path, default=None, metavar="CONFIG", help=config_help)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("dialplan", help="generate the Asterisk dialplan and manager.conf files")
+    p.add_argument("--config", type=Path, default=None, help=config_help)
+    p.add_argument(
+        "--out", type=Path, default=None, metavar="DIR",
+        help="write extensions_ccrouter.conf and manager_ccrouter.conf into DIR "
+        "(default: print the extensions file)",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_dialplan)
+
+    p = sub.add_parser("run", help="run ccrouter (AMI, FastAGI, HTTP)")
+    p.add_argument("--config", type=Path, default=None, help=config_help)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="run ccrouter against the PBX simulator")
+    p.add_argument("--config", type=Path, default=None, help=config_help)
+    p.add_argument("--duration", type=_positive, default=None, metavar="S",
+                   help="stop after S seconds (default: until Ctrl-C)")  # fmt: skip
+    p.add_argument("--rate", type=_positive, default=None, metavar="CALLS_PER_S",
+                   help="new calls per second")  # fmt: skip
+    p.add_argument("--time-scale", type=_positive, default=None, metavar="X",
+                   help="simulated seconds per real second")  # fmt: skip
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.config is None:
+        args.config = default_config()
+    code: int = args.func(args)
+    return code
