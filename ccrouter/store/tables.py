@@ -1,0 +1,101 @@
+"""The database schema as SQLAlchemy Core tables (the migrations must produce exactly this).
+
+`cards` holds one row per call card: one column per name in `ccrouter.domain.cards.CARD_FIELDS`
+plus `id`, `created_at` and `updated_at`. Times are REAL epoch seconds. `ivr_path` is a JSON
+list stored as TEXT (`JsonText` encodes and decodes it). `meta` is a small key/value table (the
+card-serial reservation lives there). Later tables (callbacks, incidents, tokens) are added to
+this `metadata` together with a new migration in `migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from ccrouter.domain.cards import CARD_FIELDS
+
+# Deterministic constraint names: SQLite batch migrations need names to alter constraints.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class JsonText(sa.types.TypeDecorator[Any]):
+    """A JSON value stored as TEXT: encoded on write, decoded on read (NULL stays None)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+metadata: Final = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+TIME_COLUMNS: Final = frozenset({"started_at", "answered_at", "ended_at"})
+INT_COLUMNS: Final = frozenset({"wait_s", "ring_s", "talk_s", "csat"})
+JSON_COLUMNS: Final = frozenset({"ivr_path"})
+BOOL_COLUMNS: Final = frozenset({"last_agent_hit"})
+
+
+def _card_column(name: str) -> sa.Column[Any]:
+    if name == "number":
+        return sa.Column(name, sa.Text, nullable=False)
+    if name in TIME_COLUMNS:
+        return sa.Column(name, sa.REAL)
+    if name in INT_COLUMNS:
+        return sa.Column(name, sa.Integer)
+    if name in JSON_COLUMNS:
+        return sa.Column(name, JsonText)
+    if name in BOOL_COLUMNS:
+        return sa.Column(name, sa.Boolean)
+    return sa.Column(name, sa.Text)
+
+
+# The column order is fixed (not the frozenset's order) so the DDL is stable across runs.
+CARD_COLUMN_ORDER: Final = (
+    "number", "kind", "state", "uniqueid", "linkedid", "channel", "caller_num", "caller_name",
+    "dialled", "started_at", "answered_at", "ended_at", "ivr_path", "language", "product",
+    "target", "queue", "wait_s", "ring_s", "talk_s", "operator", "interface", "outcome",
+    "end_reason", "close_reason", "escalation", "priority", "topic", "resolution", "notes",
+    "csat", "recording", "repeat_of", "callback_of", "last_agent_hit",
+)  # fmt: skip
+if frozenset(CARD_COLUMN_ORDER) != CARD_FIELDS or len(CARD_COLUMN_ORDER) != len(CARD_FIELDS):
+    raise RuntimeError("tables.CARD_COLUMN_ORDER is out of step with domain.cards.CARD_FIELDS")
+
+cards: Final = sa.Table(
+    "cards",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    *(_card_column(name) for name in CARD_COLUMN_ORDER),
+    sa.Column("created_at", sa.REAL, nullable=False),
+    sa.Column("updated_at", sa.REAL, nullable=False),
+    sa.Index("ix_cards_number", "number", unique=True),
+    sa.Index("ix_cards_linkedid", "linkedid"),
+    sa.Index("ix_cards_uniqueid", "uniqueid"),
+    sa.Index("ix_cards_caller_num_started_at", "caller_num", "started_at"),
+    sa.Index("ix_cards_state", "state"),
+    sa.Index("ix_cards_started_at", "started_at"),
+    sa.Index("ix_cards_queue_started_at", "queue", "started_at"),
+)
+
+meta: Final = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
