@@ -383,6 +383,8 @@ def _pydantic_errors(
             loc = _present(data, loc)
             shown = "***" if "secret" in str(loc[-1:]) else repr(err["input"])[:60]
             message = f"{err['msg']} (got {shown})"
+            if kind == "string_type" and isinstance(err["input"], int | float):
+                message += "; quote it in YAML to make it text"
         var = from_env.get(loc)
         if var is not None:
             yield ConfigError(ENV_FILE, 0, var, f"{message}; it overrides {dotted(loc)}")
@@ -404,6 +406,11 @@ def _known(kind: str, value: str, names: Sequence[str]) -> str:
 
 def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     """Rules across sections, on the raw values (type errors are pydantic's to report)."""
+    # A section of the wrong type is pydantic's error; names are then not checked against it.
+    lang_ok, prod_ok = (
+        isinstance(data.get("languages"), list),
+        isinstance(data.get("products"), dict),
+    )
     languages = [x for x in _as_list(data.get("languages")) if isinstance(x, str)]
     products = list(_as_dict(data.get("products")))
     first: dict[tuple[str, str], int] = {}
@@ -416,9 +423,9 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
             continue
         at = ("targets", i)
         product, language, name = t.get("product"), t.get("language"), t.get("name")
-        if isinstance(product, str) and product not in products:
+        if prod_ok and isinstance(product, str) and product not in products:
             yield (*at, "product"), _known("product", product, products)
-        if isinstance(language, str) and language not in languages:
+        if lang_ok and isinstance(language, str) and language not in languages:
             yield (*at, "language"), _known("language", language, languages)
         if isinstance(product, str) and isinstance(language, str):
             j = first.setdefault(("pl", f"{product}\0{language}"), i)
@@ -438,16 +445,16 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
                 yield (*at, which), f"duplicate queue name {queue!r} (first: targets[{j}])"
     target_names = [k[1] for k in first if k[0] == "name"]
     routing = _as_dict(data.get("routing"))
-    for key, kind, names in (
-        ("default_language", "language", languages),
-        ("default_product", "product", products),
-        ("default_target", "target", target_names),
+    for key, kind, names, ok in (
+        ("default_language", "language", languages, lang_ok),
+        ("default_product", "product", products, prod_ok),
+        ("default_target", "target", target_names, isinstance(data.get("targets"), list)),
     ):
         value = routing.get(key)
-        if isinstance(value, str) and value not in names:
+        if ok and isinstance(value, str) and value not in names:
             yield ("routing", key), _known(kind, value, names)
     for did, product in _as_dict(routing.get("did")).items():
-        if isinstance(product, str) and product not in products:
+        if prod_ok and isinstance(product, str) and product not in products:
             yield ("routing", "did", did), _known("product", product, products)
     skill_names = [*languages, *products]
     for i, op in enumerate(_as_list(data.get("operators"))):
@@ -463,7 +470,7 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
                         (f"duplicate operator {attr} {value!r} (first: operators[{j}])"),
                     )
         for skill in _as_dict(op.get("skills")):
-            if skill not in skill_names:
+            if lang_ok and prod_ok and skill not in skill_names:
                 yield (
                     ("operators", i, "skills", skill),
                     (f"{_known('skill', skill, skill_names)} (skills are languages or products)"),
