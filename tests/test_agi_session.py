@@ -234,6 +234,7 @@ async def test_reply_zoo_of_the_recorded_session() -> None:
     def shape(o: AgiReply | Exception) -> tuple[object, ...]:
         if isinstance(o, AgiCommandError):
             return (o.reply.code, len(o.reply.lines))
+        assert isinstance(o, AgiReply), o
         return (o.code, o.result, o.data, o.endpos)
 
     assert [shape(o) for o in outcomes] == [

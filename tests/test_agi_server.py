@@ -1,0 +1,237 @@
+"""AgiServer over real sockets: header limits, routing by script, failures -> CCROUTER_STATUS."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
+
+from ccrouter.agi import AgiHangup, AgiProtocolError, AgiServer, AgiSession
+from ccrouter.agi.session import parse_env, parse_reply, read_reply
+from ccrouter.config import AgiSettings
+from tests.test_agi_session import WAIT, Peer, header_of, running
+
+HEADER = header_of("agi-session.txt")  # script route, uniqueid 1795443851.11
+ERROR = "SET VARIABLE CCROUTER_STATUS error"
+OK = b"200 result=1\n"
+
+
+def events(logs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    return [e for e in logs if e["event"] == name]
+
+
+async def noop_script(session: AgiSession) -> None:
+    await session.command("NOOP")
+
+
+async def test_normal_session_closes_the_socket_and_counts() -> None:
+    async with running({"route": noop_script}) as (server, port):
+        peer = await Peer.connect(port, HEADER)
+        assert await peer.read_command() == "NOOP"
+        peer.send(b"200 result=0\n")
+        assert await peer.expect_eof() == []
+        stats = server.stats.as_dict()
+    assert (stats["connections"], stats["sessions"], stats["ok"], stats["errors"]) == (1, 1, 1, 0)
+    assert stats["active"] == 0 and stats["latency_max_s"] > 0
+
+
+async def test_early_eof_in_the_header() -> None:
+    with capture_logs() as logs:
+        async with running({"route": noop_script}) as (server, port):
+            peer = await Peer.connect(port, HEADER[:100])
+            peer.writer.write_eof()
+            assert await peer.expect_eof() == []
+    (event,) = events(logs, "agi_header_incomplete")
+    assert event["received_bytes"] == 100
+    assert server.stats.rejected == 1 and server.stats.sessions == 0
+
+
+async def test_garbage_header_is_rejected_with_the_line_named() -> None:
+    with capture_logs() as logs:
+        async with running({"route": noop_script}) as (server, port):
+            peer = await Peer.connect(port, b"GET / HTTP/1.1\nHost: x\n\n")
+            assert await peer.expect_eof() == []
+    (event,) = events(logs, "agi_header_invalid")
+    assert "header line 1" in str(event["error"]) and "GET / HTTP/1.1" in str(event["error"])
+    assert server.stats.rejected == 1
+
+
+@pytest.mark.parametrize("terminated", [True, False])
+async def test_oversized_header(terminated: bool) -> None:
+    lines = [b"agi_x%d: %s\n" % (i, b"y" * 60) for i in range(20 if terminated else 1200)]
+    header = HEADER[:-1] + b"".join(lines) + (b"\n" if terminated else b"")  # 2 KB or 80 KB
+    with capture_logs() as logs:
+        async with running({"route": noop_script}, header_max_bytes=1024) as (server, port):
+            peer = await Peer.connect(port, header)
+            assert await peer.expect_eof() == []
+    (event,) = events(logs, "agi_header_too_large")
+    assert event["limit_bytes"] == 1024
+    assert server.stats.rejected == 1
+
+
+async def test_slow_peer_hits_the_header_timeout() -> None:
+    with capture_logs() as logs:
+        async with running({"route": noop_script}, header_timeout_s=0.05) as (server, port):
+            peer = await Peer.connect(port, HEADER[:200])
+            assert await peer.expect_eof() == []
+    assert events(logs, "agi_header_timeout")[0]["timeout_s"] == 0.05
+    assert server.stats.rejected == 1
+
+
+async def test_unknown_script_sets_error_status() -> None:
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        async with running({"route": noop_script}) as (server, port):
+            header = HEADER.replace(b"agi_network_script: route", b"agi_network_script: nope")
+            peer = await Peer.connect(port, header)
+            await peer.answer_all({ERROR: OK})
+    assert peer.commands == [ERROR]
+    (event,) = events(logs, "agi_unknown_script")
+    assert (event["script"], event["uniqueid"]) == ("nope", "1795443851.11")
+    assert event["known"] == ["route"]
+    assert server.stats.errors == 1
+
+
+async def test_script_exception_sets_error_status_and_logs_the_call() -> None:
+    async def broken(session: AgiSession) -> None:
+        await session.answer()
+        raise RuntimeError("database is on fire")
+
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        async with running({"route": broken}) as (server, port):
+            peer = await Peer.connect(port, HEADER)
+            await peer.answer_all({"ANSWER": b"200 result=0\n", ERROR: OK})
+    assert peer.commands == ["ANSWER", ERROR]
+    (event,) = events(logs, "agi_script_failed")
+    assert (event["uniqueid"], event["script"]) == ("1795443851.11", "route")
+    assert "database is on fire" in str(event["error"])
+    assert (server.stats.errors, server.stats.ok) == (1, 0)
+
+
+async def test_bad_arguments_set_error_status() -> None:
+    async def strict(session: AgiSession) -> None:
+        session.request.kwargs()  # agi_arg_1: arg1 is not key=value
+
+    with capture_logs() as logs:
+        async with running({"route": strict}) as (_, port):
+            peer = await Peer.connect(port, HEADER)
+            await peer.answer_all({ERROR: OK})
+    assert peer.commands == [ERROR]
+    assert "'arg1'" in str(events(logs, "agi_bad_arguments")[0]["error"])
+
+
+async def test_session_time_limit() -> None:
+    async def waits(session: AgiSession) -> None:
+        await session.wait_for_digit(10_000)
+
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        async with running({"route": waits}, session_timeout_s=0.1) as (server, port):
+            peer = await Peer.connect(port, HEADER)
+            assert await peer.read_command() == "WAIT FOR DIGIT 10000"
+            assert await peer.expect_eof() == [ERROR]  # no reply awaited: out of step
+    (event,) = events(logs, "agi_session_timeout")
+    assert (event["timeout_s"], event["uniqueid"]) == (0.1, "1795443851.11")
+    assert server.stats.errors == 1
+
+
+async def test_caller_hangup_ends_quietly() -> None:
+    async def script(session: AgiSession) -> None:
+        await session.stream_file("demo-congrats")
+
+    with capture_logs() as logs:
+        async with running({"route": script}) as (server, port):
+            peer = await Peer.connect(port, HEADER)
+            hung_up = b"200 result=-1 endpos=20000\nHANGUP\n"
+            await peer.answer_all({'STREAM FILE demo-congrats ""': hung_up})
+    assert peer.commands == ['STREAM FILE demo-congrats ""']  # no error status
+    assert (server.stats.hangups, server.stats.errors) == (1, 0)
+    assert not [e for e in logs if e["log_level"] in ("warning", "error")]
+
+
+async def test_close_cancels_and_awaits_live_sessions() -> None:
+    cancelled = asyncio.Event()
+
+    async def waits(session: AgiSession) -> None:
+        try:
+            await session.wait_for_digit(10_000)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    server = AgiServer({"route": waits}, AgiSettings(port=0))
+    _, port = await server.start()
+    peers = [await Peer.connect(port, HEADER) for _ in range(3)]
+    for peer in peers:
+        assert await peer.read_command() == "WAIT FOR DIGIT 10000"
+    assert server.stats.active == 3
+    await server.close()
+    assert cancelled.is_set() and server.stats.active == 0
+    for peer in peers:
+        assert await peer.expect_eof() == []
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", port)
+    await server.close()  # idempotent
+    with pytest.raises(RuntimeError):
+        await server.start()
+
+
+# --- hypothesis: garbage never crashes or hangs ---------------------------------------------
+
+_lines = st.lists(
+    st.one_of(
+        st.text(max_size=30).map(lambda t: t.replace("\n", "")),
+        st.sampled_from(["agi_network_script: route", "agi_arg_1: x=1", "HANGUP", "agi_: x"]),
+    ),
+    max_size=8,
+)
+
+
+@given(_lines)
+def test_parse_env_accepts_or_names_the_problem(lines: list[str]) -> None:
+    try:
+        env = parse_env(("\n".join(lines) + "\n\n").encode())
+    except AgiProtocolError as exc:
+        assert "header" in str(exc)
+    else:
+        assert "agi_network_script" in env and all(k.startswith("agi_") for k in env)
+
+
+@given(st.binary(max_size=300))
+def test_read_reply_on_garbage_returns_or_raises_typed(data: bytes) -> None:
+    async def read() -> None:
+        reader = asyncio.StreamReader(limit=128)
+        reader.feed_data(data)
+        reader.feed_eof()
+        try:
+            reply, _ = await read_reply(reader)
+        except (AgiProtocolError, AgiHangup):
+            return
+        assert reply.code in range(100, 1000)
+        if reply.code == 200:
+            assert parse_reply(reply.lines[0]) == reply
+
+    asyncio.run(asyncio.wait_for(read(), WAIT))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=400))
+def test_server_survives_garbage_headers(data: bytes) -> None:
+    async def scenario() -> None:
+        with capture_logs():
+            async with running({"route": noop_script}, header_timeout_s=0.05) as (server, port):
+                peer = await Peer.connect(port, data)
+                peer.writer.write_eof()
+                rest = await peer.expect_eof()
+                await asyncio.sleep(0)
+        assert server.stats.active == 0
+        if server.stats.rejected == 0:  # a valid header after all: the script ran or was unknown
+            assert rest in ([], ["NOOP"], [ERROR])
+
+    structlog.contextvars.clear_contextvars()
+    asyncio.run(asyncio.wait_for(scenario(), WAIT))
