@@ -213,6 +213,8 @@ class _Doc:
     lines: dict[KeyPath, int] = field(default_factory=lambda: {(): 1})
     errors: list[ConfigError] = field(default_factory=list)
     active: set[int] = field(default_factory=set)
+    broken: set[str] = field(default_factory=set)
+    """Keys whose value could not be read (None stands in): no second error for them."""
 
     def error(self, path: KeyPath, line: int, message: str) -> None:
         self.errors.append(ConfigError(self.file, line, dotted(path), message))
@@ -220,6 +222,7 @@ class _Doc:
     def convert(self, node: yaml.Node, path: KeyPath) -> Any:
         if id(node) in self.active:
             self.error(path, node.start_mark.line + 1, "recursive YAML alias")
+            self.broken.add(dotted(path))
             return None
         self.active.add(id(node))
         try:
@@ -256,6 +259,7 @@ class _Doc:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self.error(path, node.start_mark.line + 1, f"bad YAML value: {exc}")
+            self.broken.add(dotted(path))
             return None
 
 
@@ -323,7 +327,9 @@ def _load(path: Path, environ: Mapping[str, str]) -> tuple[Settings | None, list
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        errors.extend(_pydantic_errors(exc, data, doc, from_env))
+        errors.extend(
+            e for e in _pydantic_errors(exc, data, doc, from_env) if e.key not in doc.broken
+        )
     if errors:
         unique = {(e.file, e.line, e.key, e.message): e for e in errors}
         return None, sorted(unique.values(), key=lambda e: (e.file != file, e.line, e.key))

@@ -269,3 +269,11 @@ def test_example_config_loads() -> None:
     assert settings.database.url == f"sqlite+aiosqlite:///{ROOT}/var/ccrouter.db"
     secret = load_settings(ROOT / "config" / "ccrouter.yaml", {"CCROUTER_AMI_SECRET": "lab"})
     assert secret.ami.secret == "lab"
+
+
+def test_unsafe_yaml_tags_and_recursive_aliases_are_errors(tmp_path: Path) -> None:
+    error = only_error(write(tmp_path, BASE + "ami:\n  host: !!python/name:os.system ''\n"))
+    assert (error.line, error.key) == (24, "ami.host")
+    assert "bad YAML value" in error.message
+    errors = check_settings(write(tmp_path, BASE + "extra: &a [1, *a]\n"), {})
+    assert any(e.key == "extra[1]" and "recursive YAML alias" in e.message for e in errors)
