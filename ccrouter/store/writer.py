@@ -101,6 +101,7 @@ class CardWriter:
         self._committed_seq = 0  # every write with seq <= this is committed
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
+        self._batch_lock = asyncio.Lock()
         self._stopped = asyncio.Event()
         self._running = False
         self._stop_requested = False
@@ -188,7 +189,7 @@ class CardWriter:
         if self._committed_seq >= target:
             return
         if not self._running:
-            await self._drain()
+            await self._drain(target)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((target, future))
@@ -196,14 +197,15 @@ class CardWriter:
         await future
 
     async def close(self) -> None:
-        """Flush, stop run(), and refuse (log) later submissions."""
+        """Flush, stop run() (or keep it from starting), and refuse (log) later submissions."""
         if self._running:
             await self.flush()
             self._stop_requested = True
             self._wake.set()
             await self._stopped.wait()
         else:
-            await self._drain()
+            self._stop_requested = True
+            await self._drain(self._seq)
         self._closed = True
 
     # ---- the loop -------------------------------------------------------------------------
@@ -246,12 +248,18 @@ class CardWriter:
         return batch
 
     async def _write_next_batch(self) -> None:
-        batch = self._take()
-        self._inflight = sum(e.writes for e in batch)
-        await self._write_until_done(batch)
-        self._inflight = 0  # left set when cancelled: run() reports those writes as lost
-        if len(self._pending) < self._max_pending:
-            self._warn_at = self._max_pending
+        # One batch at a time, even when flush()/close() write without run(): per-card order.
+        async with self._batch_lock:
+            if self._has_work():
+                batch = self._take()
+                self._inflight = sum(e.writes for e in batch)
+                await self._write_until_done(batch)
+                self._inflight = 0  # left set when cancelled: run() reports them as lost
+            if len(self._pending) < self._max_pending:
+                self._warn_at = self._max_pending
+            self._advance_committed()
+
+    def _advance_committed(self) -> None:
         self._committed_seq = (
             next(iter(self._pending.values())).first_seq - 1 if self._pending else self._seq
         )
@@ -264,8 +272,8 @@ class CardWriter:
                 still_waiting.append((target, future))
         self._waiters = still_waiting
 
-    async def _drain(self) -> None:
-        while self._has_work():
+    async def _drain(self, target: int) -> None:
+        while self._committed_seq < target:
             await self._write_next_batch()
 
     async def _write_until_done(self, batch: list[_Pending]) -> None:
