@@ -1,0 +1,151 @@
+"""Card numbers: synchronous allocation from blocks reserved in the database, never reused."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.testing import capture_logs
+
+from ccrouter.config import DatabaseSettings
+from ccrouter.domain.cards import CardWrite, card_number, card_serial, is_valid_card_number
+from ccrouter.store.engine import make_engine
+from ccrouter.store.migrate import migrate
+from ccrouter.store.numbers import RESERVED_KEY, CardNumbers
+from ccrouter.store.writer import CardWriter
+
+SETTINGS = DatabaseSettings(commit_window_ms=5, write_retry_s=0.02)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}"
+
+
+@pytest.fixture
+async def engine(url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(url)
+    await migrate(eng)
+    yield eng
+    await eng.dispose()
+
+
+async def stored_mark(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        query = sa.text("SELECT value FROM meta WHERE key = :k")
+        return int((await conn.execute(query, {"k": RESERVED_KEY})).scalar_one())
+
+
+async def test_first_numbers_on_an_empty_database(engine: AsyncEngine) -> None:
+    numbers = await CardNumbers.open(engine, block=100)
+    assert not inspect.iscoroutinefunction(numbers.next)
+    got = [numbers.next() for _ in range(5)]
+    assert got == [card_number(s) for s in range(1, 6)]
+    assert got[0] == "0000013"  # six-digit serial + Damm check digit
+    assert all(is_valid_card_number(n) for n in got)
+    assert await stored_mark(engine) == 100
+
+
+async def test_half_used_block_is_persisted_by_the_writer(engine: AsyncEngine) -> None:
+    numbers = await CardNumbers.open(engine, block=10)
+    writer = CardWriter(engine, SETTINGS, numbers=numbers)
+    task = asyncio.create_task(writer.run())
+    try:
+        for _ in range(5):
+            assert numbers.reservation_due() is None
+            numbers.next()
+        numbers.next()  # serial 6: less than half a block left
+        assert numbers.reservation_due() == 16
+        async with asyncio.timeout(5):  # no card write needed: the writer wakes for it
+            while numbers.reservation_due() is not None:
+                await asyncio.sleep(0.005)
+        assert await stored_mark(engine) == 16
+    finally:
+        await writer.close()
+        await task
+
+
+async def test_never_reused_after_a_crash(url: str) -> None:
+    engine = make_engine(url)
+    await migrate(engine)
+    numbers = await CardNumbers.open(engine, block=10)
+    writer = CardWriter(engine, SETTINGS, numbers=numbers)
+    task = asyncio.create_task(writer.run())
+    handed_out: list[str] = []
+    for i in range(37):
+        number = numbers.next()
+        handed_out.append(number)
+        writer.submit(CardWrite(number, {"state": "open"}, insert=True))
+        if i % 9 == 0:
+            await writer.flush()
+    await writer.flush()
+    handed_out += [numbers.next() for _ in range(3)]  # told to callers, no card stored yet
+    # crash: no close(), the writer dies, the engine goes away
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await engine.dispose()
+
+    engine = make_engine(url)
+    try:
+        await migrate(engine)
+        again = await CardNumbers.open(engine, block=10)
+        fresh = [again.next() for _ in range(25)]
+    finally:
+        await engine.dispose()
+    assert not set(fresh) & set(handed_out)
+    assert min(card_serial(n) for n in fresh) > max(card_serial(n) for n in handed_out)
+    assert all(is_valid_card_number(n) for n in fresh + handed_out)
+    assert len(set(fresh + handed_out)) == len(fresh + handed_out)
+
+
+async def test_crash_inside_the_first_block_leaves_a_gap(url: str) -> None:
+    engine = make_engine(url)
+    await migrate(engine)
+    first = await CardNumbers.open(engine, block=10)
+    used = [first.next() for _ in range(3)]
+    await engine.dispose()  # crash: nothing else written
+    engine = make_engine(url)
+    try:
+        second = await CardNumbers.open(engine, block=10)
+        assert card_serial(second.next()) == 11 > card_serial(used[-1])
+    finally:
+        await engine.dispose()
+
+
+async def test_starts_above_the_highest_stored_card(engine: AsyncEngine) -> None:
+    """Cards stored without a reservation (other writers) still push the start up, and
+    longer numbers count as larger ("10000003" > "9999994")."""
+    writer = CardWriter(engine, SETTINGS)
+    for serial in (999_999, 1_000_000, 5):
+        writer.submit(CardWrite(card_number(serial), {}, insert=True))
+    await writer.close()
+    numbers = await CardNumbers.open(engine, block=10)
+    assert card_serial(numbers.next()) == 1_000_001
+
+
+async def test_beyond_the_reservation_is_logged_not_blocked(engine: AsyncEngine) -> None:
+    numbers = await CardNumbers.open(engine, block=4)  # no writer persists more blocks
+    with capture_logs() as logs:
+        got = [numbers.next() for _ in range(6)]
+    assert [card_serial(n) for n in got] == [1, 2, 3, 4, 5, 6]
+    beyond = [e for e in logs if e["event"] == "card_numbers_beyond_reservation"]
+    assert [(e["serial"], e["reserved"], e["log_level"]) for e in beyond] == [(5, 4, "error")]
+
+
+async def test_corrupt_mark_is_a_clear_error(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text("INSERT INTO meta (key, value) VALUES (:k, 'twelve')"), {"k": RESERVED_KEY}
+        )
+    with pytest.raises(RuntimeError, match=r"card_serial_reserved.*'twelve'"):
+        await CardNumbers.open(engine)
+
+
+def test_bad_block_size() -> None:
+    with pytest.raises(ValueError, match="block must be >= 2"):
+        CardNumbers(1, 10, block=1)

@@ -1,0 +1,119 @@
+"""Card reads and the reconciliation update."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccrouter.config import DatabaseSettings
+from ccrouter.domain.cards import CARD_FIELDS, CardWrite
+from ccrouter.store.engine import make_engine
+from ccrouter.store.migrate import migrate
+from ccrouter.store.queries import CardStore
+from ccrouter.store.writer import CardWriter
+
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}")
+    await migrate(eng)
+    yield eng
+    await eng.dispose()
+
+
+async def write(engine: AsyncEngine, *writes: CardWrite) -> None:
+    writer = CardWriter(engine, DatabaseSettings())
+    for w in writes:
+        writer.submit(w)
+    await writer.close()
+
+
+def card(number: str, **fields: Any) -> CardWrite:
+    return CardWrite(number, {"state": "open", **fields}, insert=True)
+
+
+async def test_get_returns_every_column_decoded(engine: AsyncEngine) -> None:
+    await write(
+        engine,
+        card(
+            "0000013",
+            caller_num="+77001234567",
+            started_at=T0,
+            ivr_path=[{"menu": "main", "digit": "2"}, "queue"],
+            last_agent_hit=True,
+            wait_s=12,
+        ),
+    )
+    store = CardStore(engine)
+    got = await store.get("0000013")
+    assert got is not None
+    assert set(got) == CARD_FIELDS | {"id", "created_at", "updated_at"}
+    assert got["ivr_path"] == [{"menu": "main", "digit": "2"}, "queue"]
+    assert got["last_agent_hit"] is True
+    assert (got["started_at"], got["wait_s"], got["caller_num"]) == (T0, 12, "+77001234567")
+    assert got["created_at"] == got["updated_at"] > 0
+    assert got["outcome"] is None
+    assert await store.get("0000020") is None
+
+
+async def test_open_cards_and_close_card(engine: AsyncEngine) -> None:
+    await write(
+        engine,
+        card("c2", started_at=T0 + 2),
+        card("c1", started_at=T0 + 1),
+        CardWrite("c3", {"state": "closed", "started_at": T0}, insert=True),
+    )
+    store = CardStore(engine)
+    assert [c["number"] for c in await store.open_cards()] == ["c1", "c2"]
+
+    before = await store.get("c1")
+    assert await store.close_card("c1", {"outcome": "lost", "close_reason": "reconciled"})
+    after = await store.get("c1")
+    assert before is not None and after is not None
+    assert (after["state"], after["outcome"], after["close_reason"]) == (
+        "closed",
+        "lost",
+        "reconciled",
+    )
+    assert after["updated_at"] >= before["updated_at"]
+    assert [c["number"] for c in await store.open_cards()] == ["c2"]
+    assert not await store.close_card("nope", {"outcome": "lost"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"colour": "red"}, r"unknown card fields: \['colour'\]"), ({"number": "1"}, "number")],
+)
+async def test_close_card_rejects_bad_fields(
+    engine: AsyncEngine, fields: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await CardStore(engine).close_card("c1", fields)
+
+
+async def test_recent_by_caller(engine: AsyncEngine) -> None:
+    await write(
+        engine,
+        *(card(f"a{i}", caller_num="+7700", started_at=T0 + i) for i in range(5)),
+        card("b0", caller_num="+7711", started_at=T0 + 3),
+    )
+    store = CardStore(engine)
+    recent = await store.recent_by_caller("+7700", since=T0 + 1, limit=3)
+    assert [c["number"] for c in recent] == ["a4", "a3", "a2"]
+    assert [c["number"] for c in await store.recent_by_caller("+7700", T0 + 4, 10)] == ["a4"]
+    assert await store.recent_by_caller("+7799", T0, 10) == []
+    with pytest.raises(ValueError, match="limit"):
+        await store.recent_by_caller("+7700", T0, 0)
+
+
+async def test_count(engine: AsyncEngine) -> None:
+    store = CardStore(engine)
+    assert await store.count() == 0
+    await write(engine, *(card(f"n{i}") for i in range(7)))
+    assert await store.count() == 7
