@@ -197,7 +197,9 @@ class CardWriter:
         await future
 
     async def close(self) -> None:
-        """Flush, stop run() (or keep it from starting), and refuse (log) later submissions."""
+        """Flush, stop run() (or keep it from starting), and refuse (log) later submissions.
+        Like flush(), it waits as long as the database refuses writes: bound it with
+        `asyncio.timeout` at shutdown if needed (run() then logs what was left unwritten)."""
         if self._running:
             await self.flush()
             self._stop_requested = True
