@@ -1,0 +1,313 @@
+"""One inbound call through the ccrouter dialplan (mirror of dialplan/extensions_ccrouter.conf):
+
+Answer(); Set(CCROUTER_STATUS=); AGI(agi://host:port/route,did=${EXTEN});
+CCROUTER_STATUS != ok -> ccrouter-fallback (queue `fallback_queue` if it exists, else hang up);
+else Queue(${CCROUTER_QUEUE},,,,${CCROUTER_QUEUE_TIMEOUT}) honouring QUEUE_PRIO and
+QUEUE_MIN/MAX_PENALTY; then hang up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+from dataclasses import dataclass
+
+import structlog
+
+from ccrouter import dialplan as dp
+
+from . import events as ev
+from .agi import KNOWN_APPS, AgiSession, Keypad
+from .channel import Channel
+from .core import Core
+from .engine import QueueEngine
+from .model import Outcome, SimCall, SimCaller
+from .queues import Entry, SimQueue
+
+log = structlog.get_logger(__name__)
+_VAR = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateInfo:
+    action_id: str
+    context: str
+    exten: str
+    app: str
+    data: str
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class LiveCall:
+    """The simulator's side of one call; also the channel an AGI session runs on."""
+
+    def __init__(self, core: Core, engine: QueueEngine, caller: SimCaller,
+                 originate: OriginateInfo | None = None) -> None:
+        self.core = core
+        self.engine = engine
+        self.caller = caller
+        self.originate = originate
+        self.dead = asyncio.Event()
+        self.keypad = Keypad(caller.dtmf)
+        self.stage = "new"
+        self.entry: Entry | None = None
+        self.queue: SimQueue | None = None
+        self.talk: asyncio.Future[str] | None = None
+        self.agi: AgiSession | None = None
+        self.timers: list[asyncio.TimerHandle] = []
+        num, name = caller.number, caller.name
+        if caller.local:
+            self.outer: Channel | None
+            self.outer, self.chan = core.local_pair(caller.dialled, dp.CONTEXT_INBOUND, None,
+                                                    (num, name))
+            core.exten(self.outer, "AppDial2", "(Outgoing Line)")
+            core.emit("DialBegin", ev.CALL, ev.dial_begin, None, self.outer,
+                      f"{caller.dialled}@{dp.CONTEXT_INBOUND}")
+        else:
+            self.outer = None
+            name_ = f"PJSIP/trunk-{core.tech_number('PJSIP'):08x}"
+            self.chan = core.new_channel(name_, None, dp.CONTEXT_INBOUND, caller.dialled, state=4,
+                                         cid_num=num, cid_name=name)
+        loop = asyncio.get_running_loop()
+        self.call = SimCall(caller, self.chan.uniqueid, self.chan.linkedid, loop.create_future())
+        self.call.variables = self.chan.vars
+
+    # -- the dialplan ----------------------------------------------------------------------
+    async def run(self) -> None:
+        outcome: Outcome = "lost"
+        try:
+            outcome = await self._flow()
+        finally:
+            for t in self.timers:
+                t.cancel()
+            self.stage = "done"
+            self.core.live.pop(self.call.linkedid, None)
+            self.call.outcome = outcome
+            if not self.call.finished.done():
+                self.call.finished.set_result(outcome)
+
+    async def _flow(self) -> Outcome:
+        core, chan, caller = self.core, self.chan, self.caller
+        core.exten(chan, "Answer", "", 1)
+        core.set_state(chan, 6)
+        if self.outer is not None:
+            self._outer_answered()
+        core.exten(chan, "Set", f"{dp.VAR_STATUS}=", 2)
+        self.set_var(dp.VAR_STATUS, "")
+        if caller.hangs_up_after_s is not None:
+            self.timers.append(core.later(caller.hangs_up_after_s, self.caller_hangup))
+        self.stage = "ivr"
+        opt = core.opt
+        arg = f"{dp.ARG_DIALLED}={caller.dialled}"
+        core.exten(chan, "AGI", f"agi://{opt.agi_host}:{opt.agi_port}/{dp.SCRIPT_ROUTE},{arg}", 3)
+        self.agi = AgiSession(self, opt.prompt_s / opt.time_scale, opt.agi_timeout_s)
+        status = await self.agi.run(opt.agi_host, opt.agi_port, dp.SCRIPT_ROUTE, [arg])
+        self.agi = None
+        self.call.agi_status = status
+        self.set_var("AGISTATUS", status)
+        if self.dead.is_set():
+            return self._end("ivr_only")
+        if self.get_var(dp.VAR_STATUS) != dp.STATUS_OK:
+            core.exten(chan, "Goto", f"{dp.CONTEXT_FALLBACK},s,1", 4)
+            fallback = core.queues.get(opt.fallback_queue)
+            if fallback is not None:
+                core.exten(chan, "Queue", fallback.name, 1)
+                await self._queue(fallback, 0)
+            return self._end("fallback")
+        qname = self.get_var(dp.VAR_QUEUE) or ""
+        timeout = _int_or_none(self.get_var(dp.VAR_QUEUE_TIMEOUT)) or 0
+        core.exten(chan, "Queue", f"{qname},,,,{timeout or ''}", 4)
+        q = core.queues.get(qname)
+        if q is None:
+            log.warning("sim.queue.unknown", queue=qname, uniqueid=chan.uniqueid)
+            self.set_var("QUEUESTATUS", "UNKNOWN")
+            return self._end("ivr_only")
+        return self._end(await self._queue(q, timeout))
+
+    def _outer_answered(self) -> None:
+        core, outer, o = self.core, self.outer, self.originate
+        assert outer is not None
+        if o is not None:
+            core.emit("OriginateResponse", ev.CALL, ev.originate_response, o.action_id, True,
+                      outer.name, o.context, o.exten, o.app, o.data, 4, outer.uniqueid,
+                      self.caller.number, self.caller.name)
+        core.set_state(outer, 6)
+        core.device_change(outer.name.split("-")[0], "INUSE")
+        core.emit("DialEnd", ev.CALL, ev.dial_end, None, outer, "ANSWER")
+        if o is not None and o.app:
+            outer.update(context="default", exten="s")
+            core.exten(outer, o.app, o.data, 1)
+        else:
+            ctx, exten = (o.context, o.exten) if o is not None else ("default", "s")
+            outer.update(context=ctx, exten=exten)
+            core.exten(outer, "Wait", str(int(self.caller.patience_s)), 1)
+
+    async def _queue(self, q: SimQueue, timeout: int) -> Outcome:
+        core, engine = self.core, self.engine
+        self.call.queue = q.name
+        if not q.config.joinempty and not any(not m.paused for m in q.members.values()):
+            self.set_var("QUEUESTATUS", "JOINEMPTY")
+            return "timeout"
+        for name in ("ANSWEREDTIME", "DIALEDTIME", "QUEUEWAIT"):
+            core.set_var(self.chan, name, "")
+        entry = Entry(self, self.chan, _int_or_none(self.get_var(dp.VAR_QUEUE_PRIO)) or 0,
+                      _int_or_none(self.get_var(dp.VAR_QUEUE_MIN_PENALTY)),
+                      _int_or_none(self.get_var(dp.VAR_QUEUE_MAX_PENALTY)), core.now(),
+                      core.seq)
+        self.entry, self.queue, self.stage = entry, q, "queue"
+        engine.join(q, entry, self.caller.patience_s, timeout)
+        assert entry.done is not None
+        reason, attempt = await entry.done
+        self.entry = None
+        if reason != "answered" or attempt is None:
+            self.set_var("QUEUESTATUS", "TIMEOUT" if reason == "timeout" else "LEAVEEMPTY")
+            if reason == "abandon":
+                self.set_var("ABANDONED", "TRUE")
+            return "abandoned" if reason == "abandon" else "timeout"
+        op = core.operator(attempt.member.interface)
+        self.call.operator = attempt.member.interface
+        self.stage = "talk"
+        self.talk = asyncio.get_running_loop().create_future()
+        started = core.now()
+        timer = core.later(op.talk_time_s, self._talk_over, "agent" if op.hangs_up else "caller")
+        try:
+            who = await self.talk
+        finally:
+            timer.cancel()
+        talk = int(core.sim_elapsed(started))
+        self.call.talk_time = talk
+        if who == "agent":
+            engine.hangup_agent(attempt, first_soft=True)
+            self._hangup_caller_side(caller_first=False)
+            engine.complete(q, entry, attempt, "agent", talk)
+        else:
+            self._hangup_caller_side(caller_first=True)
+            engine.complete(q, entry, attempt, "caller", talk)
+            engine.hangup_agent(attempt, first_soft=False)
+        core.emit("BridgeDestroy", ev.CALL, ev.bridge, self.chan.bridge, 0)
+        engine.release_member(attempt)
+        return "answered"
+
+    def _talk_over(self, who: str) -> None:
+        if self.talk is not None and not self.talk.done():
+            if who == "caller":
+                self.dead.set()
+            self.talk.set_result(who)
+
+    def caller_hangup(self) -> None:
+        """The caller hangs up (patience or hangs_up_after_s ran out)."""
+        if self.dead.is_set() or self.stage == "done":
+            return
+        self.dead.set()
+        if self.stage == "queue" and self.entry is not None and self.queue is not None:
+            self.engine.leave(self.queue, self.entry, "abandon")
+        elif self.stage == "talk" and self.talk is not None and not self.talk.done():
+            self.talk.set_result("caller")
+        elif self.agi is not None:
+            self.agi.channel_hungup()
+
+    def _hangup_caller_side(self, caller_first: bool) -> None:
+        core, chans = self.core, [self.chan]
+        if self.outer is not None:
+            chans = [self.outer, self.chan] if caller_first else [self.chan, self.outer]
+        for i, ch in enumerate(chans):
+            if ch.name not in core.channels:
+                continue
+            if i == 0:
+                core.emit("SoftHangupRequest", ev.CALL, ev.hangup_request, ch, 16)
+                if len(chans) == 2:
+                    core.emit("HangupRequest", ev.CALL, ev.hangup_request, chans[1], 16)
+            if ch.bridge:
+                core.emit("BridgeLeave", ev.CALL, ev.bridge, ch.bridge, 0, ch)
+            core.hangup(ch, soft=False)
+            core.cdr(ch, self.caller.number, f'"{self.caller.name}" <{self.caller.number}>')
+            if self.outer is not None:
+                core.device_change(ch.name.split("-")[0], "NOT_INUSE")
+
+    def _end(self, outcome: Outcome) -> Outcome:
+        self._hangup_caller_side(caller_first=self.dead.is_set())
+        self.core.processed += 1
+        return outcome
+
+    # -- what the AGI session needs ----------------------------------------------------------
+    def agi_env(self) -> list[tuple[str, str]]:
+        c, ch = self.caller, self.chan
+        return [
+            ("agi_channel", ch.name), ("agi_language", "en"),
+            ("agi_type", ch.name.split("/", 1)[0]), ("agi_uniqueid", ch.uniqueid),
+            ("agi_version", "22.10.1"), ("agi_callerid", c.number or "unknown"),
+            ("agi_calleridname", c.name or "unknown"), ("agi_callingpres", "0"),
+            ("agi_callingani2", "0"), ("agi_callington", "0"), ("agi_callingtns", "0"),
+            ("agi_dnid", "unknown" if self.outer is not None else c.dialled),
+            ("agi_rdnis", "unknown"), ("agi_context", ch.context), ("agi_extension", ch.exten),
+            ("agi_priority", str(ch.priority)), ("agi_enhanced", "0.0"),
+            ("agi_accountcode", ""), ("agi_threadid", str(threading.get_ident())),
+        ]
+
+    def get_var(self, name: str) -> str | None:
+        value = self.chan.vars.get(name)
+        return value if value is not None else self.core.globals.get(name)
+
+    def set_var(self, name: str, value: str) -> None:
+        self.core.set_var(self.chan, name, value)
+
+    def expand(self, expr: str) -> str:
+        c, ch = self.caller, self.chan
+
+        def one(m: re.Match[str]) -> str:
+            key = m.group(1)
+            special = {
+                "CALLERID(num)": c.number, "CALLERID(name)": c.name,
+                "CALLERID(all)": f'"{c.name}" <{c.number}>', "CHANNEL(language)": "en",
+                "CHANNEL(name)": ch.name, "CHANNEL": ch.name, "EXTEN": ch.exten,
+                "CONTEXT": ch.context, "UNIQUEID": ch.uniqueid, "LINKEDID": ch.linkedid,
+            }
+            if key in special:
+                return special[key]
+            return self.get_var(key) or ""
+
+        return _VAR.sub(one, expr)
+
+    def exec_app(self, app: str, data: str) -> int:
+        low = app.lower()
+        if low not in KNOWN_APPS:
+            return -2
+        if low in ("set", "mset"):
+            for part in data.split(",") if low == "mset" else [data]:
+                key, sep, value = part.partition("=")
+                if sep:
+                    self.set_var(key.strip(), value)
+        return 0
+
+    def agi_hangup(self) -> None:
+        self.dead.set()
+
+    def agi_command(self, command: str, code: int) -> None:
+        self.call.agi_commands.append(command)
+        core = self.core
+        if core.noise:
+            cid = core.rng.getrandbits(31)
+            core.emit("AGIExecStart", ev.AGI, ev.agi_exec_start, self.chan, cid, command)
+            core.emit("AGIExecEnd", ev.AGI, ev.agi_exec_end, self.chan, cid, command, code,
+                      "Success" if code == 200 else "Failure")
+
+    def db(self) -> dict[tuple[str, str], str]:
+        return self.core.astdb
+
+    def missing_sound(self, name: str) -> bool:
+        return "no-such" in name or name in self.core.missing_sounds
+
+
+async def cancel_quietly(tasks: list[asyncio.Task[None]]) -> None:
+    for t in tasks:
+        t.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks, return_exceptions=True)

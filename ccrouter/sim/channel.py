@@ -1,0 +1,109 @@
+"""Simulated channels and the AMI snapshot blocks Asterisk prints for them.
+
+A channel caches its formatted snapshot (`Channel: ...` through `Linkedid: ...`) and its
+`Dest`-prefixed twin; any change goes through `update()`, which drops the caches. Header names
+and order follow `ast_manager_build_channel_state_string_prefix` (see the transcripts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
+
+
+def _cid(value: str) -> str:
+    return value or "<unknown>"
+
+
+class Channel:
+    """One live channel. Mutable on purpose: it is the simulator's own state, never shared."""
+
+    __slots__ = (
+        "_dest",
+        "_snap",
+        "app",
+        "appdata",
+        "bridge",
+        "cid_name",
+        "cid_num",
+        "conn_name",
+        "conn_num",
+        "context",
+        "created",
+        "exten",
+        "linkedid",
+        "name",
+        "priority",
+        "state",
+        "uniqueid",
+        "vars",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        uniqueid: str,
+        linkedid: str,
+        context: str,
+        exten: str,
+        created: float,
+        *,
+        state: int = 0,
+        cid_num: str = "",
+        cid_name: str = "",
+    ) -> None:
+        self.name = name
+        self.uniqueid = uniqueid
+        self.linkedid = linkedid
+        self.context = context
+        self.exten = exten
+        self.priority = 1
+        self.state = state
+        self.cid_num = cid_num
+        self.cid_name = cid_name
+        self.conn_num = ""
+        self.conn_name = ""
+        self.app = ""
+        self.appdata = ""
+        self.bridge = ""
+        self.created = created
+        self.vars: dict[str, str] = {}
+        self._snap: str | None = None
+        self._dest: str | None = None
+
+    def update(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self, key, value)
+        self._snap = self._dest = None
+
+    def snap(self) -> str:
+        if self._snap is None:
+            self._snap = self._format("")
+        return self._snap
+
+    def dest(self) -> str:
+        if self._dest is None:
+            self._dest = self._format("Dest")
+        return self._dest
+
+    def prefixed(self, prefix: str) -> str:
+        return self._format(prefix)
+
+    def _format(self, p: str) -> str:
+        return (
+            f"{p}Channel: {self.name}\r\n"
+            f"{p}ChannelState: {self.state}\r\n"
+            f"{p}ChannelStateDesc: {STATE_DESC.get(self.state, 'Unknown')}\r\n"
+            f"{p}CallerIDNum: {_cid(self.cid_num)}\r\n"
+            f"{p}CallerIDName: {_cid(self.cid_name)}\r\n"
+            f"{p}ConnectedLineNum: {_cid(self.conn_num)}\r\n"
+            f"{p}ConnectedLineName: {_cid(self.conn_name)}\r\n"
+            f"{p}Language: en\r\n"
+            f"{p}AccountCode: \r\n"
+            f"{p}Context: {self.context}\r\n"
+            f"{p}Exten: {self.exten}\r\n"
+            f"{p}Priority: {self.priority}\r\n"
+            f"{p}Uniqueid: {self.uniqueid}\r\n"
+            f"{p}Linkedid: {self.linkedid}\r\n"
+        )

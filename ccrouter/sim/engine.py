@@ -1,0 +1,250 @@
+"""The queue engine: join, ring members by strategy, answer / no answer / retry, leave.
+
+Event order follows the transcripts: QueueCallerJoin, AgentCalled (+DialBegin), then either
+AgentRingNoAnswer (ring timeout; next try after `retry`), or QueueCallerLeave +
+QueueMemberStatus(2) + AgentConnect; a caller who gives up gets QueueCallerAbandon +
+QueueCallerLeave. All delays are simulated seconds (scaled by `time_scale`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from . import events as ev
+from .channel import Channel
+from .core import INUSE, NOT_INUSE, RINGING, Core
+from .model import Member
+from .queues import Attempt, Entry, SimQueue
+
+log = structlog.get_logger(__name__)
+
+
+def _bridge_id(core: Core) -> str:
+    r = core.rng.getrandbits(128)
+    h = f"{r:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class QueueEngine:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.ringing: set[str] = set()
+        self._pending: set[str] = set()
+        self._soon: asyncio.Handle | None = None
+        core.on_member_free = self._member_free
+
+    def reset(self) -> None:
+        self.ringing.clear()
+        self._pending.clear()
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
+
+    # -- joining and leaving ---------------------------------------------------------------
+    def join(self, q: SimQueue, entry: Entry, patience_s: float, timeout_s: float) -> None:
+        core = self.core
+        entry.done = asyncio.get_running_loop().create_future()
+        core.device_change(f"Queue:{q.name}", "RINGING")
+        pos = q.insert(entry)
+        entry.original_position = pos
+        core.emit("QueueCallerJoin", ev.AGENT, ev.caller_join_leave, entry.chan, q.name, pos,
+                  len(q.entries))
+        core.emit("MusicOnHoldStart", ev.CALL, ev.moh, entry.chan, True)
+        entry.timers.append(core.later(patience_s, entry.live.caller_hangup))
+        if timeout_s > 0:
+            entry.timers.append(core.later(timeout_s, self.leave, q, entry, "timeout"))
+        self.schedule(q)
+
+    def leave(self, q: SimQueue, entry: Entry, reason: str) -> None:
+        """The caller leaves without an operator: "abandon" (hung up) or "timeout"."""
+        if entry not in q.entries:
+            return
+        core = self.core
+        self._cancel_attempts(entry, None)
+        for t in entry.timers:
+            t.cancel()
+        pos = q.position(entry)
+        q.entries.remove(entry)
+        hold = int(core.sim_elapsed(entry.joined))
+        core.emit("MusicOnHoldStop", ev.CALL, ev.moh, entry.chan, False)
+        if reason == "abandon":
+            q.record_abandon(hold)
+            core.emit("QueueCallerAbandon", ev.AGENT, ev.caller_abandon, entry.chan, q.name, pos,
+                      entry.original_position, hold)
+        core.device_change(f"Queue:{q.name}", "NOT_INUSE")
+        core.emit("QueueCallerLeave", ev.AGENT, ev.caller_join_leave, entry.chan, q.name, pos,
+                  len(q.entries))
+        entry.live.call.hold_time = hold
+        if entry.done is not None and not entry.done.done():
+            entry.done.set_result((reason, None))
+        self.schedule(q)
+
+    # -- ringing ---------------------------------------------------------------------------
+    def schedule(self, q: SimQueue) -> None:
+        self._pending.add(q.name)
+        if self._soon is None:
+            self._soon = asyncio.get_running_loop().call_soon(self._run_pending)
+
+    def _run_pending(self) -> None:
+        self._soon = None
+        names, self._pending = self._pending, set()
+        for name in names:
+            q = self.core.queues.get(name)
+            if q is not None:
+                self.dispatch(q)
+
+    def _member_free(self, interface: str) -> None:
+        for q in self.core.queues_of(interface):
+            self.schedule(q)
+
+    def _is_free(self, m: Member, now: float) -> bool:
+        return (not m.paused and now >= m.busy_until and m.interface not in self.ringing
+                and self.core.status(m.interface) == NOT_INUSE)
+
+    def dispatch(self, q: SimQueue) -> None:
+        if not q.entries:
+            return
+        now = self.core.now()
+        free = [m for m in q.members.values() if self._is_free(m, now)]
+        for entry in list(q.entries):
+            if not free:
+                return
+            if entry.attempts or entry.retry_until > now:
+                continue
+            for m in q.pick(entry, free, self.core.wall(), self.core.rng):
+                free.remove(m)
+                self._ring(q, entry, m)
+
+    def _ring(self, q: SimQueue, entry: Entry, m: Member) -> None:
+        core = self.core
+        caller = entry.chan
+        cid = (caller.cid_num, caller.cid_name)
+        if m.interface.startswith("Local/"):
+            exten, _, ctx = m.interface[6:].partition("@")
+            one, two = core.local_pair(exten, ctx or "default", caller.linkedid, cid)
+            core.exten(one, "AppQueue", "(Outgoing Line)")
+            chans = [one, two]
+        else:
+            name = f"{m.interface}-{core.tech_number(m.interface.split('/')[0]):08x}"
+            one = core.new_channel(name, caller.linkedid, "default", "s", cid_num=cid[0],
+                                   cid_name=cid[1])
+            chans = [one]
+        attempt = Attempt(m, chans, core.now())
+        entry.attempts[m.interface] = attempt
+        self.ringing.add(m.interface)
+        core.emit("AgentCalled", ev.AGENT, ev.agent, caller, one, q.name, m)
+        core.emit("DialBegin", ev.CALL, ev.dial_begin, caller, one, m.interface)
+        if len(chans) == 1:
+            core.set_state(one, 5)
+            core.set_device(m.interface, RINGING)
+        op = core.operator(m.interface)
+        if not op.no_answer and op.answer_after_s < q.config.timeout:
+            attempt.timer = core.later(op.answer_after_s, self._answer, q, entry, attempt)
+        else:
+            attempt.timer = core.later(q.config.timeout, self._no_answer, q, entry, attempt)
+
+    def _end_attempt(self, attempt: Attempt, status: str, caller: Channel) -> None:
+        core = self.core
+        if attempt.timer is not None:
+            attempt.timer.cancel()
+        self.ringing.discard(attempt.member.interface)
+        core.emit("DialEnd", ev.CALL, ev.dial_end, caller, attempt.chans[0], status)
+        for ch in reversed(attempt.chans):
+            core.hangup(ch, soft=False, cause=16 if status == "CANCEL" else 19)
+        if core.status(attempt.member.interface) == RINGING:
+            core.set_device(attempt.member.interface, NOT_INUSE)
+        else:
+            self._member_free(attempt.member.interface)
+
+    def _cancel_attempts(self, entry: Entry, keep: Attempt | None) -> None:
+        for attempt in list(entry.attempts.values()):
+            if attempt is not keep:
+                del entry.attempts[attempt.member.interface]
+                self._end_attempt(attempt, "CANCEL", entry.chan)
+
+    def _no_answer(self, q: SimQueue, entry: Entry, attempt: Attempt) -> None:
+        core = self.core
+        if entry.attempts.get(attempt.member.interface) is not attempt:
+            return
+        del entry.attempts[attempt.member.interface]
+        ring = int(core.sim_elapsed(attempt.started))
+        core.emit("AgentRingNoAnswer", ev.AGENT, ev.agent, entry.chan, attempt.chans[0], q.name,
+                  attempt.member, f"RingTime: {ring}\r\n")
+        if not entry.attempts:
+            entry.retry_until = core.now() + q.config.retry / core.opt.time_scale
+            entry.timers.append(core.later(q.config.retry, self.schedule, q))
+        self._end_attempt(attempt, "NOANSWER", entry.chan)
+
+    def _answer(self, q: SimQueue, entry: Entry, attempt: Attempt) -> None:
+        core = self.core
+        if entry.attempts.get(attempt.member.interface) is not attempt or entry not in q.entries:
+            return
+        self._cancel_attempts(entry, attempt)
+        self.ringing.discard(attempt.member.interface)
+        for t in entry.timers:
+            t.cancel()
+        caller, one, m = entry.chan, attempt.chans[0], attempt.member
+        for ch in reversed(attempt.chans):
+            ch.update(conn_num=caller.cid_num, conn_name=caller.cid_name)
+            core.set_state(ch, 6)
+        core.emit("DialEnd", ev.CALL, ev.dial_end, caller, one, "ANSWER")
+        core.emit("MusicOnHoldStop", ev.CALL, ev.moh, caller, False)
+        core.set_var(caller, "MEMBERINTERFACE", m.interface)
+        core.set_var(caller, "MEMBERNAME", m.name)
+        pos = q.position(entry)
+        q.entries.remove(entry)
+        hold = int(core.sim_elapsed(entry.joined))
+        q.record_hold(hold)
+        core.device_change(f"Queue:{q.name}", "NOT_INUSE")
+        core.emit("QueueCallerLeave", ev.AGENT, ev.caller_join_leave, caller, q.name, pos,
+                  len(q.entries))
+        core.set_device(m.interface, INUSE)
+        m.in_call = True
+        ring = int(core.sim_elapsed(attempt.started))
+        core.emit("AgentConnect", ev.AGENT, ev.agent, caller, one, q.name, m,
+                  f"HoldTime: {hold}\r\nRingTime: {ring}\r\n")
+        bridge = _bridge_id(core)
+        core.emit("BridgeCreate", ev.CALL, ev.bridge, bridge, 0)
+        for n, ch in enumerate((one, caller), start=1):
+            ch.update(bridge=bridge)
+            core.emit("BridgeEnter", ev.CALL, ev.bridge, bridge, n, ch)
+        entry.live.call.hold_time = hold
+        assert entry.done is not None
+        if not entry.done.done():
+            entry.done.set_result(("answered", attempt))
+        self.schedule(q)
+
+    # -- after the conversation ------------------------------------------------------------
+    def complete(self, q: SimQueue, entry: Entry, attempt: Attempt, reason: str,
+                 talk: int) -> None:
+        self.core.emit("AgentComplete", ev.AGENT, ev.agent, entry.chan, attempt.chans[0], q.name,
+                       attempt.member,
+                       f"HoldTime: {entry.live.call.hold_time}\r\nTalkTime: {talk}\r\n"
+                       f"Reason: {reason}\r\n")
+        q.record_complete(entry.live.call.hold_time, talk)
+
+    def hangup_agent(self, attempt: Attempt, first_soft: bool) -> None:
+        core = self.core
+        chans = list(reversed(attempt.chans))  # the ;2 (operator's side) first
+        for i, ch in enumerate(chans):
+            if ch.bridge:
+                core.emit("BridgeLeave", ev.CALL, ev.bridge, ch.bridge, 1, ch)
+            core.hangup(ch, soft=first_soft and i == 0)
+
+    def release_member(self, attempt: Attempt) -> None:
+        core = self.core
+        iface = attempt.member.interface
+        wall = core.wall()
+        for q in core.queues_of(iface):
+            m = q.members[iface]
+            wrap = m.wrapuptime or q.config.wrapuptime
+            m.in_call = False
+            if m is attempt.member:
+                m.calls_taken += 1
+                m.last_call = wall
+            m.busy_until = core.now() + wrap / core.opt.time_scale
+            if wrap:
+                core.later(wrap, self.schedule, q)
+        core.set_device(iface, NOT_INUSE)

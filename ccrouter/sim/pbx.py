@@ -1,0 +1,286 @@
+"""`PbxSimulator`: the public face — configuration, calls, load, faults, introspection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import structlog
+
+from ccrouter import dialplan as dp
+
+from . import events as ev
+from .actions import Actions, OriginateRequest
+from .ami import AmiServer
+from .calls import LiveCall, OriginateInfo, cancel_quietly
+from .core import INUSE, NOT_INUSE, Core, SimOptions
+from .engine import QueueEngine
+from .model import Member, SimCall, SimCaller, SimOperator
+from .queues import QueueConfig, SimQueue
+
+log = structlog.get_logger(__name__)
+
+
+class PbxSimulator:
+    """An Asterisk 22 stand-in: AMI server, FastAGI client, queues, operators and callers."""
+
+    def __init__(
+        self,
+        agi_host: str = "127.0.0.1",
+        agi_port: int = dp.AGI_DEFAULT_PORT,
+        username: str = "ccrouter",
+        secret: str = "lab-secret",
+        time_scale: float = 1.0,
+        noise: bool = True,
+        seed: int = 0,
+        *,
+        fallback_queue: str = "fallback",
+        login_fail_delay_s: float = 1.0,
+        prompt_s: float = 0.0,
+        agi_timeout_s: float = 10.0,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be > 0, got {time_scale}")
+        opts = SimOptions(agi_host, agi_port, time_scale, noise, fallback_queue, prompt_s,
+                          agi_timeout_s)
+        self._started = time.time()
+        self._ami = AmiServer(username, secret, self._handle_action, login_fail_delay_s,
+                              lambda: int(time.time() - self._started))
+        self._core = Core(opts, self._ami, seed)
+        self._engine = QueueEngine(self._core)
+        self._actions = Actions(self._core, self._engine, self._originate, self._started)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._core.loop_t0 = asyncio.get_running_loop().time()
+        await self._ami.start(host, port)
+        log.info("sim.started", ami_port=self._ami.port, agi_port=self._core.opt.agi_port)
+
+    @property
+    def ami_port(self) -> int:
+        return self._ami.port
+
+    async def close(self) -> None:
+        await cancel_quietly(list(self._tasks))
+        self._engine.reset()
+        await self._ami.close()
+
+    # -- configuration ---------------------------------------------------------------------
+    def add_queue(self, name: str, strategy: str = "rrmemory", timeout: int = 15, retry: int = 1,
+                  wrapuptime: int = 0, joinempty: bool = True, **extra: int) -> None:
+        if name in self._core.queues:
+            raise ValueError(f"queue {name!r} already exists")
+        cfg = QueueConfig(name, strategy, timeout, retry, wrapuptime, joinempty, **extra)
+        self._core.queues[name] = SimQueue(cfg)
+
+    def add_operator(self, operator: SimOperator) -> None:
+        self._core.operators[operator.interface] = operator
+
+    def add_member(self, queue: str, interface: str, name: str = "", penalty: int = 0,
+                   paused: bool = False) -> None:
+        """A static member (kept across `restart()`)."""
+        q = self._queue(queue)
+        if interface in q.members:
+            raise ValueError(f"{interface!r} is already a member of queue {queue!r}")
+        q.members[interface] = Member(interface, name or interface, interface, penalty=penalty,
+                                      paused=paused, login_time=self._core.wall())
+
+    def _queue(self, name: str) -> SimQueue:
+        q = self._core.queues.get(name)
+        if q is None:
+            raise KeyError(f"no queue named {name!r}; known: {sorted(self._core.queues)}")
+        return q
+
+    @property
+    def missing_sounds(self) -> set[str]:
+        """Sound files STREAM FILE cannot find (names containing "no-such" never exist)."""
+        return self._core.missing_sounds
+
+    # -- calls -----------------------------------------------------------------------------
+    def place_call(self, caller: SimCaller, *, _originate: OriginateInfo | None = None) -> SimCall:
+        """Start an inbound call now; returns its live handle (await `call.finished`)."""
+        live = LiveCall(self._core, self._engine, caller, _originate)
+        self._core.live[live.call.linkedid] = live
+        self._spawn(live.run())
+        return live.call
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run_load(self, rate_per_s: float, duration_s: float,
+                       caller_factory: Callable[[int], SimCaller] | None = None,
+                       wait: bool = True) -> list[SimCall]:
+        """Poisson arrivals at `rate_per_s` (real time) for `duration_s`; await them if `wait`."""
+        if rate_per_s <= 0 or duration_s <= 0:
+            raise ValueError(f"rate_per_s and duration_s must be > 0, got {rate_per_s}, "
+                             f"{duration_s}")
+        rng, loop = self._core.rng, asyncio.get_running_loop()
+        factory = caller_factory or (lambda i: SimCaller(number=f"7900{rng.randrange(10**7):07d}"))
+        start = loop.time()
+        due, calls = start + rng.expovariate(rate_per_s), list[SimCall]()
+        while due < start + duration_s:
+            now = loop.time()
+            while due <= now and due < start + duration_s:
+                calls.append(self.place_call(factory(len(calls))))
+                due += rng.expovariate(rate_per_s)
+            await asyncio.sleep(max(0.0, min(due, start + duration_s) - loop.time()))
+        if wait:
+            await asyncio.gather(*(c.finished for c in calls))
+        return calls
+
+    # -- AMI -------------------------------------------------------------------------------
+    async def _handle_action(self, session: object, msg: object) -> None:
+        await self._actions.handle(session, msg)  # type: ignore[arg-type]
+
+    async def _originate(self, req: OriginateRequest) -> bool:
+        core = self._core
+        tech_data = req.channel.split("/", 1)[1]
+        exten, _, ctx = tech_data.partition("@")
+        if req.channel.startswith("Local/") and ctx == dp.CONTEXT_INBOUND:
+            vars_ = dict(req.variables)
+            caller = SimCaller(
+                number=req.cid_num, name=req.cid_name, dialled=exten, local=True,
+                patience_s=float(vars_.get("SIM_PATIENCE", 60)),
+                dtmf=tuple(d for d in vars_.get("SIM_DTMF", "").split(";") if d),
+                hangs_up_after_s=float(req.data) if req.app.lower() == "wait" and req.data
+                else (float(vars_["SIM_HANGUP_AFTER"]) if "SIM_HANGUP_AFTER" in vars_ else None))
+            info = OriginateInfo(req.action_id, req.context, req.exten, req.app, req.data)
+            call = self.place_call(caller, _originate=info)
+            live = core.live.get(call.linkedid)
+            if live is not None:
+                for k, v in req.variables:
+                    core.set_var(live.chan, k, v)
+            return True
+        is_operator = req.channel in core.operators or any(
+            req.channel in q.members for q in core.queues.values())
+        if not is_operator:
+            if req.asynchronous:
+                core.emit("OriginateResponse", ev.CALL, ev.originate_response, req.action_id,
+                          False, req.channel, req.context, req.exten, req.app, req.data, 0,
+                          "<unknown>", req.cid_num, req.cid_name)
+            return False
+        answered = asyncio.get_running_loop().create_future()
+        self._spawn(self._operator_leg(req, answered))
+        if req.asynchronous:
+            return True
+        return bool(await answered)
+
+    async def _operator_leg(self, req: OriginateRequest, answered: asyncio.Future[bool]) -> None:
+        """Originate towards an operator: ring, answer, run Wait(N) or talk, hang up."""
+        core = self._core
+        op = core.operator(req.channel)
+        cid = (req.cid_num, req.cid_name)
+        if req.channel.startswith("Local/"):
+            exten, _, ctx = req.channel[6:].partition("@")
+            chans = list(core.local_pair(exten, ctx, None, cid))
+        else:
+            name = f"{req.channel}-{core.tech_number(req.channel.split('/')[0]):08x}"
+            chans = [core.new_channel(name, None, "default", "s", cid_num=cid[0], cid_name=cid[1])]
+        one = chans[0]
+        core.emit("DialBegin", ev.CALL, ev.dial_begin, None, one, req.channel.split("/", 1)[1])
+        try:
+            if op.no_answer or op.answer_after_s * 1.0 > req.timeout_s:
+                await asyncio.sleep(req.timeout_s / core.opt.time_scale)
+                core.emit("OriginateResponse", ev.CALL, ev.originate_response, req.action_id,
+                          False, req.channel, req.context, req.exten, req.app, req.data, 3,
+                          one.uniqueid, *cid)
+                answered.set_result(False)
+                return
+            await asyncio.sleep(op.answer_after_s / core.opt.time_scale)
+            for ch in chans:
+                core.set_state(ch, 6)
+            core.set_device(req.channel, INUSE)
+            core.emit("DialEnd", ev.CALL, ev.dial_end, None, one, "ANSWER")
+            core.emit("OriginateResponse", ev.CALL, ev.originate_response, req.action_id, True,
+                      one.name, req.context, req.exten, req.app, req.data, 4, one.uniqueid, *cid)
+            answered.set_result(True)
+            hold = op.talk_time_s
+            if req.app:
+                core.exten(one, req.app, req.data, 1)
+                if req.app.lower() == "wait" and req.data.replace(".", "", 1).isdigit():
+                    hold = float(req.data)
+            if len(chans) == 2:
+                core.exten(chans[1], req.app or "Wait", req.data or str(int(hold)), 3)
+            await asyncio.sleep(hold / core.opt.time_scale)
+        finally:
+            if not answered.done():
+                answered.set_result(False)
+            for ch in reversed(chans):
+                core.hangup(ch)
+            if core.status(req.channel) == INUSE:
+                core.set_device(req.channel, NOT_INUSE)
+
+    # -- faults ----------------------------------------------------------------------------
+    async def drop_ami(self) -> None:
+        """Close every AMI connection (FIN), like a network drop; the port stays open."""
+        self._ami.drop_all()
+        await asyncio.sleep(0)
+
+    def set_half_open(self, on: bool) -> None:
+        """Keep AMI sockets open but send nothing and read nothing (until turned off)."""
+        self._ami.set_half_open(on)
+
+    async def restart(self, down_s: float = 0.0) -> None:
+        """Asterisk restart: Shutdown event, AMI dropped, calls vanish without events, new
+        uniqueid epoch, static queue config kept, dynamic members and stats gone.
+        With `down_s` > 0 the AMI port refuses connections for that many real seconds."""
+        core = self._core
+        core.emit("Shutdown", ev.SYSTEM, ev.shutdown, True)
+        self._ami.drop_all()
+        port, host = self._ami.port, self._ami.host
+        if down_s > 0:
+            await self._ami.stop_listening()
+        core.noise, saved = False, core.noise
+        core.ami = _Muted()  # type: ignore[assignment]
+        try:
+            await cancel_quietly(list(self._tasks))
+        finally:
+            core.ami = self._ami
+            core.noise = saved
+        self._engine.reset()
+        core.channels.clear()
+        core.live.clear()
+        core.device.clear()
+        for q in core.queues.values():
+            q.reset_stats()
+            for iface in [i for i, m in q.members.items() if m.dynamic]:
+                del q.members[iface]
+            for iface, m in list(q.members.items()):
+                q.members[iface] = replace(m, calls_taken=0, last_call=0, in_call=False,
+                                           busy_until=0.0, login_time=core.wall())
+        core.new_epoch()
+        core.processed = 0
+        if down_s > 0:
+            await asyncio.sleep(down_s)
+            await self._ami.start(host, port)
+        log.info("sim.restarted", epoch=core.epoch)
+
+    # -- introspection for tests -------------------------------------------------------------
+    def members(self, queue: str) -> list[Member]:
+        return [replace(m) for m in self._queue(queue).members.values()]
+
+    def live_channels(self) -> list[str]:
+        return list(self._core.channels)
+
+    def sent_bytes(self, conn_index: int) -> bytes:
+        """Bytes sent on the AMI connection accepted `conn_index`-th (0 = first)."""
+        try:
+            return bytes(self._ami.sessions[conn_index].record)
+        except IndexError:
+            raise IndexError(f"no AMI connection #{conn_index}; "
+                             f"{len(self._ami.sessions)} accepted so far") from None
+
+
+class _Muted:
+    """Stands in for the AMI server while a restart tears calls down: nothing is sent."""
+
+    def wants(self, name: str) -> bool:
+        return False
+
+    def emit(self, name: str, priv: str, body: str) -> None:
+        return None
