@@ -90,7 +90,7 @@ class ScriptedAgi:
         self.script = script
         self.envs: list[dict[str, str]] = []
         self.raw_envs: list[bytes] = []
-        self.after_close: list[bytes] = []
+        self._after_close: asyncio.Queue[bytes] = asyncio.Queue()
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -112,9 +112,13 @@ class ScriptedAgi:
             await self.script(r, w, env)
             if w.can_write_eof():
                 w.write_eof()
-            self.after_close.append(await asyncio.wait_for(r.read(), 5))
+            self._after_close.put_nowait(await asyncio.wait_for(r.read(), 5))
         finally:
             w.close()
+
+    async def closed(self, timeout: float = 5.0) -> bytes:
+        """What the peer sent after this server half-closed its side (next finished session)."""
+        return await asyncio.wait_for(self._after_close.get(), timeout)
 
     async def close(self) -> None:
         if self._server is not None:
