@@ -219,7 +219,9 @@ class QueueEngine:
     # -- after the conversation ------------------------------------------------------------
     def complete(self, q: SimQueue, entry: Entry, attempt: Attempt, reason: str,
                  talk: int) -> None:
-        self.core.emit("AgentComplete", ev.AGENT, ev.agent, entry.chan, attempt.chans[0], q.name,
+        # The agent's snapshot (Dest*) is only there while its channel lives (see the recording).
+        dest = attempt.chans[0] if attempt.chans[0].name in self.core.channels else None
+        self.core.emit("AgentComplete", ev.AGENT, ev.agent, entry.chan, dest, q.name,
                        attempt.member,
                        f"HoldTime: {entry.live.call.hold_time}\r\nTalkTime: {talk}\r\n"
                        f"Reason: {reason}\r\n")

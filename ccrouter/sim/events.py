@@ -75,10 +75,11 @@ def moh(ch: Channel, with_class: bool) -> str:
     return f"{ch.snap()}Class: default\r\n" if with_class else ch.snap()
 
 
-def agent(caller: Channel, dest: Channel, queue: str, member: Member, tail: str = "") -> str:
+def agent(caller: Channel, dest: Channel | None, queue: str, member: Member,
+          tail: str = "") -> str:
     """AgentCalled / AgentConnect / AgentComplete / AgentRingNoAnswer / AgentDump."""
     return (
-        f"{caller.snap()}{dest.dest()}Queue: {queue}\r\n"
+        f"{caller.snap()}{dest.dest() if dest is not None else ''}Queue: {queue}\r\n"
         f"Interface: {member.interface}\r\nMemberName: {member.name}\r\n{tail}"
     )
 
