@@ -149,6 +149,8 @@ class AmiSession:
         self.excludes: list[EventFilter] = []
         self.record = bytearray()
         self.closed = False
+        self._out = bytearray()
+        self._flush_handle: asyncio.Handle | None = None
 
     # -- writing -------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -156,7 +158,15 @@ class AmiSession:
             return
         if len(self.record) < RECORD_CAP:
             self.record += data
-        self.writer.write(data)
+        self._out += data  # one socket write per loop iteration, not one per event
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_handle = None
+        if self._out and not self.closed:
+            self.writer.write(bytes(self._out))
+        self._out.clear()
 
     def respond(self, msg: Message, response: str, message: str | None, extra: str = "") -> None:
         aid = msg.get("ActionID")
@@ -205,6 +215,9 @@ class AmiSession:
 
     def close(self) -> None:
         if not self.closed:
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+            self.flush()
             self.closed = True
             self.writer.close()
 
