@@ -410,6 +410,9 @@ async def test_command_timeout_leaves_the_session_out_of_step() -> None:
     raised: list[BaseException] = []
 
     async def script(s: AgiSession) -> None:
+        await s.command("NOOP")
+        await asyncio.sleep(0.08)  # idle longer than the timeout: the timer must not fire
+        await s.command("NOOP")
         with pytest.raises(AgiTimeoutError, match="WAIT FOR DIGIT"):
             await s.wait_for_digit(5000)
         assert s.broken
@@ -423,6 +426,9 @@ async def test_command_timeout_leaves_the_session_out_of_step() -> None:
 
     async with running({"route": script}, command_timeout_s=0.05) as (server, port):
         peer = await Peer.connect(port, header_of("agi-route-session.txt"))
+        for _ in range(2):
+            assert await peer.read_command() == "NOOP"
+            peer.send(b"200 result=0\n")
         assert await peer.read_command() == "WAIT FOR DIGIT 5000"
         # The error status is written without waiting for a reply (the stream is out of step).
         assert await peer.expect_eof() == ["SET VARIABLE CCROUTER_STATUS error"]

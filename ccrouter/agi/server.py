@@ -123,6 +123,10 @@ class AgiServer:
                 stats.latency_total_s += elapsed
                 if elapsed > stats.latency_max_s:
                     stats.latency_max_s = elapsed
+        except asyncio.CancelledError:
+            # close() cancelled us and awaits this task; ending normally keeps asyncio's
+            # stream callback from logging the cancellation as an error.
+            log.debug("agi_session_cancelled")
         finally:
             stats.active -= 1
             self._sessions.discard(task)
@@ -138,13 +142,15 @@ class AgiServer:
         structlog.contextvars.bind_contextvars(uniqueid=request.uniqueid, script=request.script)
         session = AgiSession(request, reader, writer, self._settings.command_timeout_s)
         script = self._scripts.get(request.script)
-        if script is None:
-            log.warning("agi_unknown_script", known=sorted(self._scripts))
-            self.stats.errors += 1
-            await self._set_error_status(session)
-            return True
-        if await self._run(script, session):
-            self.stats.ok += 1
+        try:
+            if script is None:
+                log.warning("agi_unknown_script", known=sorted(self._scripts))
+                self.stats.errors += 1
+                await self._set_error_status(session)
+            elif await self._run(script, session):
+                self.stats.ok += 1
+        finally:
+            session.close()
         return True
 
     async def _read_request(

@@ -9,8 +9,10 @@ replies are `200 result=N [(data)] [endpos=N]`, `510 ...`, a multi-line `520-...
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
 
 _MAX_REPLY_BYTES = 1 << 16
 """A reply (520 usage blocks included) larger than this is not Asterisk talking."""
@@ -72,16 +74,34 @@ def parse_env(block: bytes) -> dict[str, str]:
     text = block.decode("utf-8", "replace")
     if text.endswith("\n\n"):
         text = text[:-2]
+    lines = text.split("\n")
+    env: dict[str, str] | None = None
+    if (  # fast path, all in C: every line starts with `agi_`, none with `agi_:`, no `\r`
+        text.startswith("agi_")
+        and text.count("\nagi_") == len(lines) - 1
+        and "\nagi_:" not in text
+        and "\r" not in text
+        and not text.startswith("agi_:")
+    ):
+        with contextlib.suppress(ValueError):  # a line without ": "
+            env = dict(map(str.split, lines, repeat(": "), repeat(1)))
+    if env is None:
+        env = _parse_env_slowly(lines)
+    if "agi_network_script" not in env:
+        raise AgiProtocolError("header has no agi_network_script line")
+    return env
+
+
+def _parse_env_slowly(lines: list[str]) -> dict[str, str]:
+    """Line by line: tolerates `\r\n` and `agi_key:value`, names the first bad line."""
     env: dict[str, str] = {}
-    for lineno, line in enumerate(text.split("\n"), 1):
+    for lineno, line in enumerate(lines, 1):
         if line.endswith("\r"):
             line = line[:-1]
         key, sep, value = line.partition(":")
-        if not sep or not key.startswith("agi_") or len(key) < 5 or " " in key:
+        if not sep or not key.startswith("agi_") or len(key) < 5:
             raise AgiProtocolError(f"header line {lineno} is not 'agi_key: value': {line[:80]!r}")
         env[key] = value[1:] if value.startswith(" ") else value
-    if "agi_network_script" not in env:
-        raise AgiProtocolError("header has no agi_network_script line")
     return env
 
 
@@ -178,6 +198,8 @@ class AgiReply:
 
 def parse_reply(line: str) -> AgiReply:
     """One single-line reply (`200 result=...`, `510 ...`, `511 ...`)."""
+    if line[:11] == "200 result=" and " " not in line[11:]:  # the common shape, fast
+        return AgiReply(200, line[11:], None, None, (line,))
     code_text, _, rest = line.partition(" ")
     if len(code_text) != 3 or not code_text.isdigit():
         raise AgiProtocolError(f"not an AGI reply line: {line[:80]!r}")
@@ -252,22 +274,26 @@ def _check_line(text: str, what: str) -> None:
         raise AgiArgumentError(f"{what} must not contain a line break or NUL: {text[:80]!r}")
 
 
+_QUOTE = frozenset(' \t"\\\n\r\0')
+_DTMF = frozenset("0123456789*#ABCD")
+
+
 def quote(value: str) -> str:
     """One AGI command argument: bare when safe, else in double quotes with `\\`/`"` escaped."""
-    _check_line(value, "AGI argument")
-    if value and not any(c in value for c in ' \t"\\'):
+    if value and _QUOTE.isdisjoint(value):
         return value
+    _check_line(value, "AGI argument")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _word(value: str, what: str) -> str:
-    if not value or any(c in value for c in ' \t"\\\n\r\0'):
+    if not value or not _QUOTE.isdisjoint(value):
         raise AgiArgumentError(f"{what} must be a non-empty word: {value[:80]!r}")
     return value
 
 
 def _digits(value: str, what: str) -> str:
-    if any(c not in "0123456789*#ABCD" for c in value):
+    if not _DTMF.issuperset(value):
         raise AgiArgumentError(f"{what} may hold only DTMF digits: {value[:80]!r}")
     return value
 
@@ -285,9 +311,24 @@ def _dtmf(reply: AgiReply) -> str | None:
 
 
 class AgiSession:
-    """Commands over one FastAGI connection; one command in flight at a time."""
+    """Commands over one FastAGI connection; one command in flight at a time.
 
-    __slots__ = ("_broken", "_dead", "_reader", "_timeout", "_writer", "request")
+    The per-command timeout uses one lazily re-armed timer per session rather than a timer per
+    command (a command only moves the deadline; the timer re-arms itself when it fires early).
+    """
+
+    __slots__ = (
+        "_broken",
+        "_dead",
+        "_deadline",
+        "_expired",
+        "_reader",
+        "_timeout",
+        "_timer",
+        "_waiter",
+        "_writer",
+        "request",
+    )
 
     def __init__(
         self,
@@ -302,6 +343,11 @@ class AgiSession:
         self._timeout = command_timeout_s
         self._dead = False
         self._broken = False
+        self._deadline = 0.0
+        """Loop time by which the command in flight must be answered; 0.0 when idle."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiter: asyncio.Task[object] | None = None
+        self._expired = False
 
     @property
     def dead(self) -> bool:
@@ -312,6 +358,23 @@ class AgiSession:
     def broken(self) -> bool:
         """A command was interrupted (timeout, cancel, bad reply): the stream is out of step."""
         return self._broken
+
+    def close(self) -> None:
+        """Drop the command timer (the server calls this when the connection ends)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self._deadline or self._waiter is None:
+            return  # idle: the next command re-arms
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+        else:
+            self._expired = True
+            self._waiter.cancel()
 
     async def command(self, line: str) -> AgiReply:
         """Send one command line, return its reply.
@@ -326,18 +389,28 @@ class AgiSession:
         channel_cmd = not head.startswith(_DEAD_OK)
         if self._dead and channel_cmd:
             raise AgiHangup(f"channel is dead, not sending {line[:40]!r}")
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + self._timeout
+        self._waiter = waiter = asyncio.current_task()
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
         self._writer.write(line.encode() + b"\n")
         done = False
         try:
-            async with asyncio.timeout(self._timeout):
-                reply, hangup = await read_reply(self._reader)
+            reply, hangup = await read_reply(self._reader)
             done = True
-        except TimeoutError:
+        except asyncio.CancelledError:
+            if not self._expired or waiter is None:
+                raise
+            self._expired = False
+            waiter.uncancel()
             raise AgiTimeoutError(f"no reply to {line[:40]!r} in {self._timeout} s") from None
         except AgiHangup:
             self._dead = True
             raise
         finally:
+            self._deadline = 0.0
+            self._waiter = None
             if not done:
                 self._broken = True
         if hangup:
