@@ -51,6 +51,7 @@ class CallTracker:
         self._sweep_interval_s = sweep_interval_s
         self._listeners: list[Listener] = []
         self._pbx_started: str | None = None
+        self._pbx_shut_down = False  # a Shutdown event came: the next resync follows a restart
         self.events_seen = 0
         self.bad_events = 0
 
@@ -75,6 +76,9 @@ class CallTracker:
         self.apply(event)
 
     def apply(self, event: ev.DomainEvent) -> None:
+        if isinstance(event, ev.PbxShutdown):
+            self._pbx_shut_down = True
+            log.warning("pbx_shutting_down", restart=event.restart)
         self._submit(self.book.apply(event))
         for listener in self._listeners:
             try:
@@ -115,8 +119,10 @@ class CallTracker:
         seen_before = self._clock()
         status = await ami.send({"Action": "CoreStatus"})
         started = f"{status.get('CoreStartupDate', '')} {status.get('CoreStartupTime', '')}"
-        restarted = self._pbx_started is not None and started != self._pbx_started
-        self._pbx_started = started
+        restarted = self._pbx_shut_down or (
+            self._pbx_started is not None and started != self._pbx_started
+        )
+        self._pbx_started, self._pbx_shut_down = started, False
         items = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
         alive = {m.get("Uniqueid", "") for m in items if m.get("Event") == "CoreShowChannel"}
         writes = self.book.reconcile(

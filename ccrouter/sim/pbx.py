@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -62,6 +63,15 @@ class PbxSimulator:
     @property
     def ami_port(self) -> int:
         return self._ami.port
+
+    @property
+    def agi_port(self) -> int:
+        """Where the dialplan's AGI() connects; settable once ccrouter has bound its port."""
+        return self._core.opt.agi_port
+
+    @agi_port.setter
+    def agi_port(self, port: int) -> None:
+        self._core.opt = dataclasses.replace(self._core.opt, agi_port=port)
 
     async def close(self) -> None:
         await cancel_quietly(list(self._tasks))
@@ -255,6 +265,7 @@ class PbxSimulator:
                                            busy_until=0.0, login_time=core.wall())
         core.new_epoch()
         core.processed = 0
+        self._actions.started = time.time()  # CoreStatus reports the new start-up time
         if down_s > 0:
             await asyncio.sleep(down_s)
             await self._ami.start(host, port)

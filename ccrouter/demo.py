@@ -1,0 +1,158 @@
+"""`ccrouter demo`: the daemon against the built-in PBX simulator, a stream of calls, a summary.
+
+The simulator is started first (AMI on a free port), ccrouter is pointed at it exactly as it
+would be at a real Asterisk, and the simulator's queues and operators are built from the same
+config. Runs until Ctrl-C or `--duration` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from ccrouter.app import App, run
+from ccrouter.config import Settings
+from ccrouter.logs import configure_logging
+from ccrouter.sim import PbxSimulator, SimCall, SimCaller, SimOperator
+
+log = structlog.get_logger(__name__)
+
+DEMO_SECRET = "demo-secret"
+
+
+def demo_settings(settings: Settings, ami_port: int, db_url: str | None = None) -> Settings:
+    """The config, pointed at the simulator (and, when given, at another database)."""
+    update: dict[str, Any] = {
+        "ami": settings.ami.model_copy(
+            update={"host": "127.0.0.1", "port": ami_port, "secret": DEMO_SECRET}
+        ),
+        "agi": settings.agi.model_copy(update={"host": "127.0.0.1", "port": 0}),
+    }
+    if db_url:
+        update["database"] = settings.database.model_copy(update={"url": db_url})
+    return settings.model_copy(update=update)
+
+
+def build_pbx(sim: PbxSimulator, settings: Settings, rng: random.Random) -> None:
+    """Queues per target; every operator skilled in a target's product and language is a member."""
+    for target in settings.targets:
+        sim.add_queue(target.queue_name, strategy="rrmemory", timeout=15)
+    for op in settings.operators:
+        sim.add_operator(
+            SimOperator(interface=op.interface, answer_after_s=rng.uniform(1, 4),
+                        talk_time_s=rng.uniform(20, 90))
+        )
+        for target in settings.targets:
+            skills = op.skills
+            if skills.get(target.language, 0) > 0 and skills.get(target.product, 0) > 0:
+                sim.add_member(target.queue_name, op.interface, name=op.name, penalty=0)
+    general = settings.target(settings.routing.default_target)
+    for op in settings.operators:  # everybody answers the general line
+        if op.interface not in {m.interface for m in sim.members(general.queue_name)}:
+            sim.add_member(general.queue_name, op.interface, name=op.name, penalty=1)
+
+
+def caller_factory(settings: Settings, rng: random.Random) -> Any:
+    dids = list(settings.routing.did) or ["2000"]
+
+    def make(_i: int) -> SimCaller:
+        return SimCaller(
+            number="7" + "".join(rng.choice("0123456789") for _ in range(10)),
+            name="Demo caller",
+            dialled=rng.choice(dids),
+            patience_s=rng.uniform(5, 120),
+        )
+
+    return make
+
+
+async def demo(
+    settings: Settings,
+    *,
+    duration: float | None,
+    rate: float,
+    time_scale: float,
+    db_url: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> dict[str, int]:
+    rng = random.Random(7)
+    stop = stop or asyncio.Event()
+    since = time.time()
+    sim = PbxSimulator(agi_host="127.0.0.1", agi_port=0, username=settings.ami.username,
+                       secret=DEMO_SECRET, time_scale=time_scale, noise=True, seed=7)  # fmt: skip
+    await sim.start(host="127.0.0.1", port=0)
+    build_pbx(sim, settings, rng)
+    app = App(demo_settings(settings, sim.ami_port, db_url))
+    await app.start()
+    sim.agi_port = app.agi_address[1]
+    calls: list[SimCall] = []
+    try:
+        load = asyncio.create_task(
+            sim.run_load(rate_per_s=rate, duration_s=duration or 10**9,
+                         caller_factory=caller_factory(settings, rng))
+        )
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({load, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if load.done():
+            calls = load.result()
+            await asyncio.wait_for(
+                asyncio.gather(*(c.finished for c in calls), return_exceptions=True),
+                timeout=max(10.0, 200.0 / time_scale),
+            )
+        else:
+            load.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await load
+    finally:
+        await app.writer.flush()
+        summary = await summarize(app, since)
+        await app.stop()
+        await sim.close()
+    return summary
+
+
+async def summarize(app: App, since: float) -> dict[str, int]:
+    """Cards of this run by outcome."""
+    from sqlalchemy import func, select
+
+    from ccrouter.store.tables import cards
+
+    async with app.engine.connect() as conn:
+        rows = (await conn.execute(
+            select(cards.c.outcome, func.count())
+            .where(cards.c.started_at >= since)
+            .group_by(cards.c.outcome)
+        )).all()  # fmt: skip
+    counts = Counter({str(outcome or "in progress"): int(n) for outcome, n in rows})
+    return {"cards": sum(counts.values()), **counts}
+
+
+def main(args: argparse.Namespace) -> int:
+    from ccrouter.config import load_settings
+
+    settings = load_settings(Path(args.config))
+    configure_logging(settings.log.model_copy(update={"format": "console"}))
+
+    async def _run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        summary = await demo(settings, duration=args.duration, rate=args.rate,
+                             time_scale=args.time_scale, stop=stop)  # fmt: skip
+        print("\n== ccrouter demo summary ==")
+        for key, value in summary.items():
+            print(f"  {key:>16}: {value}")
+        return 0
+
+    return run(_run())
