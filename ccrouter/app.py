@@ -58,6 +58,8 @@ class App:
         self.scripts: dict[str, Script] = {}
         self.resync_hooks: list[ResyncHook] = []
         """Run in order after every AMI (re)connect; the tracker's resync is first."""
+        self.callbacks: Any = None
+        """The callback feature's request service, when installed (the IVR offers callbacks)."""
         self.stop_hooks: list[Callable[[], Awaitable[None]]] = []
         """Run first at `stop()`, in reverse order (e.g. close an HTTP site)."""
 
