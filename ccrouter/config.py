@@ -64,6 +64,56 @@ class DatabaseSettings(_Model):
 class HttpSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    mask_numbers_for: list[Literal["operator", "supervisor", "admin"]] = Field(
+        default_factory=list
+    )
+    """API roles that see callers' numbers masked (7900***4567) in cards and live views."""
+    keepalive_s: float = Field(default=15.0, gt=0)
+    """Comment line sent on idle server-sent-event streams (keeps proxies from closing them)."""
+
+
+class ReportSettings(_Model):
+    sl_threshold_s: int = Field(default=20, ge=1)
+    """T of the service level SL(T): answered within T seconds (80/20 -> 20)."""
+    target_sl: float = Field(default=0.8, gt=0, lt=1)
+    """The service level the Erlang C staffing estimate aims for."""
+    timezone: str = "UTC"
+    """IANA name (Asia/Tashkent): report hours/days and "today" on the wallboard are local."""
+
+
+class WebhookSettings(_Model):
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """Alerts are POSTed here as JSON (fired and resolved); null: log only."""
+    timeout_s: float = Field(default=5.0, gt=0)
+    attempts: int = Field(default=4, ge=1, le=20)
+    backoff_s: float = Field(default=1.0, gt=0)
+    """Delay before the 2nd attempt; doubles for every further attempt."""
+
+
+class AlertRule(_Model):
+    """One alert rule. `threshold` means, by kind: sl_below -> a fraction (0.8);
+    longest_wait_above -> seconds; no_operator -> unused; ami_down -> seconds;
+    callback_backlog_above -> requests waiting."""
+
+    name: str = Field(min_length=1, pattern=_NAME)
+    kind: Literal[
+        "sl_below", "longest_wait_above", "no_operator", "ami_down", "callback_backlog_above"
+    ]
+    queue: str | None = Field(default=None, pattern=_NAME)
+    """A target's queue, or null for every queue (queue kinds only)."""
+    threshold: float = Field(default=0.0, ge=0)
+    window_min: int = Field(default=30, ge=1, le=1440)
+    """sl_below: the service level over this many last minutes."""
+    min_offered: int = Field(default=1, ge=1)
+    """sl_below: stay quiet until the window holds this many offered calls."""
+    hours: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    """no_operator: the line's hours, local time (reports.timezone), e.g. 08:00-20:00."""
+
+
+class AlertSettings(_Model):
+    evaluate_every_s: float = Field(default=10.0, gt=0)
+    webhook: WebhookSettings = WebhookSettings()
+    rules: list[AlertRule] = Field(default_factory=list)
 
 
 class LogSettings(_Model):
@@ -125,6 +175,8 @@ class Settings(_Model):
     operators: list[Operator] = Field(default_factory=list)
     targets: list[Target] = Field(min_length=1)
     routing: RoutingSettings
+    reports: ReportSettings = ReportSettings()
+    alerts: AlertSettings = AlertSettings()
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -488,3 +540,57 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
         key = "reconnect_min_s" if "reconnect_min_s" in ami else "reconnect_max_s"
         yield ("ami", key), f"reconnect_min_s ({low}) must not exceed reconnect_max_s ({high})"
+    yield from _web_checks(data, target_names)
+
+
+def _web_checks(data: dict[str, Any], targets: Sequence[str]) -> Iterator[tuple[KeyPath, str]]:
+    """Report time zone and alert rules (queue names, thresholds, hours per kind)."""
+    reports = _as_dict(data.get("reports"))
+    tz = reports.get("timezone")
+    if isinstance(tz, str) and not _known_timezone(tz):
+        yield ("reports", "timezone"), f"unknown time zone {tz!r} (an IANA name: Asia/Tashkent)"
+    queues = [
+        (t.get("queue") or t.get("name"))
+        for t in _as_list(data.get("targets"))
+        if isinstance(t, dict)
+    ]
+    names: dict[str, int] = {}
+    for i, rule in enumerate(_as_list(_as_dict(data.get("alerts")).get("rules"))):
+        if not isinstance(rule, dict):
+            continue
+        at: KeyPath = ("alerts", "rules", i)
+        name, kind, queue = rule.get("name"), rule.get("kind"), rule.get("queue")
+        if isinstance(name, str):
+            j = names.setdefault(name, i)
+            if j != i:
+                yield (*at, "name"), f"duplicate alert rule name {name!r} (first: rules[{j}])"
+        if isinstance(queue, str) and targets and queue not in queues:
+            yield (*at, "queue"), _known("queue", queue, [q for q in queues if q])
+        if queue is not None and kind in ("ami_down", "callback_backlog_above"):
+            yield (*at, "queue"), f"a {kind} rule applies to the whole system: remove queue"
+        threshold = rule.get("threshold")
+        if kind == "sl_below" and isinstance(threshold, int | float) and not 0 < threshold <= 1:
+            yield (*at, "threshold"), f"sl_below needs a fraction in (0, 1], got {threshold}"
+        if kind in ("longest_wait_above", "ami_down", "callback_backlog_above") and (
+            "threshold" not in rule
+        ):
+            yield at, f"a {kind} rule needs a threshold"
+        if kind == "no_operator" and rule.get("hours") is None:
+            yield at, "a no_operator rule needs hours (HH:MM-HH:MM, local time)"
+        hours = rule.get("hours")
+        if isinstance(hours, str) and re.fullmatch(r"\d{2}:\d{2}-\d{2}:\d{2}", hours):
+            for part in hours.split("-"):
+                hh, mm = int(part[:2]), int(part[3:])
+                if hh > 24 or mm > 59 or (hh == 24 and mm):
+                    yield (*at, "hours"), f"not a time of day: {part!r}"
+
+
+def _known_timezone(name: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
