@@ -99,3 +99,29 @@ meta: Final = sa.Table(
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+api_tokens: Final = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),  # operator | supervisor | admin
+    sa.Column("operator", sa.Text),  # config operators[].id, for the operator role
+    sa.Column("token_hash", sa.Text, nullable=False),  # sha256 hex of the secret token
+    sa.Column("created_at", sa.REAL, nullable=False),
+    sa.Column("revoked_at", sa.REAL),
+    sa.Index("ix_api_tokens_token_hash", "token_hash", unique=True),
+)
+"""HTTP API tokens (web feature): only a hash of each token is stored."""
+
+alert_state: Final = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # rule name, or rule name + ":" + queue
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("fired_at", sa.REAL, nullable=False),
+    sa.Column("resolved_at", sa.REAL),
+    sa.Column("detail", JsonText),
+)
+"""Alerts fired and not yet resolved survive a restart (no duplicate notification)."""

@@ -1,4 +1,4 @@
-"""HTTP API: access tokens and alert state (filled by the web feature).
+"""HTTP API: access tokens (stored hashed) and alert state.
 
 Revision ID: 0005
 Revises: 0004
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,30 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("role", sa.Text(), nullable=False),
+        sa.Column("operator", sa.Text(), nullable=True),
+        sa.Column("token_hash", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.REAL(), nullable=False),
+        sa.Column("revoked_at", sa.REAL(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_api_tokens"),
+    )
+    op.create_index("ix_api_tokens_token_hash", "api_tokens", ["token_hash"], unique=True)
+    op.create_table(
+        "alert_state",
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("rule", sa.Text(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("fired_at", sa.REAL(), nullable=False),
+        sa.Column("resolved_at", sa.REAL(), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),  # JSON
+        sa.PrimaryKeyConstraint("key", name="pk_alert_state"),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("alert_state")
+    op.drop_table("api_tokens")  # drops its index with it
