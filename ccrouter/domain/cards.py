@@ -127,6 +127,8 @@ CARD_FIELDS: Final = frozenset(
         "repeat_of",
         "callback_of",
         "last_agent_hit",
+        "callback_status",  # the callback feature: pending/dialing/done/failed/cancelled/expired
+        "callback_reason",  # why: caller_got_through, attempts_used_up, ...
     }
 )
 

@@ -73,6 +73,7 @@ CARD_COLUMN_ORDER: Final = (
     "target", "queue", "wait_s", "ring_s", "talk_s", "operator", "interface", "outcome",
     "end_reason", "close_reason", "escalation", "priority", "topic", "resolution", "notes",
     "csat", "recording", "repeat_of", "callback_of", "last_agent_hit",
+    "callback_status", "callback_reason",
 )  # fmt: skip
 if frozenset(CARD_COLUMN_ORDER) != CARD_FIELDS or len(CARD_COLUMN_ORDER) != len(CARD_FIELDS):
     raise RuntimeError("tables.CARD_COLUMN_ORDER is out of step with domain.cards.CARD_FIELDS")
@@ -125,3 +126,48 @@ alert_state: Final = sa.Table(
     sa.Column("detail", JsonText),
 )
 """Alerts fired and not yet resolved survive a restart (no duplicate notification)."""
+
+callback_requests: Final = sa.Table(
+    "callback_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # callback | outbound
+    sa.Column("state", sa.Text, nullable=False),  # pending|dialing|done|failed|cancelled|expired
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("language", sa.Text, nullable=False, server_default=""),
+    sa.Column("product", sa.Text, nullable=False, server_default=""),
+    sa.Column("card", sa.Text),  # the original call's card (callback_of of every attempt)
+    sa.Column("message", sa.Text, nullable=False, server_default=""),  # outbound: a sound file
+    sa.Column("place_at", sa.REAL, nullable=False),  # original join time: the serving order
+    sa.Column("due_at", sa.REAL, nullable=False),
+    sa.Column("created_at", sa.REAL, nullable=False),
+    sa.Column("updated_at", sa.REAL, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("abandons", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("reason", sa.Text),  # why it ended: caller_got_through, attempts_used_up, ...
+    sa.Index("ix_callback_requests_state_due_at", "state", "due_at"),
+    sa.Index(
+        "ix_callback_requests_open_number", "number", unique=True,
+        sqlite_where=sa.text("state IN ('pending', 'dialing')"),
+    ),  # fmt: skip
+)
+"""Callback and scheduled outbound requests; at most one open request per number."""
+
+callback_attempts: Final = sa.Table(
+    "callback_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id"), nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("card", sa.Text, nullable=False),  # the attempt's own card (kind callback/outbound)
+    sa.Column("action_id", sa.Text, nullable=False),  # Originate ActionID
+    sa.Column("channel_id", sa.Text, nullable=False),  # Originate ChannelId = the leg's Uniqueid
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # dialing | answered | <final AttemptResult>
+    sa.Column("started_at", sa.REAL, nullable=False),
+    sa.Column("ended_at", sa.REAL),
+    sa.Index("ix_callback_attempts_request_id_n", "request_id", "n", unique=True),
+    sa.Index("ix_callback_attempts_state", "state"),
+)
+"""One row per Originate: written (committed) before the action is sent."""
