@@ -137,10 +137,15 @@ async def summarize(app: App, since: float) -> dict[str, int]:
     return {"cards": sum(counts.values()), **counts}
 
 
+DEFAULT_RATE = 2.0  # new calls per second
+DEFAULT_TIME_SCALE = 10.0  # simulated seconds per real second: a 60 s conversation takes 6 s
+
+
 def main(args: argparse.Namespace) -> int:
+    from ccrouter.cli import default_config
     from ccrouter.config import load_settings
 
-    settings = load_settings(Path(args.config))
+    settings = load_settings(Path(args.config or default_config()))
     configure_logging(settings.log.model_copy(update={"format": "console"}))
 
     async def _run() -> int:
@@ -148,8 +153,8 @@ def main(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        summary = await demo(settings, duration=args.duration, rate=args.rate,
-                             time_scale=args.time_scale, stop=stop)  # fmt: skip
+        summary = await demo(settings, duration=args.duration, rate=args.rate or DEFAULT_RATE,
+                             time_scale=args.time_scale or DEFAULT_TIME_SCALE, stop=stop)
         print("\n== ccrouter demo summary ==")
         for key, value in summary.items():
             print(f"  {key:>16}: {value}")

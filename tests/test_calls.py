@@ -78,7 +78,7 @@ def test_answered_call_closes_only_when_agent_complete_arrives() -> None:
     done = ev.AgentFinished(30.1, chan(), "wallet-ru", "PJSIP/1001", "Anna", 2, 27, "caller")
     out = merged(b.apply(done))
     assert out == {"talk_s": 27, "end_reason": "caller", "state": "closed", "ended_at": 30.1,
-                   "close_reason": "normal"}  # fmt: skip
+                   "close_reason": "normal", "outcome": "answered"}  # fmt: skip
 
 
 def test_missing_agent_complete_closes_after_the_grace_period() -> None:
@@ -120,7 +120,7 @@ def test_reconcile_keeps_what_is_known_of_an_answered_call() -> None:
     b.apply(ev.CallerJoined(1.0, chan(), "wallet-ru", 1, 1))
     b.apply(ev.AgentAnswered(3.0, chan(), "wallet-ru", "PJSIP/1001", "Anna", 2, 1))
     out = merged(b.reconcile(set(), seen_before=5.0, pbx_restarted=False, now=6.0))
-    assert out["close_reason"] == "reconciled" and "outcome" not in out  # stays "answered"
+    assert out["close_reason"] == "reconciled" and out["outcome"] == "answered"
 
 
 def test_restore_open_cards_after_a_crash_then_reconcile() -> None:

@@ -39,6 +39,7 @@ class LiveCall:
     operator: str = ""
     interface: str = ""
     abandoned: bool = False
+    short_abandon: bool = False
     agent_done: bool = False
     hungup_at: float | None = None
 
@@ -266,7 +267,7 @@ class CallBook:
         if call is None:
             return []
         call.abandoned = True
-        short = e.hold_time < self._short_abandon_s
+        short = call.short_abandon = e.hold_time < self._short_abandon_s
         outcome = Outcome.SHORT_ABANDON if short else Outcome.ABANDONED
         return [CardWrite(call.card, {"wait_s": e.hold_time, "outcome": outcome.value})]
 
@@ -287,10 +288,11 @@ class CallBook:
             return []
         return self._close(call, max(at, call.hungup_at), CloseReason.NORMAL)
 
-    def _final_outcome(self, call: LiveCall, lost: bool) -> Outcome | None:
-        """The outcome to write at close, or None when an earlier write already set it."""
-        if call.answered or call.abandoned:
-            return None
+    def _final_outcome(self, call: LiveCall, lost: bool) -> Outcome:
+        if call.answered:
+            return Outcome.ANSWERED
+        if call.abandoned:
+            return Outcome.SHORT_ABANDON if call.short_abandon else Outcome.ABANDONED
         if lost:
             return Outcome.LOST
         if call.joined:
@@ -308,10 +310,8 @@ class CallBook:
             "state": CardState.CLOSED.value,
             "ended_at": at,
             "close_reason": reason.value,
+            "outcome": self._final_outcome(call, lost and call.hungup_at is None).value,
         }
-        outcome = self._final_outcome(call, lost and call.hungup_at is None)
-        if outcome is not None:
-            fields["outcome"] = outcome.value
         return [CardWrite(call.card, fields)]
 
     def expire(self, now: float) -> list[CardWrite]:
@@ -360,6 +360,7 @@ class CallBook:
                 operator=card.get("operator") or "",
                 interface=card.get("interface") or "",
                 abandoned=card.get("outcome") in (Outcome.ABANDONED, Outcome.SHORT_ABANDON),
+                short_abandon=card.get("outcome") == Outcome.SHORT_ABANDON,
             )
             self._by_uniqueid[uniqueid] = call
             if call.linkedid:

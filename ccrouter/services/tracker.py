@@ -111,6 +111,9 @@ class CallTracker:
     def _submit(self, writes: list[CardWrite]) -> None:
         for write in writes:
             self._cards.submit(write)
+            if write.fields.get("state") == "closed":
+                log.info("call_ended", card=write.number, outcome=write.fields.get("outcome"),
+                         close_reason=write.fields.get("close_reason"))  # fmt: skip
 
     # --- resync and housekeeping -----------------------------------------------------------
 
