@@ -20,6 +20,9 @@ CONTEXT_FALLBACK: Final = "ccrouter-fallback"
 """Where a call goes when ccrouter is down or answers CCROUTER_STATUS=error."""
 CONTEXT_QUEUE: Final = "ccrouter-queue"
 """Queue() with the variables the route script set; reachable from engineers' dialplans."""
+CONTEXT_CALLBACK: Final = "ccrouter-callback"
+"""Where an originated callback/outbound leg goes once the customer answers: the prompt in their
+language, then CONTEXT_QUEUE (the Originate sets the variables, QUEUE_PRIO puts it first)."""
 
 # --- channel variables set by the route script (read by the dialplan) --------------------
 VAR_STATUS: Final = "CCROUTER_STATUS"
@@ -29,6 +32,10 @@ VAR_QUEUE_TIMEOUT: Final = "CCROUTER_QUEUE_TIMEOUT"
 VAR_FALLBACK_QUEUE: Final = "CCROUTER_FALLBACK_QUEUE"
 VAR_LANGUAGE: Final = "CCROUTER_LANGUAGE"
 VAR_PRODUCT: Final = "CCROUTER_PRODUCT"
+VAR_PROMPT: Final = "CCROUTER_PROMPT"
+"""Callback/outbound leg: the sound played to the customer before the queue (may be empty)."""
+VAR_CALLBACK_OF: Final = "CCROUTER_CALLBACK_OF"
+"""Callback/outbound leg: the original call's card number (the operator's screen shows it)."""
 # Asterisk's own variables that app_queue reads before Queue():
 VAR_QUEUE_PRIO: Final = "QUEUE_PRIO"
 VAR_QUEUE_MAX_PENALTY: Final = "QUEUE_MAX_PENALTY"

@@ -97,7 +97,8 @@ def extensions_conf(settings: Settings) -> str:
         lines += [
             f" same => n,GotoIf({_is('QUEUESTATUS', '=', s)}?{to_fallback})" for s in QUEUE_FAILURES
         ]
-    lines += [" same => n,Hangup()", "", f"[{dp.CONTEXT_FALLBACK}]"]
+    lines += [" same => n,Hangup()", "", *_callback_context()]
+    lines += ["", f"[{dp.CONTEXT_FALLBACK}]"]
     if fallback is None:
         lines += [
             "exten => s,1,NoOp(ccrouter fallback: no fallback queue configured)",
@@ -116,6 +117,24 @@ def extensions_conf(settings: Settings) -> str:
             " same => n(done),Hangup()",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _callback_context() -> list[str]:
+    """A customer who answered an Originate (callback/outbound): prompt, then the queue."""
+    lang, prompt, queue = dp.VAR_LANGUAGE, dp.VAR_PROMPT, dp.VAR_QUEUE
+    return [
+        f"; {dp.CONTEXT_CALLBACK}: ccrouter's Originate (Async) brings an answered customer here",
+        f";   with {queue}, {dp.VAR_QUEUE_PRIO}, {dp.VAR_CARD}, {dp.VAR_CALLBACK_OF}, {lang},",
+        f";   {dp.VAR_PRODUCT} and {prompt} set: the prompt in the caller's language, then",
+        f";   {dp.CONTEXT_QUEUE} (ahead of live callers); no queue = a message-only call.",
+        f"[{dp.CONTEXT_CALLBACK}]",
+        f"exten => s,1,NoOp(ccrouter callback {_var(dp.VAR_CARD)} of {_var(dp.VAR_CALLBACK_OF)})",
+        f" same => n,ExecIf({_is(lang, '!=', '')}?Set(CHANNEL(language)={_var(lang)}))",
+        f" same => n,ExecIf({_is(prompt, '!=', '')}?Playback({_var(prompt)}))",
+        f" same => n,GotoIf({_is(queue, '=', '')}?done)",
+        f" same => n,Goto({dp.CONTEXT_QUEUE},s,1)",
+        " same => n(done),Hangup()",
+    ]
 
 
 def manager_conf(username: str = "ccrouter") -> str:
