@@ -129,11 +129,35 @@ class CallSettings(_Model):
 
 
 class Operator(_Model):
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, pattern=_NAME)
     name: str = Field(min_length=1)
     interface: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+/\S+$")
     skills: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(default_factory=dict)
     """Language or product id -> level 0..100 (100 = expert)."""
+    state_interface: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_:-]+/\S+$")
+    """The device app_queue watches for busy/free (e.g. PJSIP/1001 for a Local/ interface)."""
+    logged_in: bool = False
+    """Initial state when the database has none for this operator (`ccrouter operator login`)."""
+
+
+class ExpansionStep(_Model):
+    """After `after_s` seconds of waiting, operators with both levels >= `min_level` may take
+    the call, in the target's own language or (with `fallback` = n) its first n fallbacks."""
+
+    after_s: int = Field(ge=0)
+    min_level: int = Field(default=1, ge=1, le=100)
+    fallback: int = Field(default=0, ge=0, le=9)
+
+
+class Overflow(_Model):
+    """Where a call goes when its queue times out (`timeout_s`) or nobody is logged in with
+    the skills: exactly one of another target, a plain queue, or a voicemail box."""
+
+    target: str | None = Field(default=None, pattern=_NAME)
+    queue: str | None = Field(default=None, pattern=_NAME)
+    voicemail: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(@[A-Za-z0-9_-]+)?$")
+    when_unstaffed: bool = True
+    """Overflow at once (no queue wait) when nobody is logged in with the skills."""
 
 
 class Target(_Model):
@@ -144,10 +168,63 @@ class Target(_Model):
     language: str
     queue: str | None = Field(default=None, pattern=_NAME)
     timeout_s: int = Field(default=300, ge=1)
+    """How long a caller waits in this target's queue before the overflow step."""
+    fallback_languages: list[str] = Field(default_factory=list)
+    """Languages (in order) whose speakers may take the call as the wait grows (`fallback`)."""
+    expansion: list[ExpansionStep] | None = None
+    """This target's expansion ladder; default: `routing.expansion`."""
+    overflow: Overflow | None = None
+    strategy: str | None = None
+    """app_queue strategy for this target's queue; default: `routing.queues.strategy`."""
 
     @property
     def queue_name(self) -> str:
         return self.queue or self.name
+
+
+QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered",
+                    "linear", "wrandom")  # fmt: skip
+"""app_queue's strategies (apps/app_queue.c `strategies[]`)."""
+
+
+class QueueDefaults(_Model):
+    """Settings of the generated queues_ccrouter.conf (one queue per target)."""
+
+    strategy: str = "leastrecent"
+    ring_s: int = Field(default=15, ge=1)
+    """How long one operator's phone rings (queues.conf `timeout`)."""
+    retry_s: int = Field(default=2, ge=0)
+    wrapup_s: int = Field(default=0, ge=0)
+    musicclass: str = Field(default="default", pattern=_NAME)
+
+
+class Priorities(_Model):
+    """QUEUE_PRIO for special callers (higher is served first; the highest that applies)."""
+
+    repeat_caller: int = Field(default=5, ge=0, le=1_000_000)
+    callback: int = Field(default=10, ge=0, le=1_000_000)
+    vip: int = Field(default=20, ge=0, le=1_000_000)
+    vip_numbers: list[Annotated[str, Field(pattern=r"^\+?[0-9]+$")]] = Field(default_factory=list)
+
+
+class LastAgent(_Model):
+    """A repeat caller is first offered to the operator of their last card, if free."""
+
+    enabled: bool = True
+    window_h: float = Field(default=72.0, gt=0)
+    """A caller with an answered card this recent is recognised by their number."""
+    ring_s: int = Field(default=15, ge=1, le=120)
+    lookup_timeout_ms: int = Field(default=50, ge=1, le=5000)
+    """Bound on the database look-up of a quoted card on the route path (then: no last agent)."""
+
+
+def _default_expansion() -> list[ExpansionStep]:
+    return [
+        ExpansionStep(after_s=0, min_level=80),
+        ExpansionStep(after_s=30, min_level=50),
+        ExpansionStep(after_s=60, min_level=1),
+        ExpansionStep(after_s=90, min_level=1, fallback=1),
+    ]
 
 
 class RoutingSettings(_Model):
@@ -160,6 +237,52 @@ class RoutingSettings(_Model):
     """Plain Asterisk queue the dialplan sends calls to when ccrouter is down or cannot route,
     and after a queue TIMEOUT/JOINEMPTY/LEAVEEMPTY. null: no fallback queue (the caller hears
     `ss-noservice` and is hung up)."""
+    expansion: list[ExpansionStep] = Field(default_factory=_default_expansion, min_length=1)
+    queues: QueueDefaults = QueueDefaults()
+    priorities: Priorities = Priorities()
+    last_agent: LastAgent = LastAgent()
+    hook: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    """An engineer's routing hook, `package.module:function` (see ccrouter/routing/hook.py)."""
+    hook_timeout_ms: int = Field(default=200, ge=1, le=10_000)
+    manual_changes: Literal["revert", "adopt"] = "revert"
+    """Queue membership changed in Asterisk behind ccrouter's back: undo it, or keep it."""
+    state_poll_s: float = Field(default=0.5, gt=0, le=60)
+    """How often the daemon checks the database for operator changes made by the CLI."""
+
+
+class CallbackSettings(_Model):
+    """Automatic callback of abandoned calls and scheduled outbound calls (customer first: the
+    customer is dialled, then joins the target's queue ahead of everyone, QUEUE_PRIO)."""
+
+    enabled: bool = True
+    dial: str = Field(default="PJSIP/{number}@trunk", pattern=r"^[A-Za-z0-9_-]+/.*\{number\}")
+    """Asterisk dial string for a customer's number ({number} is replaced)."""
+    caller_id: str = ""
+    """The caller ID customers see (empty: the trunk's default)."""
+    withheld_pattern: str = r"^(|anonymous|unknown|restricted|private|unavailable)$"
+    """Caller numbers that are withheld (case-insensitive regex): no callback."""
+    valid_pattern: str = r"^\+?[0-9]{5,15}$"
+    """A number must match this to be called back."""
+    do_not_call: list[str] = Field(default_factory=list)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_backoff_s: list[Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: [120.0, 600.0, 1800.0], min_length=1
+    )
+    """Wait after the 1st, 2nd, ... failed attempt (the last value repeats)."""
+    expire_after_s: float = Field(default=86400.0, gt=0)
+    ring_timeout_s: int = Field(default=30, ge=5, le=300)
+    max_live_wait_s: float = Field(default=60.0, ge=0)
+    """No callback to a target while one of its live callers has waited longer than this."""
+    pace_s: float = Field(default=2.0, ge=0)
+    """At most one Originate per target per this many seconds."""
+    queue_priority: int = Field(default=10, ge=0)
+    """QUEUE_PRIO of a callback leg (higher = ahead of live callers)."""
+    prompt: str = "ccrouter-callback-intro"
+    """Sound played to the customer before the queue (in their language); empty: none."""
+    fallback: dict[str, list[str]] = Field(default_factory=dict)
+    """Target -> other targets whose operators may also serve its callbacks."""
+    poll_s: float = Field(default=5.0, gt=0)
+    """How often requests added by other processes (the CLI) are picked up."""
 
 
 class Settings(_Model):
@@ -177,6 +300,7 @@ class Settings(_Model):
     routing: RoutingSettings
     reports: ReportSettings = ReportSettings()
     alerts: AlertSettings = AlertSettings()
+    callbacks: CallbackSettings = CallbackSettings()
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -533,6 +657,7 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
                     ("operators", i, "skills", skill),
                     (f"{_known('skill', skill, skill_names)} (skills are languages or products)"),
                 )
+    yield from _routing_checks(data, languages if lang_ok else None, target_names)
     ami = _as_dict(data.get("ami"))
     fields = AmiSettings.model_fields
     low = ami.get("reconnect_min_s", fields["reconnect_min_s"].default)
@@ -541,6 +666,27 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
         key = "reconnect_min_s" if "reconnect_min_s" in ami else "reconnect_max_s"
         yield ("ami", key), f"reconnect_min_s ({low}) must not exceed reconnect_max_s ({high})"
     yield from _web_checks(data, target_names)
+    yield from _callback_checks(data, target_names)
+
+
+def _callback_checks(
+    data: dict[str, Any], targets: Sequence[str]
+) -> Iterator[tuple[KeyPath, str]]:
+    """Callback regexes compile; fallback targets are declared targets."""
+    cb = _as_dict(data.get("callbacks"))
+    for key in ("withheld_pattern", "valid_pattern"):
+        value = cb.get(key)
+        if isinstance(value, str):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                yield ("callbacks", key), f"not a regular expression: {exc}"
+    for name, others in _as_dict(cb.get("fallback")).items():
+        for i, other in enumerate([name, *_as_list(others)]):
+            at: KeyPath = ("callbacks", "fallback", name) if i == 0 else (
+                "callbacks", "fallback", name, i - 1)
+            if targets and isinstance(other, str) and other not in targets:
+                yield at, _known("target", other, targets)
 
 
 def _web_checks(data: dict[str, Any], targets: Sequence[str]) -> Iterator[tuple[KeyPath, str]]:
@@ -594,3 +740,59 @@ def _known_timezone(name: str) -> bool:
         return False
     return True
 
+
+
+def _ladder_checks(steps: Any, at: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+    """Expansion steps start at 0 s, grow in time, and only ever widen."""
+    last: tuple[int, int, int] | None = None
+    for j, step in enumerate(_as_list(steps)):
+        after, level, fb = (_as_dict(step).get(k) for k in ("after_s", "min_level", "fallback"))
+        if not isinstance(after, int) or not isinstance(level, int | None):
+            continue
+        level, fb = level or 1, fb if isinstance(fb, int) else 0
+        if j == 0 and after != 0:
+            yield (*at, j, "after_s"), "the first expansion step must start at after_s: 0"
+        if last is not None:
+            if after <= last[0]:
+                yield (*at, j, "after_s"), f"must be later than the step before ({last[0]} s)"
+            elif fb < last[2] or (fb == last[2] and level > last[1]):
+                yield (*at, j), "an expansion step must not narrow the step before it"
+        last = (after, level, fb)
+
+
+def _routing_checks(
+    data: dict[str, Any], languages: list[str] | None, target_names: list[str]
+) -> Iterator[tuple[KeyPath, str]]:
+    """Skill-based routing: fallback languages, expansion ladders, overflow steps."""
+    routing = _as_dict(data.get("routing"))
+    yield from _ladder_checks(routing.get("expansion"), ("routing", "expansion"))
+    strategy = _as_dict(routing.get("queues")).get("strategy")
+    if isinstance(strategy, str) and strategy not in QUEUE_STRATEGIES:
+        yield ("routing", "queues", "strategy"), _known("strategy", strategy, QUEUE_STRATEGIES)
+    for i, t in enumerate(_as_list(data.get("targets"))):
+        t = _as_dict(t)
+        at = ("targets", i)
+        seen: set[str] = set()
+        for j, lang in enumerate(_as_list(t.get("fallback_languages"))):
+            if not isinstance(lang, str):
+                continue
+            if languages is not None and lang not in languages:
+                yield (*at, "fallback_languages", j), _known("language", lang, languages)
+            elif lang == t.get("language") or lang in seen:
+                yield (*at, "fallback_languages", j), f"{lang!r} repeats a language of the target"
+            seen.add(lang)
+        yield from _ladder_checks(t.get("expansion"), (*at, "expansion"))
+        if isinstance(t.get("strategy"), str) and t["strategy"] not in QUEUE_STRATEGIES:
+            yield (*at, "strategy"), _known("strategy", t["strategy"], QUEUE_STRATEGIES)
+        overflow = t.get("overflow")
+        if not isinstance(overflow, dict):
+            continue
+        given = [k for k in ("target", "queue", "voicemail") if overflow.get(k) is not None]
+        if len(given) != 1:
+            yield (*at, "overflow"), "give exactly one of target, queue, voicemail"
+        dest = overflow.get("target")
+        if isinstance(dest, str):
+            if dest not in target_names:
+                yield (*at, "overflow", "target"), _known("target", dest, target_names)
+            elif dest == t.get("name"):
+                yield (*at, "overflow", "target"), "a target cannot overflow to itself"
