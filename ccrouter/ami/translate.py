@@ -86,6 +86,14 @@ def member_from_status_item(m: Msg, at: float) -> ev.MemberState:
     return _member(m, at, listed=True)
 
 
+def caller_from_queue_entry(m: Msg, at: float) -> ev.CallerJoined:
+    """A `QueueEntry` item of a QueueStatus reply, as the join we may have missed.
+
+    QueueEntry carries Uniqueid but no Linkedid (apps/app_queue.c manager_queues_status).
+    """
+    return ev.CallerJoined(at, _chan(m), _req(m, "Queue"), _i(m, "Position"), 0)
+
+
 def _caller_joined(m: Msg, at: float) -> ev.CallerJoined:
     return ev.CallerJoined(at, _chan(m), _req(m, "Queue"), _i(m, "Position"), _i(m, "Count"))
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from ccrouter.ami.translate import BadEvent, translate
+from ccrouter.ami.translate import BadEvent, caller_from_queue_entry, translate
 from ccrouter.domain import events as ev
 from ccrouter.domain.calls import CallBook
 from ccrouter.domain.cards import CardWrite
@@ -132,6 +132,7 @@ class CallTracker:
             alive, seen_before=seen_before, pbx_restarted=restarted, now=self._clock()
         )
         self._submit(writes)
+        await self._resync_waiting(ami)
         log.info(
             "ami_resynced",
             pbx_restarted=restarted,
@@ -139,6 +140,21 @@ class CallTracker:
             closed=sum(1 for w in writes if w.fields.get("state") == "closed"),
             live_calls=len(self.book),
         )
+
+    async def _resync_waiting(self, ami: AmiSender) -> None:
+        """Callers waiting in a queue whose QueueCallerJoin we missed get their card now."""
+        items = await ami.send({"Action": "QueueStatus"}, as_list=True)
+        for item in items:
+            if item.get("Event") != "QueueEntry":
+                continue
+            try:
+                joined = caller_from_queue_entry(item, self._clock())
+            except BadEvent as e:
+                log.warning("ami_bad_event", error=str(e))
+                continue
+            call = self.book.find(uniqueid=joined.chan.uniqueid)
+            if call is None or call.queue != joined.queue or not call.joined:
+                self.apply(joined)
 
     async def run(self) -> None:
         """Close calls whose caller hung up long ago with parts still missing."""
