@@ -117,6 +117,7 @@ async def route(session: AgiSession, router: RouteService) -> None:
     if problems:
         log.warning("route_arguments_ignored", problems=problems)
     result = router.route(request, requirements)
+    structlog.contextvars.bind_contextvars(card=result.card)
     decision = result.decision
     if decision.notes:
         log.warning("route_requirements_not_honoured", notes=list(decision.notes))
