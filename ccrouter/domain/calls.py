@@ -42,6 +42,7 @@ class LiveCall:
     short_abandon: bool = False
     agent_done: bool = False
     hungup_at: float | None = None
+    preset_outcome: str = ""  # an originated leg that never answered: busy, no_answer, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,37 @@ class CallBook:
         if repeat_of:
             fields["repeat_of"] = repeat_of
         return call.card, [CardWrite(call.card, fields, insert=True)]
+
+    def open_leg(
+        self, *, at: float, uniqueid: str, card: str, caller_num: str, fields: Mapping[str, Any]
+    ) -> list[CardWrite]:
+        """A call ccrouter originates (a callback leg: Originate ChannelId = `uniqueid`): its card
+        opens now with `fields` (kind, callback_of, target...); queue events then update it."""
+        call = LiveCall(card=card, uniqueid=uniqueid, started_at=at, linkedid=uniqueid,
+                        caller_num=caller_num, routed=True)  # fmt: skip
+        self._by_uniqueid[uniqueid] = call
+        self._by_linkedid[uniqueid] = call
+        row = {"state": CardState.OPEN.value, "uniqueid": uniqueid, "linkedid": uniqueid,
+               "caller_num": caller_num, "started_at": at, **fields}  # fmt: skip
+        return [CardWrite(card, row, insert=True)]
+
+    def leg_failed(self, *, uniqueid: str, at: float, outcome: str) -> list[CardWrite]:
+        """An originated leg that was never answered (busy, no answer...): close its card."""
+        call = self._by_uniqueid.get(uniqueid)
+        if call is None:
+            return []
+        call.preset_outcome = outcome
+        return self._close(call, at, CloseReason.NORMAL)
+
+    def waiting_since(self, queue: str) -> float | None:
+        """When the longest-waiting live caller of `queue` started (None: nobody waits)."""
+        starts = [
+            c.started_at
+            for c in self._by_uniqueid.values()
+            if c.joined and c.queue == queue and not c.answered and not c.abandoned
+            and c.hungup_at is None
+        ]  # fmt: skip
+        return min(starts, default=None)
 
     def route_failed(self, *, uniqueid: str, reason: str) -> list[CardWrite]:
         call = self._by_uniqueid.get(uniqueid)
@@ -310,7 +342,8 @@ class CallBook:
             "state": CardState.CLOSED.value,
             "ended_at": at,
             "close_reason": reason.value,
-            "outcome": self._final_outcome(call, lost and call.hungup_at is None).value,
+            "outcome": call.preset_outcome
+            or self._final_outcome(call, lost and call.hungup_at is None).value,
         }
         return [CardWrite(call.card, fields)]
 

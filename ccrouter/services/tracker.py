@@ -108,6 +108,15 @@ class CallTracker:
         self._submit(writes)
         return card
 
+    def open_leg(self, *, uniqueid: str, card: str, caller_num: str,
+                 fields: Mapping[str, Any]) -> None:  # fmt: skip
+        """An originated callback/outbound leg: open its card (see `CallBook.open_leg`)."""
+        self._submit(self.book.open_leg(at=self._clock(), uniqueid=uniqueid, card=card,
+                                        caller_num=caller_num, fields=fields))  # fmt: skip
+
+    def leg_failed(self, *, uniqueid: str, outcome: str) -> None:
+        self._submit(self.book.leg_failed(uniqueid=uniqueid, at=self._clock(), outcome=outcome))
+
     def _submit(self, writes: list[CardWrite]) -> None:
         for write in writes:
             self._cards.submit(write)
