@@ -53,8 +53,12 @@ def cmd_dialplan(args: argparse.Namespace) -> int:
     from ccrouter.dialplan_gen import (
         EXTENSIONS_FILE,
         MANAGER_FILE,
+        QUEUERULES_FILE,
+        QUEUES_FILE,
         extensions_conf,
         manager_conf,
+        queuerules_conf,
+        queues_conf,
     )
 
     settings = _settings_or_none(args.config)
@@ -73,6 +77,8 @@ def cmd_dialplan(args: argparse.Namespace) -> int:
     for name, text in (
         (EXTENSIONS_FILE, extensions),
         (MANAGER_FILE, manager_conf(settings.ami.username)),
+        (QUEUES_FILE, queues_conf(settings)),
+        (QUEUERULES_FILE, queuerules_conf(settings)),
     ):
         (out / name).write_text(text, encoding="utf-8")
         print(f"wrote {out / name}")
@@ -120,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None, help=config_help)
     p.add_argument(
         "--out", type=Path, default=None, metavar="DIR",
-        help="write extensions_ccrouter.conf and manager_ccrouter.conf into DIR "
+        help="write extensions_, manager_, queues_ and queuerules_ccrouter.conf into DIR "
         "(default: print the extensions file)",
     )  # fmt: skip
     p.set_defaults(func=cmd_dialplan)
@@ -138,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-scale", type=_positive, default=None, metavar="X",
                    help="simulated seconds per real second")  # fmt: skip
     p.set_defaults(func=cmd_demo)
+
+    from ccrouter.ivr.cli import add_parser as add_incident_parser
+
+    add_incident_parser(sub, config_help)
     return parser
 
 

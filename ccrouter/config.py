@@ -24,6 +24,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ccrouter.ivr.config import HoursSettings, IvrSettings, SurveySettings, ivr_checks
+
 _NAME = r"^[A-Za-z0-9_.-]+$"
 """Queue and target names: they go into the dialplan and AMI actions unquoted."""
 
@@ -301,6 +303,10 @@ class Settings(_Model):
     reports: ReportSettings = ReportSettings()
     alerts: AlertSettings = AlertSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    hours: dict[str, HoursSettings] = Field(default_factory=dict)
+    """Product line -> business hours; a line not listed is open 24/7."""
+    ivr: IvrSettings = IvrSettings()
+    survey: SurveySettings = SurveySettings()
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -667,6 +673,7 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
         yield ("ami", key), f"reconnect_min_s ({low}) must not exceed reconnect_max_s ({high})"
     yield from _web_checks(data, target_names)
     yield from _callback_checks(data, target_names)
+    yield from ivr_checks(data)
 
 
 def _callback_checks(

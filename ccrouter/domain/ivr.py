@@ -469,8 +469,8 @@ def _failed(spec: IvrSpec, state: IvrState, *, timeout: bool) -> tuple[IvrState,
         return _emit(state, steps, spec)
     state = replace(state, tries=tries)
     prompt = menu.timeout_prompt if timeout else menu.invalid_prompt
-    steps: list[Step] = [Play((prompt,))] if prompt else []
-    return _emit(state, [*steps, Ask(menu.name, menu.prompts, menu.timeout_ms)], spec)
+    again: list[Step] = [Play((prompt,))] if prompt else []
+    return _emit(state, [*again, Ask(menu.name, menu.prompts, menu.timeout_ms)], spec)
 
 
 def _collect_failed(spec: IvrSpec, state: IvrState) -> tuple[IvrState, Step]:
@@ -484,8 +484,8 @@ def _collect_failed(spec: IvrSpec, state: IvrState) -> tuple[IvrState, Step]:
         state, steps = _enter(spec, state, state.collect_next)
         return _emit(state, steps, spec)
     state = replace(state, tries=tries)
-    steps: list[Step] = [Play((c.invalid_prompt,))] if c.invalid_prompt else []
-    return _emit(state, [*steps, Read(c.kind, c.prompt, c.max_digits, c.timeout_ms)], spec)
+    again: list[Step] = [Play((c.invalid_prompt,))] if c.invalid_prompt else []
+    return _emit(state, [*again, Read(c.kind, c.prompt, c.max_digits, c.timeout_ms)], spec)
 
 
 def _checked(

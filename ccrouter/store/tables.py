@@ -171,3 +171,20 @@ callback_attempts: Final = sa.Table(
     sa.Index("ix_callback_attempts_state", "state"),
 )
 """One row per Originate: written (committed) before the action is sent."""
+
+incidents: Final = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("products", JsonText, nullable=False),
+    sa.Column("prompt", sa.Text),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("starts_at", sa.REAL, nullable=False),
+    sa.Column("expires_at", sa.REAL, nullable=False),
+    sa.Column("created_at", sa.REAL, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("cleared_at", sa.REAL),
+    sa.Index("ix_incidents_expires_at", "expires_at"),
+)
+"""Incident announcements (IVR): `products` is a JSON list, empty for every line; `prompt` is
+the sound the IVR plays (None: the text is for the log and the wallboard only)."""

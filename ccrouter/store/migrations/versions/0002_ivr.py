@@ -1,4 +1,4 @@
-"""IVR: incident announcements (filled by the IVR feature).
+"""IVR: incident announcements.
 
 Revision ID: 0002
 Revises: 0001
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "incidents",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("products", sa.Text(), nullable=False),  # JSON list
+        sa.Column("prompt", sa.Text(), nullable=True),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("starts_at", sa.REAL(), nullable=False),
+        sa.Column("expires_at", sa.REAL(), nullable=False),
+        sa.Column("created_at", sa.REAL(), nullable=False),
+        sa.Column("created_by", sa.Text(), nullable=True),
+        sa.Column("cleared_at", sa.REAL(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_incidents"),
+    )
+    op.create_index("ix_incidents_expires_at", "incidents", ["expires_at"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("incidents")
