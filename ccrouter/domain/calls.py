@@ -135,6 +135,8 @@ class CallBook:
         call = self._by_uniqueid.get(uniqueid)
         if call is not None:  # routed again on the same channel (e.g. a second AGI in the dialplan)
             call.routed, call.queue = True, decision.queue
+            if repeat_of:
+                routing["repeat_of"] = repeat_of
             return call.card, [CardWrite(call.card, routing)]
         call = LiveCall(
             card=self._new_number(),
@@ -161,6 +163,36 @@ class CallBook:
         if repeat_of:
             fields["repeat_of"] = repeat_of
         return call.card, [CardWrite(call.card, fields, insert=True)]
+
+    def open_ivr(
+        self, *, at: float, uniqueid: str, channel: str, caller_num: str, caller_name: str,
+        dialled: str,
+    ) -> tuple[str, list[CardWrite]]:
+        """The IVR answered this channel: open its card now (routing comes later through
+        `open_routed` on the same uniqueid). A call already known keeps its card."""
+        call = self._by_uniqueid.get(uniqueid)
+        if call is not None:
+            return call.card, []
+        call = LiveCall(card=self._new_number(), uniqueid=uniqueid, started_at=at,
+                        channel=channel, caller_num=caller_num, caller_name=caller_name,
+                        routed=True)  # fmt: skip
+        self._by_uniqueid[uniqueid] = call
+        row = {"kind": CardKind.INBOUND.value, "state": CardState.OPEN.value,
+               "uniqueid": uniqueid, "channel": channel, "caller_num": caller_num,
+               "caller_name": caller_name, "dialled": dialled, "started_at": at}  # fmt: skip
+        return call.card, [CardWrite(call.card, row, insert=True)]
+
+    def note(
+        self, *, uniqueid: str, fields: Mapping[str, Any], outcome: str = ""
+    ) -> list[CardWrite]:
+        """What the IVR or the survey learnt about a live call (ivr_path, language, csat...);
+        `outcome` presets the card's final outcome (e.g. out_of_hours)."""
+        call = self._by_uniqueid.get(uniqueid)
+        if call is None:
+            return []
+        if outcome:
+            call.preset_outcome = outcome
+        return [CardWrite(call.card, dict(fields))] if fields else []
 
     def open_leg(
         self, *, at: float, uniqueid: str, card: str, caller_num: str, fields: Mapping[str, Any]

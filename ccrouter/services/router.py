@@ -47,5 +47,6 @@ class Router:
             caller_name=request.caller_name,
             dialled=dialled,
             decision=decision,
+            repeat_of=requirements.card,
         )
         return RouteResult(decision=decision, card=card)

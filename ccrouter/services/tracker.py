@@ -95,6 +95,7 @@ class CallTracker:
         caller_name: str,
         dialled: str,
         decision: RouteDecision,
+        repeat_of: str | None = None,
     ) -> str:
         card, writes = self.book.open_routed(
             at=self._clock(),
@@ -104,9 +105,23 @@ class CallTracker:
             caller_name=caller_name,
             dialled=dialled,
             decision=decision,
+            repeat_of=repeat_of,
         )
         self._submit(writes)
         return card
+
+    def open_ivr(self, *, uniqueid: str, channel: str, caller_num: str, caller_name: str,
+                 dialled: str) -> str:  # fmt: skip
+        """The IVR took this call: its card opens now (see `CallBook.open_ivr`)."""
+        card, writes = self.book.open_ivr(at=self._clock(), uniqueid=uniqueid, channel=channel,
+                                          caller_num=caller_num, caller_name=caller_name,
+                                          dialled=dialled)  # fmt: skip
+        self._submit(writes)
+        return card
+
+    def note(self, uniqueid: str, fields: Mapping[str, Any], outcome: str = "") -> None:
+        """Card fields learnt by the IVR/survey for a live call (see `CallBook.note`)."""
+        self._submit(self.book.note(uniqueid=uniqueid, fields=fields, outcome=outcome))
 
     def open_leg(self, *, uniqueid: str, card: str, caller_num: str,
                  fields: Mapping[str, Any]) -> None:  # fmt: skip
