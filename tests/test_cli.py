@@ -91,7 +91,8 @@ def test_dialplan_writes_both_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (out / "extensions_ccrouter.conf").read_text() == extensions_conf(settings)
     assert (out / "manager_ccrouter.conf").read_text() == manager_conf("ccrouter")
     assert sorted(p.name for p in out.iterdir()) == [
-        "extensions_ccrouter.conf", "manager_ccrouter.conf"
+        "extensions_ccrouter.conf", "manager_ccrouter.conf", "queuerules_ccrouter.conf",
+        "queues_ccrouter.conf",
     ]  # fmt: skip
     capsys.readouterr()
     assert main(["dialplan", "--config", str(EXAMPLE)]) == 0

@@ -141,7 +141,7 @@ def test_generation_is_deterministic(settings: Settings) -> None:
 def test_extensions_well_formed_and_jumps_resolve(settings: Settings) -> None:
     contexts = parse(extensions_conf(settings))
     assert set(contexts) == {dp.CONTEXT_INBOUND, dp.CONTEXT_QUEUE, dp.CONTEXT_FALLBACK,
-                             dp.CONTEXT_CALLBACK}
+                             dp.CONTEXT_CALLBACK, dp.CONTEXT_VOICEMAIL}
     check_jumps(contexts)
     inbound = {s.exten for s in contexts[dp.CONTEXT_INBOUND]}
     assert inbound == {"_X.", "_+X.", "s"}
@@ -195,7 +195,8 @@ def test_inbound_routes_then_queues_or_falls_back(settings: Settings) -> None:
 
 def test_queue_arguments_follow_app_queue(settings: Settings) -> None:
     steps = parse(extensions_conf(settings))[dp.CONTEXT_QUEUE]
-    (queue,) = [s for s in steps if s.app == "Queue"]
+    # (the first Queue() is the short last-agent ring: tests/test_routing_dialplan.py)
+    (queue,) = [s for s in steps if s.app == "Queue" and s.label == "queue"]
     # Queue(queuename,options,URL,announceoverride,timeout,...): timeout is the 5th
     args = split_args(queue.args)
     assert args == ["${CCROUTER_QUEUE}", "", "", "", "${CCROUTER_QUEUE_TIMEOUT}"]
@@ -215,7 +216,8 @@ def test_no_fallback_queue(settings: Settings) -> None:
     contexts = parse(extensions_conf(with_routing(settings, fallback_queue=None)))
     check_jumps(contexts)
     assert "QUEUESTATUS}\" =" not in extensions_conf(with_routing(settings, fallback_queue=None))
-    assert [s.app for s in contexts[dp.CONTEXT_FALLBACK]] == ["NoOp", "Playback", "Hangup"]
+    apps = [s.app for s in contexts[dp.CONTEXT_FALLBACK]]
+    assert apps == ["NoOp", "GotoIf", "Playback", "Hangup"]  # GotoIf: a voicemail overflow
 
 
 @pytest.mark.parametrize(

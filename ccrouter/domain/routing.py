@@ -1,13 +1,25 @@
-"""Routing decisions: a call's requirements -> a target queue. Pure.
+"""Routing decisions: a call's requirements -> a target queue, priority, expansion. Pure.
 
-The skeleton routes by product x language with defaults; the skills matrix, expansion and
-last-agent rules (issue: skill-based routing) extend `decide`.
+`decide(requirements, table, floor)`:
+1. the target: product (argument, else the dialled number's, else the default) x language
+   (argument, else the default); no target in that language -> the product's default-language
+   target; no target for the product -> the default target;
+2. nobody logged in with the skills (`floor.staffed`) and the target overflows `when_unstaffed`
+   -> follow its overflow step at once (another target, a plain queue, voicemail), noted in
+   `escalation`;
+3. priority: the highest of the argument, VIP number, repeat caller, callback leg;
+4. expansion: the target's first max penalty (QUEUE_MAX_PENALTY; its queue rule widens it);
+5. overflow after the queue timeout: the target's overflow step;
+6. last agent: a repeat caller whose last operator is logged in and free rings them first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+OverflowKind = Literal["target", "queue", "voicemail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +31,20 @@ class Requirements:
     dialled: str | None = None
     priority: int = 0
     card: str | None = None
+    """A card number the caller quoted (validated): their last agent is tried first."""
+    caller_num: str | None = None
+    callback: bool = False
+    """This is a callback leg (ccrouter dialled the caller back)."""
+    repeat_of: str | None = None
+    """The card this call repeats (the quoted card, or the caller's last one by number)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverflowSpec:
+    kind: OverflowKind
+    dest: str
+    """Target name, queue name, or voicemail box (box@context)."""
+    when_unstaffed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +54,17 @@ class TargetSpec:
     product: str
     language: str
     timeout_s: int
+    initial_max_penalty: int | None = None
+    """QUEUE_MAX_PENALTY at the start of the wait (None: no skill expansion)."""
+    overflow: OverflowSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrioritySpec:
+    repeat_caller: int = 0
+    callback: int = 0
+    vip: int = 0
+    vip_numbers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,22 +76,64 @@ class RoutingTable:
     default_language: str
     did: Mapping[str, str] = field(default_factory=dict)
     """Dialled number -> product."""
+    priorities: PrioritySpec = PrioritySpec()
+    last_agent_ring_s: int = 0
+    """0: last-agent routing is off."""
+    fallback_queue: str | None = None
+    """The dialplan's fallback queue (after a queue failure when a target has no overflow)."""
+
+    def by_name(self, name: str) -> TargetSpec | None:
+        if self.default_target.name == name:
+            return self.default_target
+        for spec in self.targets.values():
+            if spec.name == name:
+                return spec
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """What the router knows about the operators right now."""
+
+    staffed: frozenset[str] | None = None
+    """Queues with at least one logged-in member; None = unknown (treated as staffed)."""
+    last_agent_queue: str | None = None
+    """The personal queue of the repeat caller's last operator, when logged in and free."""
 
 
 @dataclass(frozen=True, slots=True)
 class RouteDecision:
     target: str
     queue: str
+    """Empty when the call goes straight to its overflow step (voicemail)."""
     product: str
     language: str
     priority: int
     timeout_s: int
     notes: tuple[str, ...] = ()
     """Why a requirement was not honoured (unknown product, ...), for the log."""
+    max_penalty: int | None = None
+    min_penalty: int | None = None
+    overflow_queue: str | None = None
+    """Where the dialplan queues the caller after TIMEOUT/JOINEMPTY/LEAVEEMPTY."""
+    overflow_max_penalty: int | None = None
+    voicemail: str | None = None
+    """Voicemail box the dialplan uses when the call overflows (box@context)."""
+    last_agent_queue: str | None = None
+    last_agent_ring_s: int = 0
+    escalation: tuple[str, ...] = ()
+    """Targets/queues passed over before the call was queued (nobody logged in there)."""
+    repeat_of: str | None = None
+    source: str = "builtin"
+    """"builtin" or "hook" (an engineer's routing hook decided)."""
 
 
-def decide(req: Requirements, table: RoutingTable) -> RouteDecision:
-    notes: list[str] = []
+_NO_LIMIT = 2_147_483_647
+"""INT_MAX: app_queue's "no max penalty" (its rules then do not act)."""
+_MAX_HOPS = 8
+
+
+def _target(req: Requirements, table: RoutingTable, notes: list[str]) -> tuple[TargetSpec, str]:
     product = req.product or (req.dialled and table.did.get(req.dialled)) or table.default_product
     language = req.language or table.default_language
     spec = table.targets.get((product, language))
@@ -65,12 +144,84 @@ def decide(req: Requirements, table: RoutingTable) -> RouteDecision:
             spec = table.default_target
         else:
             notes.append(f"no target for language={language}; using {table.default_language}")
-    return RouteDecision(
+    return spec, language
+
+
+def _priority(req: Requirements, table: RoutingTable, repeat: bool) -> int:
+    p = table.priorities
+    prio = max(0, req.priority)
+    if req.caller_num and req.caller_num in p.vip_numbers:
+        prio = max(prio, p.vip)
+    if repeat:
+        prio = max(prio, p.repeat_caller)
+    if req.callback:
+        prio = max(prio, p.callback)
+    return prio
+
+
+def _overflow_fields(spec: TargetSpec, table: RoutingTable) -> dict[str, object]:
+    o = spec.overflow
+    if o is None:
+        if table.fallback_queue is None:
+            return {}
+        same = [t for t in table.targets.values() if t.queue == table.fallback_queue]
+        limit = same[0].initial_max_penalty if same else None
+        return {"overflow_max_penalty": _NO_LIMIT if limit is None else limit}
+    if o.kind == "voicemail":
+        return {"voicemail": o.dest}
+    if o.kind == "queue":
+        return {"overflow_queue": o.dest, "overflow_max_penalty": _NO_LIMIT}
+    nxt = table.by_name(o.dest)
+    if nxt is None:
+        return {}
+    limit = nxt.initial_max_penalty
+    return {"overflow_queue": nxt.queue,
+            "overflow_max_penalty": _NO_LIMIT if limit is None else limit}  # fmt: skip
+
+
+def decide(req: Requirements, table: RoutingTable, floor: Floor | None = None) -> RouteDecision:
+    floor = floor or Floor()
+    notes: list[str] = []
+    spec, language = _target(req, table, notes)
+    escalation: list[str] = []
+    queue: str | None = spec.queue
+    voicemail: str | None = None
+    staffed = floor.staffed
+    while staffed is not None and queue is not None and queue not in staffed:
+        o = spec.overflow
+        if o is None or not o.when_unstaffed or len(escalation) >= _MAX_HOPS:
+            break
+        escalation.append(spec.name)
+        if o.kind == "target" and (nxt := table.by_name(o.dest)) is not None:
+            if nxt.name in escalation:
+                break
+            spec, queue = nxt, nxt.queue
+        elif o.kind == "queue":
+            queue = o.dest
+            break
+        else:
+            queue, voicemail = None, o.dest
+            break
+    if escalation:
+        notes.append(f"nobody logged in for {'->'.join(escalation)}")
+    repeat = bool(req.repeat_of or req.card)
+    decision = RouteDecision(
         target=spec.name,
-        queue=spec.queue,
+        queue=queue or "",
         product=spec.product,
         language=language if spec.language == language else spec.language,
-        priority=max(0, req.priority),
+        priority=_priority(req, table, repeat),
         timeout_s=spec.timeout_s,
         notes=tuple(notes),
+        max_penalty=spec.initial_max_penalty if queue == spec.queue else None,
+        escalation=tuple(escalation),
+        repeat_of=req.repeat_of or req.card,
     )
+    if queue is not None and queue == spec.queue:
+        decision = replace(decision, **_overflow_fields(spec, table))  # type: ignore[arg-type]
+    elif voicemail is not None:
+        decision = replace(decision, voicemail=voicemail)
+    if floor.last_agent_queue and table.last_agent_ring_s > 0 and queue:
+        decision = replace(decision, last_agent_queue=floor.last_agent_queue,
+                           last_agent_ring_s=table.last_agent_ring_s)  # fmt: skip
+    return decision
