@@ -117,6 +117,12 @@ async def route(session: AgiSession, router: RouteService) -> None:
     if problems:
         log.warning("route_arguments_ignored", problems=problems)
     result = router.route(request, requirements)
+    await set_route_variables(session, result)
+
+
+async def set_route_variables(session: AgiSession, result: RouteResult) -> None:
+    """Hand a routing result to the dialplan (ccrouter-queue reads these); also used by the
+    IVR script when its caller is routed. CCROUTER_STATUS=ok comes last."""
     structlog.contextvars.bind_contextvars(card=result.card)
     decision = result.decision
     if decision.notes:
