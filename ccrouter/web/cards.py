@@ -1,0 +1,163 @@
+"""Cards: search with paging, one card with its linked cards, topic/resolution/notes edits.
+
+Operators see and edit only the cards of calls they took (card `interface` = theirs); an edit
+goes through the card writer like every other card write, then is read back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import Field, model_validator
+
+from ccrouter.domain.cards import CardWrite, Outcome
+from ccrouter.store.tables import cards
+from ccrouter.web.api import ALL_ROLES, ApiError, Call, Endpoint, Input, bad_request
+from ccrouter.web.auth import Role
+from ccrouter.web.context import WebContext, card_out
+
+_TEXT = r"^[^\x00]*$"
+
+
+class CardQuery(Input):
+    number: str | None = Field(default=None, pattern=r"^\d{1,20}$", description="card number")
+    caller: str | None = Field(default=None, min_length=1, max_length=40,
+                               description="caller's number (exact)")
+    operator: str | None = Field(default=None, min_length=1, max_length=100,
+                                 description="operator id (config operators[].id)")
+    queue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,80}$")
+    outcome: Outcome | None = None
+    topic: str | None = Field(default=None, min_length=1, max_length=200, pattern=_TEXT,
+                              description="substring of the topic (case-insensitive)")
+    from_: dt.datetime | None = Field(default=None, alias="from",
+                                      description="started at or after (ISO 8601 or epoch s)")
+    to: dt.datetime | None = Field(default=None, description="started before")
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class CardPatch(Input):
+    topic: str | None = Field(default=None, max_length=200, pattern=_TEXT)
+    resolution: str | None = Field(default=None, max_length=200, pattern=_TEXT)
+    notes: str | None = Field(default=None, max_length=4000, pattern=_TEXT)
+
+    @model_validator(mode="after")
+    def _something(self) -> CardPatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of topic, resolution, notes")
+        return self
+
+
+def _search(ctx: WebContext, call: Call) -> tuple[list[Any], Any]:
+    q: CardQuery = call.query
+    c = cards.c
+    where: list[Any] = []
+    if call.who.role is Role.OPERATOR:
+        where.append(c.interface == (call.who.interface or "\0none"))
+    if q.number:
+        where.append(c.number == q.number)
+    if q.caller:
+        where.append(c.caller_num == q.caller)
+    if q.operator:
+        op = ctx.operator(q.operator)
+        if op is None:
+            raise bad_request("operator", f"operator: unknown operator {q.operator!r}")
+        where.append(c.interface == op.interface)
+    if q.queue:
+        where.append(c.queue == q.queue)
+    if q.outcome:
+        where.append(c.outcome == q.outcome.value)
+    if q.topic:
+        escaped = q.topic.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(c.topic.ilike(f"%{escaped}%", escape="\\"))
+    start = ctx.to_epoch(q.from_) if q.from_ else None
+    end = ctx.to_epoch(q.to) if q.to else None
+    if start is not None and end is not None and end <= start:
+        raise bad_request("to", "to: must be after from")
+    if start is not None:
+        where.append(c.started_at >= start)
+    if end is not None:
+        where.append(c.started_at < end)
+    return where, q
+
+
+async def search_cards(ctx: WebContext, call: Call) -> dict[str, Any]:
+    where, q = _search(ctx, call)
+    c = cards.c
+    page = (
+        sa.select(cards).where(*where)
+        .order_by(c.started_at.desc(), c.id.desc()).limit(q.limit).offset(q.offset)
+    )
+    async with ctx.app.engine.connect() as conn:
+        total = (await conn.execute(sa.select(sa.func.count()).select_from(cards).where(*where)))
+        n = int(total.scalar_one())
+        rows = (await conn.execute(page)).all()
+    items = [card_out(dict(r._mapping), call.who.mask_numbers) for r in rows]
+    nxt = q.offset + len(items)
+    return {"items": items, "total": n, "limit": q.limit, "offset": q.offset,
+            "next_offset": nxt if nxt < n else None}
+
+
+def _number(call: Call) -> str:
+    number = call.path["number"]
+    if not number.isascii() or not number.isdigit() or len(number) > 20:
+        raise bad_request("number", "number: a card number is digits only")
+    return number
+
+
+async def _own_card(ctx: WebContext, call: Call) -> dict[str, Any]:
+    await ctx.app.writer.flush()
+    card = await ctx.app.store.get(_number(call))
+    if card is None:
+        raise ApiError(404, f"no card {call.path['number']}")
+    if call.who.role is Role.OPERATOR and (
+        not call.who.interface or card.get("interface") != call.who.interface
+    ):
+        raise ApiError(403, "operators see only the cards of their own calls")
+    return card
+
+
+async def linked_cards(ctx: WebContext, card: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cards this one points at (repeat_of, callback_of) and cards pointing at it."""
+    c = cards.c
+    number = card["number"]
+    refs = [v for v in (card.get("repeat_of"), card.get("callback_of")) if v]
+    cond = sa.or_(c.repeat_of == number, c.callback_of == number, c.number.in_(refs))
+    query = sa.select(cards).where(cond, c.number != number).order_by(c.started_at, c.id)
+    async with ctx.app.engine.connect() as conn:
+        rows = (await conn.execute(query.limit(100))).all()
+    return [dict(r._mapping) for r in rows]
+
+
+async def get_card(ctx: WebContext, call: Call) -> dict[str, Any]:
+    card = await _own_card(ctx, call)
+    linked = await linked_cards(ctx, card)
+    return {"card": card_out(card, call.who.mask_numbers),
+            "linked": [card_out(x, call.who.mask_numbers) for x in linked]}
+
+
+async def patch_card(ctx: WebContext, call: Call) -> dict[str, Any]:
+    await _own_card(ctx, call)
+    body: CardPatch = call.body
+    fields = {k: getattr(body, k) for k in body.model_fields_set}
+    number = _number(call)
+    ctx.app.writer.submit(CardWrite(number, fields))
+    await ctx.app.writer.flush()
+    card = await ctx.app.store.get(number)
+    assert card is not None
+    return {"card": card_out(card, call.who.mask_numbers)}
+
+
+def endpoints(ctx: WebContext) -> list[Endpoint]:
+    num = {"number": "card number"}
+    return [
+        Endpoint("GET", "/api/v1/cards", "Search cards (newest first, paged); operators get "
+                 "their own", lambda c: search_cards(ctx, c), ALL_ROLES, CardQuery),
+        Endpoint("GET", "/api/v1/cards/{number}", "One card with its linked cards",
+                 lambda c: get_card(ctx, c), ALL_ROLES, path_params=num),
+        Endpoint("PATCH", "/api/v1/cards/{number}", "Fill topic, resolution, notes",
+                 lambda c: patch_card(ctx, c), ALL_ROLES, body=CardPatch,
+                 path_params=num),
+    ]

@@ -1,0 +1,54 @@
+"""What the route modules share: the app's services and the web feature's own objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ccrouter.config import Operator, Settings
+from ccrouter.store.reports import Reports
+from ccrouter.web.auth import mask_number
+from ccrouter.web.live import LiveModel
+from ccrouter.web.streams import Hub
+
+if TYPE_CHECKING:
+    from ccrouter.app import App
+    from ccrouter.services.alerts import AlertService
+
+NUMBER_FIELDS = ("caller_num",)
+
+
+@dataclass(slots=True)
+class WebContext:
+    app: App
+    settings: Settings
+    live: LiveModel
+    hub: Hub
+    reports: Reports
+    alerts: AlertService | None = None
+
+    def operator(self, op_id: str) -> Operator | None:
+        return next((o for o in self.settings.operators if o.id == op_id), None)
+
+    def operator_by_interface(self, interface: str) -> Operator | None:
+        return next((o for o in self.settings.operators if o.interface == interface), None)
+
+    def queue_names(self) -> list[str]:
+        return [t.queue_name for t in self.settings.targets]
+
+    def to_epoch(self, value: dt.datetime) -> float:
+        """A datetime from a query: naive ones are local time (reports.timezone)."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zoneinfo.ZoneInfo(self.settings.reports.timezone))
+        return value.timestamp()
+
+
+def card_out(card: dict[str, Any], mask: bool) -> dict[str, Any]:
+    """A card as the API shows it (numbers masked for masked roles)."""
+    out = dict(card)
+    if mask:
+        for key in NUMBER_FIELDS:
+            out[key] = mask_number(out.get(key))
+    return out

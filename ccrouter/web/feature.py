@@ -1,0 +1,303 @@
+"""The web feature: the aiohttp site (API, streams, pages, /healthz, /metrics), the live model
+fed by the tracker, the screen pop and wallboard publishers, and the alert service.
+
+    web = WebFeature()
+    app = App(settings, features=[..., web])   # web.address is the bound (host, port)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import sqlalchemy as sa
+import structlog
+from aiohttp import web
+
+from ccrouter.agi.server import Script
+from ccrouter.agi.session import AgiSession
+from ccrouter.ami.translate import member_from_status_item
+from ccrouter.domain import events as ev
+from ccrouter.services.alerts import AlertService, LiveSource
+from ccrouter.store.reports import Reports, local_midnight
+from ccrouter.web import cards, live_routes, reports
+from ccrouter.web.api import Auth, Endpoint, add_routes, errors_middleware
+from ccrouter.web.auth import Role, TokenStore
+from ccrouter.web.context import WebContext, card_out
+from ccrouter.web.live import LATENCY_BUCKETS, Histogram, LiveModel
+from ccrouter.web.metrics import CONTENT_TYPE, AppCollector, registry, render
+from ccrouter.web.openapi import document
+from ccrouter.web.streams import Hub
+
+if TYPE_CHECKING:
+    from ccrouter.ami.connection import AmiClient
+    from ccrouter.app import App
+
+log = structlog.get_logger(__name__)
+
+STATIC: Final = Path(__file__).parent / "static"
+PUBLIC: Final = (
+    ("GET", "/healthz", "Health: AMI connected, database writable (503 when not)"),
+    ("GET", "/metrics", "Prometheus metrics"),
+    ("GET", "/api/v1/openapi.json", "This document"),
+    ("GET", "/", "Index of the pages"),
+    ("GET", "/wallboard", "The wallboard page"),
+    ("GET", "/operator", "The operator page (screen pop, topic/resolution form)"),
+)
+KPI_REFRESH_S: Final = 10.0
+WALLBOARD_TICK_S: Final = 0.2
+
+
+def timed(script: Script, hist: Histogram) -> Script:
+    @functools.wraps(script)
+    async def run(session: AgiSession) -> None:
+        t0 = time.perf_counter()
+        try:
+            await script(session)
+        finally:
+            hist.observe(time.perf_counter() - t0)
+
+    return run
+
+
+class WebFeature:
+    def __init__(self) -> None:
+        self.address: tuple[str, int] = ("", 0)
+        self.ctx: WebContext | None = None
+        self._pops: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue(1000)
+        self._kpi_today: dict[str, dict[str, Any]] = {}
+        self.endpoints: list[Endpoint] = []
+
+    async def __call__(self, app: App) -> None:
+        s = app.settings
+        queues = [t.queue_name for t in s.targets]
+        ctx = WebContext(app, s, LiveModel(queues, s.calls.short_abandon_s), Hub(),
+                         Reports(app.engine, sl_threshold_s=s.reports.sl_threshold_s,
+                                 timezone=s.reports.timezone))
+        self.ctx = ctx
+        latency = Histogram(LATENCY_BUCKETS)
+        for name, script in list(app.scripts.items()):
+            app.scripts[name] = timed(script, latency)
+        app.tracker.subscribe(self._on_event)
+        app.resync_hooks.append(self._resync)
+        if s.alerts.rules:
+            ctx.alerts = AlertService(s.alerts, app.engine, self._live_source(),
+                                      ctx.reports.per_queue, timezone=s.reports.timezone)
+            await ctx.alerts.load()
+            app.spawn("alerts", ctx.alerts.run())
+            if s.alerts.webhook.url:
+                app.spawn("alerts_webhook", ctx.alerts.run_webhook())
+        self.endpoints = [*cards.endpoints(ctx), *live_routes.endpoints(ctx),
+                          *reports.endpoints(ctx), *self._alert_endpoints(ctx)]
+        auth = Auth(TokenStore(app.engine), {o.id: o.interface for o in s.operators},
+                    s.http.mask_numbers_for)
+        web_app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
+        add_routes(web_app, self.endpoints, auth)
+        reg = registry(AppCollector(ctx, latency, self._callback_depth))
+        openapi = document(self.endpoints, PUBLIC)
+
+        async def healthz(_: web.Request) -> web.Response:
+            return await self._health()
+
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(body=render(reg), headers={"Content-Type": CONTENT_TYPE})
+
+        async def spec(_: web.Request) -> web.Response:
+            return web.json_response(openapi)
+
+        def page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+            async def serve(_: web.Request) -> web.StreamResponse:
+                return web.FileResponse(STATIC / name)
+
+            return serve
+
+        web_app.router.add_get("/healthz", healthz)
+        web_app.router.add_get("/metrics", metrics)
+        web_app.router.add_get("/api/v1/openapi.json", spec)
+        web_app.router.add_get("/", page("index.html"))
+        web_app.router.add_get("/wallboard", page("wallboard.html"))
+        web_app.router.add_get("/operator", page("operator.html"))
+        web_app.router.add_static("/static", STATIC)
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, s.http.host, s.http.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.address = sockets[0].getsockname()[:2] if sockets else (s.http.host, s.http.port)
+        app.spawn("web_screen_pop", self._screen_pop())
+        app.spawn("web_wallboard", self._wallboard())
+
+        async def stop() -> None:
+            ctx.hub.close()
+            await runner.cleanup()
+
+        app.stop_hooks.append(stop)
+        log.info("http_listening", host=self.address[0], port=self.address[1])
+
+    # --- live inputs ------------------------------------------------------------------------
+
+    def _on_event(self, e: ev.DomainEvent) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        ctx.live.apply(e)
+        if isinstance(e, ev.AgentRinging | ev.AgentAnswered):
+            op = ctx.operator_by_interface(e.interface)
+            call = ctx.app.tracker.book.find(uniqueid=e.chan.uniqueid, linkedid=e.chan.linkedid)
+            if op is not None and call is not None:
+                phase = "ringing" if isinstance(e, ev.AgentRinging) else "connected"
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._pops.put_nowait((op.id, call.card, phase))
+
+    async def _resync(self, ami: AmiClient) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        items = await ami.send({"Action": "QueueStatus"}, as_list=True)
+        now = time.time()
+        members, waiting, queues = [], [], []
+        for m in items:
+            kind = m.get("Event")
+            if kind == "QueueMember":
+                members.append(member_from_status_item(m, now))
+            elif kind == "QueueEntry":
+                wait = float(m.get("Wait") or 0)
+                waiting.append((str(m.get("Queue")), str(m.get("Uniqueid")), now - wait))
+            elif kind == "QueueParams":
+                queues.append(str(m.get("Queue")))
+        ctx.live.load_status(members, waiting, queues)
+
+    def _live_source(self) -> LiveSource:
+        ctx = self.ctx
+        assert ctx is not None
+
+        def longest() -> dict[str, float]:
+            return {v.queue: v.longest_wait_s for v in ctx.live.queues(time.time())}
+
+        def logged_in() -> dict[str, int]:
+            return {v.queue: v.logged_in for v in ctx.live.queues(time.time())}
+
+        def down_since() -> float | None:
+            return None if ctx.app.ami.connected else ctx.app.ami.disconnected_since
+
+        return LiveSource(ctx.queue_names, longest, logged_in, down_since, self._callback_depth)
+
+    def _callback_depth(self) -> int | None:
+        svc = self.ctx.app.callbacks if self.ctx else None
+        fn = getattr(svc, "backlog", None)
+        return int(fn()) if callable(fn) else None
+
+    # --- publishers -------------------------------------------------------------------------
+
+    async def _screen_pop(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        masked = Role.OPERATOR.value in ctx.settings.http.mask_numbers_for
+        while True:
+            op_id, number, phase = await self._pops.get()
+            try:
+                await ctx.app.writer.flush()
+                card = await ctx.app.store.get(number)
+                if card is None:
+                    continue
+                history: list[dict[str, Any]] = []
+                if card.get("caller_num"):
+                    recent = await ctx.app.store.recent_by_caller(card["caller_num"], 0.0, 6)
+                    history = [c for c in recent if c["number"] != number][:5]
+                ctx.hub.publish(live_routes.operator_topic(op_id), "pop", {
+                    "phase": phase, "card": card_out(card, masked),
+                    "history": [card_out(c, masked) for c in history],
+                }, retain=True)
+            except Exception:
+                log.exception("screen_pop_failed", operator=op_id, card=number)
+
+    async def _wallboard(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        masked = Role.SUPERVISOR.value in ctx.settings.http.mask_numbers_for
+        seen: tuple[int, int, int] = (-1, -1, -1)
+        next_kpi = next_push = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_kpi:
+                next_kpi = now + KPI_REFRESH_S
+                await self._refresh_kpi()
+            alerts = len(ctx.alerts.active()) if ctx.alerts else 0
+            state = (ctx.live.version, len(ctx.app.tracker.book), alerts)
+            if state != seen or now >= next_push:
+                seen, next_push = state, now + 2.0
+                ctx.hub.publish(live_routes.WALLBOARD, "snapshot", self.snapshot(masked),
+                                retain=True)
+            await asyncio.sleep(WALLBOARD_TICK_S)
+
+    async def _refresh_kpi(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        try:
+            start = local_midnight(ctx.settings.reports.timezone, time.time())
+            counts = await ctx.reports.per_queue(start, time.time())
+        except Exception:
+            log.exception("wallboard_kpi_failed")
+            return
+        self._kpi_today = {q: reports._kpi(c) for q, c in counts.items()}
+
+    def snapshot(self, masked: bool = False) -> dict[str, Any]:
+        ctx = self.ctx
+        assert ctx is not None
+        queues = []
+        for q in live_routes.queues(ctx):
+            k = self._kpi_today.get(q["queue"], {})
+            keys = ("offered", "answered", "abandoned", "sl", "asa_s", "aar")
+            queues.append({**q, "today": {key: k.get(key) for key in keys}})
+        return {
+            "at": time.time(),
+            "ami_connected": ctx.app.ami.connected,
+            "queues": queues,
+            "operators": live_routes.operators(ctx),
+            "calls": live_routes.calls(ctx, masked=masked),
+            "alerts": [vars_alert(a) for a in (ctx.alerts.active() if ctx.alerts else [])],
+            "sl_threshold_s": ctx.settings.reports.sl_threshold_s,
+        }
+
+    def _alert_endpoints(self, ctx: WebContext) -> list[Endpoint]:
+        from ccrouter.web.api import STAFF
+
+        async def active(_: Any) -> Any:
+            return [vars_alert(a) for a in (ctx.alerts.active() if ctx.alerts else [])]
+
+        return [Endpoint("GET", "/api/v1/alerts", "Alerts firing now", active, STAFF)]
+
+    async def _health(self) -> web.Response:
+        ctx = self.ctx
+        assert ctx is not None
+        app = ctx.app
+        db_ok, error = True, None
+        try:
+            async with asyncio.timeout(2.0), app.engine.begin() as conn:
+                stmt = sa.text("INSERT OR REPLACE INTO meta (key, value) VALUES ('web_health', :v)")
+                await conn.execute(stmt, {"v": str(time.time())})
+        except Exception as exc:
+            db_ok, error = False, repr(exc)[:200]
+        w = app.writer.stats
+        body = {
+            "status": "ok" if db_ok and app.ami.connected else "degraded",
+            "ami_connected": app.ami.connected,
+            "ami_disconnected_since": app.ami.disconnected_since,
+            "db_writable": db_ok, "db_error": error,
+            "card_queue_depth": w.queue_depth, "card_write_failures": w.failures,
+        }
+        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+
+
+def vars_alert(a: Any) -> dict[str, Any]:
+    return {"key": a.key, "rule": a.rule, "kind": a.kind, "queue": a.queue,
+            "message": a.message, "value": a.value, "fired_at": a.fired_at}
+
+
+async def install(app: App) -> None:
+    """The feature for `default_features()`."""
+    await WebFeature()(app)

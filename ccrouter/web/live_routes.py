@@ -1,0 +1,93 @@
+"""Live endpoints: queues, operators, calls in progress, the wallboard and screen-pop streams."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from ccrouter.web.api import ALL_ROLES, STAFF, ApiError, Call, Endpoint
+from ccrouter.web.auth import Role, mask_number
+from ccrouter.web.context import WebContext
+from ccrouter.web.streams import sse
+
+WALLBOARD = "wallboard"
+
+
+def operator_topic(op_id: str) -> str:
+    return f"operator:{op_id}"
+
+
+def queues(ctx: WebContext) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(v) for v in ctx.live.queues(time.time())]
+
+
+def operators(ctx: WebContext) -> list[dict[str, Any]]:
+    configured = {o.interface: (o.id, o.name) for o in ctx.settings.operators}
+    return [dataclasses.asdict(v) for v in ctx.live.operators(configured)]
+
+
+def calls(ctx: WebContext, *, masked: bool = False) -> list[dict[str, Any]]:
+    now = time.time()
+    out = []
+    for v in ctx.app.tracker.book.views():
+        row = dataclasses.asdict(v)
+        row["duration_s"] = round(now - v.started_at, 1)
+        if masked:
+            row["caller_num"] = mask_number(v.caller_num)
+        out.append(row)
+    return out
+
+
+def _own_calls(ctx: WebContext, call: Call) -> list[Any]:
+    rows = calls(ctx, masked=call.who.mask_numbers)
+    if call.who.role is not Role.OPERATOR:
+        return rows
+    op = ctx.operator(call.who.operator or "")
+    names = {op.interface, op.name} if op else set()
+    return [r for r in rows if r["operator"] in names or r["ringing"] in names]
+
+
+async def me(ctx: WebContext, call: Call) -> dict[str, Any]:
+    w = call.who
+    return {"name": w.name, "role": w.role.value, "operator": w.operator,
+            "interface": w.interface, "numbers_masked": w.mask_numbers}
+
+
+async def operator_stream(ctx: WebContext, call: Call) -> Any:
+    op_id = call.path["operator"]
+    if ctx.operator(op_id) is None:
+        raise ApiError(404, f"no operator {op_id!r}")
+    if call.who.role is Role.OPERATOR and call.who.operator != op_id:
+        raise ApiError(403, "operators may watch only their own screen")
+    return await sse(call.request, ctx.hub, operator_topic(op_id), ctx.settings.http.keepalive_s)
+
+
+def endpoints(ctx: WebContext) -> list[Endpoint]:
+    async def _queues(c: Call) -> Any:
+        return queues(ctx)
+
+    async def _operators(c: Call) -> Any:
+        return operators(ctx)
+
+    async def _calls(c: Call) -> Any:
+        return _own_calls(ctx, c)
+
+    async def _wallboard(c: Call) -> Any:
+        return await sse(c.request, ctx.hub, WALLBOARD, ctx.settings.http.keepalive_s)
+
+    op = {"operator": "operator id (config operators[].id)"}
+    return [
+        Endpoint("GET", "/api/v1/me", "The token's identity and role", lambda c: me(ctx, c)),
+        Endpoint("GET", "/api/v1/live/queues", "Every queue now: waiting, longest wait, "
+                 "operators free/busy/paused", _queues, STAFF),
+        Endpoint("GET", "/api/v1/live/operators", "Every operator's state now", _operators,
+                 STAFF),
+        Endpoint("GET", "/api/v1/live/calls", "Calls in progress (operators: their own)",
+                 _calls, ALL_ROLES),
+        Endpoint("GET", "/api/v1/live/stream", "Wallboard stream (server-sent events: "
+                 "snapshot)", _wallboard, STAFF, stream=True),
+        Endpoint("GET", "/api/v1/operators/{operator}/stream", "Screen pop stream (server-sent "
+                 "events: pop = card + the caller's last 5 cards)",
+                 lambda c: operator_stream(ctx, c), ALL_ROLES, stream=True, path_params=op),
+    ]
