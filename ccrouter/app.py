@@ -42,7 +42,9 @@ ResyncHook = Callable[[AmiClient], Awaitable[None]]
 
 def default_features() -> Sequence[Feature]:
     """Every feature module's `install`, in the order they are wired."""
-    return ()
+    from ccrouter.web import install as web  # keep last: it times the AGI scripts before it
+
+    return (web,)
 
 
 class App:
