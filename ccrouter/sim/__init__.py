@@ -43,7 +43,7 @@ Tests: `members(queue)`, `live_channels()`, `sent_bytes(conn_index)` (first 4 Mi
 connection), `missing_sounds` (names STREAM FILE cannot find; "no-such*" never exist).
 """
 
-from .model import Member, SimCall, SimCaller, SimOperator
+from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator
 from .pbx import PbxSimulator
 
-__all__ = ["Member", "PbxSimulator", "SimCall", "SimCaller", "SimOperator"]
+__all__ = ["Member", "PbxSimulator", "SimCall", "SimCaller", "SimCustomer", "SimOperator"]

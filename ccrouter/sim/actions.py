@@ -30,6 +30,8 @@ class OriginateRequest:
     asynchronous: bool
     action_id: str
     variables: tuple[tuple[str, str], ...]
+    channel_id: str = ""
+    """Originate `ChannelId`: the Uniqueid the new channel gets (manager.c)."""
 
 
 Originator = Callable[[OriginateRequest], Awaitable[bool]]
@@ -326,7 +328,7 @@ class Actions:
         req = OriginateRequest(channel, m.get("Context"), m.get("Exten"), m.get("Application"),
                                m.get("Data"), num, name, int(timeout) / 1000,
                                m.get("Async").lower() in _TRUE, m.get("ActionID"),
-                               variables)  # type: ignore[arg-type]
+                               variables, m.get("ChannelId"))  # type: ignore[arg-type]
         if req.asynchronous:
             s.ok(m, "Originate successfully queued")
             await self.originate(req)

@@ -50,7 +50,7 @@ class LiveCall:
     """The simulator's side of one call; also the channel an AGI session runs on."""
 
     def __init__(self, core: Core, engine: QueueEngine, caller: SimCaller,
-                 originate: OriginateInfo | None = None) -> None:
+                 originate: OriginateInfo | None = None, chan: Channel | None = None) -> None:
         self.core = core
         self.engine = engine
         self.caller = caller
@@ -64,8 +64,10 @@ class LiveCall:
         self.agi: AgiSession | None = None
         self.timers: list[asyncio.TimerHandle] = []
         num, name = caller.number, caller.name
-        if caller.local:
-            self.outer: Channel | None
+        self.outer: Channel | None
+        if chan is not None:  # an originated customer leg that answered (ccrouter-callback)
+            self.outer, self.chan = None, chan
+        elif caller.local:
             self.outer, self.chan = core.local_pair(caller.dialled, dp.CONTEXT_INBOUND, None,
                                                     (num, name))
             core.exten(self.outer, "AppDial2", "(Outgoing Line)")
@@ -95,6 +97,8 @@ class LiveCall:
                 self.call.finished.set_result(outcome)
 
     async def _flow(self) -> Outcome:
+        if self.originate is not None and self.originate.context == dp.CONTEXT_CALLBACK:
+            return await self._callback_flow()
         core, chan, caller = self.core, self.chan, self.caller
         core.exten(chan, "Answer", "", 1)
         core.set_state(chan, 6)
@@ -122,9 +126,31 @@ class LiveCall:
                 core.exten(chan, "Queue", fallback.name, 1)
                 await self._queue(fallback, 0)
             return self._end("fallback")
+        return await self._ccrouter_queue(4)
+
+    async def _callback_flow(self) -> Outcome:
+        """dialplan ccrouter-callback: language, prompt, then ccrouter-queue (or hang up)."""
+        core, chan = self.core, self.chan
+        core.exten(chan, "NoOp", f"ccrouter callback {self.get_var(dp.VAR_CARD) or ''}", 1)
+        lang = self.get_var(dp.VAR_LANGUAGE) or ""
+        core.exten(chan, "ExecIf", f"{int(bool(lang))}?Set(CHANNEL(language)={lang})", 2)
+        prompt = self.get_var(dp.VAR_PROMPT) or ""
+        if prompt:
+            core.exten(chan, "Playback", prompt, 3)
+            self.call.agi_commands.append(f"Playback({prompt})")
+            await asyncio.sleep(core.opt.prompt_s / core.opt.time_scale)
+        if self.dead.is_set():
+            return self._end("ivr_only")
+        if not self.get_var(dp.VAR_QUEUE):
+            return self._end("ivr_only")
+        core.exten(chan, "Goto", f"{dp.CONTEXT_QUEUE},s,1", 5)
+        return await self._ccrouter_queue(3)
+
+    async def _ccrouter_queue(self, priority: int) -> Outcome:
+        core, chan = self.core, self.chan
         qname = self.get_var(dp.VAR_QUEUE) or ""
         timeout = _int_or_none(self.get_var(dp.VAR_QUEUE_TIMEOUT)) or 0
-        core.exten(chan, "Queue", f"{qname},,,,{timeout or ''}", 4)
+        core.exten(chan, "Queue", f"{qname},,,,{timeout or ''}", priority)
         q = core.queues.get(qname)
         if q is None:
             log.warning("sim.queue.unknown", queue=qname, uniqueid=chan.uniqueid)

@@ -96,8 +96,9 @@ class Core:
 
     # -- channels --------------------------------------------------------------------------
     def new_channel(self, name: str, linkedid: str | None, context: str, exten: str,
-                    *, state: int = 0, cid_num: str = "", cid_name: str = "") -> Channel:
-        uid = self.uniqueid()
+                    *, state: int = 0, cid_num: str = "", cid_name: str = "",
+                    uniqueid: str = "") -> Channel:
+        uid = uniqueid or self.uniqueid()  # Originate's ChannelId sets it
         ch = Channel(name, uid, linkedid or uid, context, exten, self.now(), state=state,
                      cid_num=cid_num, cid_name=cid_name)
         self.channels[name] = ch

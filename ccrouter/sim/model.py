@@ -25,6 +25,25 @@ class SimOperator:
     hangs_up: bool = True
 
 
+CustomerAnswer = Literal["answer", "busy", "no_answer", "congestion", "fail"]
+
+
+@dataclass(frozen=True, slots=True)
+class SimCustomer:
+    """A number ccrouter may Originate to (a callback or a reminder), behind the trunk.
+
+    `answer`: what the phone does — picks up after `answer_after_s`, is busy or congested
+    (after `answer_after_s`), rings until the Originate timeout, or cannot be reached at all
+    (no channel: OriginateResponse Reason 0). Once answered and in a queue the customer waits
+    `patience_s` before hanging up.
+    """
+
+    number: str
+    answer: CustomerAnswer = "answer"
+    answer_after_s: float = 2.0
+    patience_s: float = 300.0
+
+
 @dataclass(frozen=True, slots=True)
 class SimCaller:
     """A caller. `dtmf` holds one entry per prompt that listens for digits (see the package doc).

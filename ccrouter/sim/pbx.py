@@ -18,7 +18,7 @@ from .ami import AmiServer
 from .calls import LiveCall, OriginateInfo, cancel_quietly
 from .core import INUSE, NOT_INUSE, Core, SimOptions
 from .engine import QueueEngine
-from .model import Member, SimCall, SimCaller, SimOperator
+from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator
 from .queues import QueueConfig, SimQueue
 
 log = structlog.get_logger(__name__)
@@ -53,6 +53,11 @@ class PbxSimulator:
         self._engine = QueueEngine(self._core)
         self._actions = Actions(self._core, self._engine, self._originate, self._started)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._customers: dict[str, SimCustomer] = {}
+        self.originated: list[OriginateRequest] = []
+        """Every Originate action received (tests count dials with it)."""
+        self.customer_calls: list[SimCall] = []
+        """Originated customer legs that answered, in order."""
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -88,6 +93,10 @@ class PbxSimulator:
 
     def add_operator(self, operator: SimOperator) -> None:
         self._core.operators[operator.interface] = operator
+
+    def add_customer(self, customer: SimCustomer) -> None:
+        """A number behind the trunk; an Originate to `<Tech>/<number>[@...]` reaches it."""
+        self._customers[customer.number] = customer
 
     def add_member(self, queue: str, interface: str, name: str = "", penalty: int = 0,
                    paused: bool = False) -> None:
@@ -149,8 +158,20 @@ class PbxSimulator:
 
     async def _originate(self, req: OriginateRequest) -> bool:
         core = self._core
+        self.originated.append(req)
         tech_data = req.channel.split("/", 1)[1]
         exten, _, ctx = tech_data.partition("@")
+        customer = self._customers.get(exten)
+        if customer is not None or (req.context == dp.CONTEXT_CALLBACK and exten.isdigit()):
+            customer = customer or SimCustomer(exten)
+            if customer.answer == "fail":  # no channel at all (e.g. the trunk is down)
+                core.emit("OriginateResponse", ev.CALL, ev.originate_response, req.action_id,
+                          False, req.channel, req.context, req.exten, req.app, req.data, 0,
+                          "<unknown>", req.cid_num, req.cid_name)
+                return False
+            answered = asyncio.get_running_loop().create_future()
+            self._spawn(self._customer_leg(req, customer, answered))
+            return True if req.asynchronous else bool(await answered)
         if req.channel.startswith("Local/") and ctx == dp.CONTEXT_INBOUND:
             vars_ = dict(req.variables)
             caller = SimCaller(
@@ -179,6 +200,55 @@ class PbxSimulator:
         if req.asynchronous:
             return True
         return bool(await answered)
+
+    async def _customer_leg(self, req: OriginateRequest, customer: SimCustomer,
+                            answered: asyncio.Future[bool]) -> None:
+        """Originate to a customer: ring; busy/congestion/no answer end it (Hangup, then
+        OriginateResponse with Reason 5/8/3 = the AST_CONTROL_* frame seen last); an answer
+        gives OriginateResponse Reason 4 and runs the Originate's Context (ccrouter-callback)."""
+        core = self._core
+        tech, _, data = req.channel.partition("/")
+        endpoint = data.split("@", 1)[1] if "@" in data else data
+        name = f"{tech}/{endpoint}-{core.tech_number(tech):08x}"
+        ch = core.new_channel(name, None, req.context or "default", req.exten or "s",
+                              cid_num=req.cid_num, cid_name=req.cid_name,
+                              uniqueid=req.channel_id)
+        core.emit("DialBegin", ev.CALL, ev.dial_begin, None, ch, data)
+        core.set_state(ch, 5)
+        cid = (req.cid_num, req.cid_name)
+        try:
+            how = customer.answer
+            wait = req.timeout_s if how == "no_answer" else customer.answer_after_s
+            if how == "answer" and customer.answer_after_s > req.timeout_s:
+                how, wait = "no_answer", req.timeout_s
+            await asyncio.sleep(wait / core.opt.time_scale)
+            if how != "answer":
+                status, cause, reason = {"busy": ("BUSY", 17, 5), "congestion": (
+                    "CONGESTION", 34, 8)}.get(how, ("NOANSWER", 19, 3))
+                core.emit("DialEnd", ev.CALL, ev.dial_end, None, ch, status)
+                core.hangup(ch, cause=cause)
+                core.emit("OriginateResponse", ev.CALL, ev.originate_response, req.action_id,
+                          False, req.channel, req.context, req.exten, req.app, req.data, reason,
+                          "<unknown>", *cid)
+                answered.set_result(False)
+                return
+            core.set_state(ch, 6)
+            core.emit("DialEnd", ev.CALL, ev.dial_end, None, ch, "ANSWER")
+            core.emit("OriginateResponse", ev.CALL, ev.originate_response, req.action_id, True,
+                      ch.name, req.context, req.exten, req.app, req.data, 4, ch.uniqueid, *cid)
+            answered.set_result(True)
+            for k, v in req.variables:
+                core.set_var(ch, k, v)
+            caller = SimCaller(number=customer.number, dialled=req.exten,
+                               patience_s=customer.patience_s)
+            info = OriginateInfo(req.action_id, req.context, req.exten, req.app, req.data)
+            live = LiveCall(core, self._engine, caller, info, chan=ch)
+            core.live[ch.linkedid] = live
+            self.customer_calls.append(live.call)
+            await live.run()
+        finally:
+            if not answered.done():
+                answered.set_result(False)
 
     async def _operator_leg(self, req: OriginateRequest, answered: asyncio.Future[bool]) -> None:
         """Originate towards an operator: ring, answer, run Wait(N) or talk, hang up."""
