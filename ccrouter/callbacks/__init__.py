@@ -1,0 +1,33 @@
+"""The callback feature: automatic callback of abandoned calls and scheduled outbound calls.
+
+`install(app)` wires `CallbackService` (ccrouter.services.callbacks) into the app: it listens to
+the tracker, resyncs members and in-flight attempts after every AMI connect, runs its dispatch
+task, and sets `app.callbacks` — the request API other features call:
+
+    await app.callbacks.request(number, target="wallet-ru", language="ru", product="wallet",
+                                card=card, place_at=joined_at)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ccrouter.callbacks.store import CallbackStore
+from ccrouter.services.callbacks import CallbackService
+
+if TYPE_CHECKING:
+    from ccrouter.app import App
+
+
+async def install(app: App) -> None:
+    if not app.settings.callbacks.enabled:
+        return
+    service = CallbackService(app.settings, CallbackStore(app.engine), app.tracker, app.ami,
+                              app.writer, app.numbers.next)  # fmt: skip
+    app.callbacks = service
+    app.tracker.subscribe(service.on_event)
+    app.resync_hooks.append(service.resync)
+    app.spawn("callbacks", service.run())
+
+
+__all__ = ["CallbackService", "CallbackStore", "install"]
