@@ -42,9 +42,10 @@ ResyncHook = Callable[[AmiClient], Awaitable[None]]
 
 def default_features() -> Sequence[Feature]:
     """Every feature module's `install`, in the order they are wired."""
+    from ccrouter.callbacks import install as callbacks
     from ccrouter.web import install as web  # keep last: it times the AGI scripts before it
 
-    return (web,)
+    return (callbacks, web)
 
 
 class App:
