@@ -1,0 +1,96 @@
+"""`ccrouter token create|list|revoke`: API tokens in the config's database.
+
+    ccrouter token create --role supervisor --name wallboard-2nd-floor
+    ccrouter token create --role operator --operator op1001 --name dilnoza
+    ccrouter token list
+    ccrouter token revoke 3
+
+The secret is printed once, at creation; only its SHA-256 is stored. Safe while the daemon
+runs (same SQLite database, WAL); a revoked token is refused at its next request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ccrouter.config import ConfigInvalid, Settings, load_settings
+from ccrouter.web.auth import Role, TokenStore
+
+
+def add_parser(sub: Any, config_help: str) -> None:
+    p = sub.add_parser("token", help="create, list or revoke HTTP API tokens")
+    p.add_argument("--config", type=Path, default=None, help=config_help)
+    tsub = p.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    c = tsub.add_parser("create", help="create a token and print its secret (once)")
+    c.add_argument("--role", required=True, choices=[r.value for r in Role])
+    c.add_argument("--name", required=True, help="who or what uses it (shown by list)")
+    c.add_argument("--operator", default=None, metavar="ID",
+                   help="operators[].id from the config (required for --role operator)")
+    tsub.add_parser("list", help="list tokens (never their secrets)")
+    r = tsub.add_parser("revoke", help="revoke a token by its id")
+    r.add_argument("id", type=int)
+    p.set_defaults(func=cmd_token)
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> str | None:
+    if args.token_command != "create":
+        return None
+    if not args.name.strip() or len(args.name) > 100:
+        return "--name: give 1-100 characters"
+    if args.role == Role.OPERATOR.value:
+        if not args.operator:
+            return "--operator: an operator token needs the operator's id"
+        ids = [o.id for o in settings.operators]
+        if args.operator not in ids:
+            return f"--operator: unknown operator {args.operator!r}; declared: {', '.join(ids)}"
+    elif args.operator:
+        return f"--operator: only operator tokens are tied to an operator, not {args.role}"
+    return None
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from ccrouter.store.engine import make_engine
+    from ccrouter.store.migrate import migrate
+
+    engine = make_engine(settings.database.url)
+    try:
+        await migrate(engine)
+        store = TokenStore(engine)
+        if args.token_command == "create":
+            token, token_id = await store.create(args.name.strip(), Role(args.role),
+                                                 args.operator)
+            print(f"token {token_id} ({args.role}) created; it is shown only now:")
+            print(token)
+            return 0
+        if args.token_command == "list":
+            for t in await store.list():
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.created_at))
+                state = "revoked" if t.revoked_at else "active"
+                print(f"{t.id}\t{t.role}\t{t.operator or '-'}\t{t.name}\t{when}\t{state}")
+            return 0
+        if await store.revoke(args.id):
+            print(f"token {args.id} revoked")
+            return 0
+        print(f"no active token with id {args.id}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigInvalid as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return 2
+    problem = _check(settings, args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    return asyncio.run(_run(settings, args))
