@@ -12,6 +12,12 @@ from typing import Final
 AGI_DEFAULT_PORT: Final = 4573
 SCRIPT_ROUTE: Final = "route"
 """AGI(agi://HOST:4573/route[,key=value...]) — picks the queue and opens the call card."""
+SCRIPT_IVR: Final = "ivr"
+"""AGI(agi://HOST:4573/ivr[,did=...,product=...,lang=...]) — the configured menus, then the same
+variables as `route` (or CCROUTER_STATUS=hangup / voicemail). Used instead of `route` by
+CONTEXT_INBOUND when the config has IVR menus."""
+SCRIPT_SURVEY: Final = "survey"
+"""AGI(agi://HOST:4573/survey) after Queue(...,c,...): the 1-5 rating when the operator hung up."""
 
 # --- contexts in dialplan/extensions_ccrouter.conf ---------------------------------------
 CONTEXT_INBOUND: Final = "ccrouter-inbound"
@@ -58,6 +64,12 @@ VAR_QUEUE_MIN_PENALTY: Final = "QUEUE_MIN_PENALTY"
 STATUS_OK: Final = "ok"
 STATUS_ERROR: Final = "error"
 """ccrouter could not decide: the dialplan goes to CONTEXT_FALLBACK."""
+STATUS_HANGUP: Final = "hangup"
+"""The IVR is done with the caller (message played, out of hours): the dialplan hangs up."""
+STATUS_VOICEMAIL: Final = "voicemail"
+"""The IVR sends the caller to VoiceMail(${CCROUTER_VOICEMAIL},u) (via CONTEXT_FALLBACK)."""
+VAR_CHANNEL_LANGUAGE: Final = "CHANNEL(language)"
+"""Asterisk's prompt language; the IVR sets it when the caller's language is known."""
 
 # Route script arguments (AGI(agi://host/route,product=wallet,lang=uz,...))
 ARG_PRODUCT: Final = "product"
