@@ -55,13 +55,18 @@ class TargetSkills:
         if not self.languages or not self.ladder:
             raise ValueError(f"target {self.name!r}: needs a language and an expansion step")
 
+    def limit(self, step: Step) -> int:
+        """The step's max penalty here (fallback ranks beyond this target's list add nothing)."""
+        rank = min(step.fallback, len(self.languages) - 1)
+        return rank * FALLBACK_BAND + LEVEL_MAX - step.min_level
+
     @property
     def initial_max_penalty(self) -> int:
-        return self.ladder[0].max_penalty
+        return self.limit(self.ladder[0])
 
     @property
     def final_max_penalty(self) -> int:
-        return self.ladder[-1].max_penalty
+        return max(self.limit(s) for s in self.ladder)
 
     def rule_name(self) -> str:
         return f"ccrouter-{self.name}"
@@ -70,11 +75,11 @@ class TargetSkills:
         """The queue rule's `penaltychange => seconds,max` pairs: the steps after the first
         that widen the limit (a step that adds nothing for this target is left out)."""
         out: list[tuple[int, int]] = []
-        last = self.ladder[0].max_penalty
+        last = self.initial_max_penalty
         for s in self.ladder[1:]:
-            if s.max_penalty > last:
-                out.append((s.after_s, s.max_penalty))
-                last = s.max_penalty
+            if self.limit(s) > last:
+                last = self.limit(s)
+                out.append((s.after_s, last))
         return out
 
 
@@ -241,7 +246,7 @@ def membership_diff(
     adds: list[Action] = []
     changes: list[Action] = []
     for key in sorted(desired):
-        if key in skip:
+        if key in skip or key[0] not in managed:
             continue
         want, have = desired[key], actual.get(key)
         if have is None:

@@ -188,3 +188,19 @@ incidents: Final = sa.Table(
 )
 """Incident announcements (IVR): `products` is a JSON list, empty for every line; `prompt` is
 the sound the IVR plays (None: the text is for the log and the wallboard only)."""
+
+operator_state: Final = sa.Table(
+    "operator_state",
+    metadata,
+    sa.Column("operator_id", sa.Text, primary_key=True),
+    sa.Column("logged_in", sa.Boolean, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("pause_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("skills", JsonText),  # null: the config's skills; else {skill: level} replacing them
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.REAL, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_operator_state_version", "version", unique=True),
+)
+"""Routing: operators' desired state, written by the CLI/HTTP API/daemon. Every write takes the
+next `version`; the daemon polls max(version) (indexed) to pick up changes promptly."""
