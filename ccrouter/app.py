@@ -43,9 +43,10 @@ ResyncHook = Callable[[AmiClient], Awaitable[None]]
 def default_features() -> Sequence[Feature]:
     """Every feature module's `install`, in the order they are wired."""
     from ccrouter.callbacks import install as callbacks
+    from ccrouter.ivr.feature import install as ivr
     from ccrouter.web import install as web  # keep last: it times the AGI scripts before it
 
-    return (callbacks, web)
+    return (callbacks, ivr, web)
 
 
 class App:

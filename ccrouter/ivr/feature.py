@@ -1,0 +1,50 @@
+"""`install(app)`: the IVR and survey AGI scripts, wired to the app's tracker, router and store."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+import structlog
+
+from ccrouter.agi.scripts.ivr import ivr
+from ccrouter.agi.scripts.survey import survey
+from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_SURVEY
+from ccrouter.ivr.incidents import IncidentService
+from ccrouter.ivr.service import CallbackRequests, IvrService
+from ccrouter.services.tracker import CallTracker
+
+if TYPE_CHECKING:
+    from ccrouter.app import App
+
+log = structlog.get_logger(__name__)
+
+
+class TrackerCalls:
+    """The survey's view of the tracker: was the call answered; note the rating."""
+
+    def __init__(self, tracker: CallTracker) -> None:
+        self._tracker = tracker
+
+    def answered(self, uniqueid: str) -> bool:
+        call = self._tracker.book.find(uniqueid=uniqueid)
+        return call is not None and call.answered
+
+    def note(self, uniqueid: str, fields: Mapping[str, Any], outcome: str = "") -> None:
+        self._tracker.note(uniqueid, fields, outcome)
+
+
+async def install(app: App) -> None:
+    s = app.settings
+    if s.ivr.enabled:
+        incidents = IncidentService(app.engine, s.products)
+        service = IvrService(s, app.tracker, app.router, app.store, incidents,
+                             lambda: cast(CallbackRequests | None, app.callbacks))  # fmt: skip
+        app.scripts[SCRIPT_IVR] = functools.partial(ivr, service=service)
+    if s.survey.enabled:
+        app.scripts[SCRIPT_SURVEY] = functools.partial(
+            survey, settings=s.survey, calls=TrackerCalls(app.tracker)
+        )
+    log.info("ivr_installed", ivr=s.ivr.enabled, menus=len(s.ivr.menus),
+             survey=s.survey.enabled, lines_with_hours=sorted(s.hours))  # fmt: skip

@@ -1,0 +1,152 @@
+"""The IVR's service: what the `ivr` AGI script needs besides the channel.
+
+It opens the call's card when the IVR answers, reads the caller's remembered language and the
+active incidents, validates digit entries (card numbers, account numbers), records every step
+on the card, and ends the call: route (the shared Router), hang up, voicemail or a callback
+request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import structlog
+
+from ccrouter.agi.scripts.route import RouteResult
+from ccrouter.agi.session import AgiRequest
+from ccrouter.config import Settings
+from ccrouter.domain.cards import Outcome, is_valid_card_number
+from ccrouter.domain.ivr import CallStart, CollectKind, IvrSpec, IvrState
+from ccrouter.domain.routing import Requirements
+from ccrouter.ivr.incidents import IncidentService
+from ccrouter.ivr.spec import AccountTable, ivr_spec
+from ccrouter.services.tracker import CallTracker
+from ccrouter.store.queries import CardStore
+
+log = structlog.get_logger(__name__)
+
+
+class RouteService(Protocol):
+    def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult: ...
+
+
+class CallbackRequests(Protocol):
+    """The callback feature's request API (`app.callbacks`), as far as the IVR uses it."""
+
+    async def request(
+        self, number: str, *, target: str, language: str = "", product: str = "",
+        card: str | None = None,
+    ) -> Any: ...  # fmt: skip
+
+
+class IvrService:
+    def __init__(
+        self,
+        settings: Settings,
+        tracker: CallTracker,
+        router: RouteService,
+        store: CardStore,
+        incidents: IncidentService,
+        callbacks: Callable[[], CallbackRequests | None] = lambda: None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.spec: IvrSpec = ivr_spec(settings)
+        self.accounts = AccountTable(dict(settings.ivr.accounts))
+        self._tracker = tracker
+        self._router = router
+        self._store = store
+        self._incidents = incidents
+        self._callbacks = callbacks
+        """Looked up at use: the callback feature may be installed after this one."""
+        self._clock = clock
+
+    async def begin(self, request: AgiRequest, dialled: str, product: str | None,
+                    language: str | None) -> tuple[str, CallStart]:  # fmt: skip
+        """Open the card; the machine's start values (clock, product, languages, incidents)."""
+        card = self._tracker.open_ivr(uniqueid=request.uniqueid, channel=request.channel,
+                                      caller_num=request.caller_num,
+                                      caller_name=request.caller_name, dialled=dialled)  # fmt: skip
+        if product is None and dialled:
+            product = self.settings.routing.did.get(dialled)
+        remembered = await self._remembered_language(request.caller_num, card)
+        try:
+            incidents = await self._incidents.announcements()
+        except Exception as exc:  # the database is busy or gone: the caller is still served
+            log.warning("ivr_incidents_unavailable", error=repr(exc))
+            incidents = ()
+        return card, CallStart(now=self._clock(), product=product, language=language,
+                               remembered_language=remembered, incidents=incidents)  # fmt: skip
+
+    async def _remembered_language(self, caller: str, card: str) -> str | None:
+        days = self.settings.ivr.remember_language_days
+        if not days or not caller:
+            return None
+        try:
+            recent = await self._store.recent_by_caller(caller, self._clock() - days * 86400)
+        except Exception as exc:
+            log.warning("ivr_history_unavailable", error=repr(exc))
+            return None
+        for c in recent:
+            lang = c.get("language")
+            if c.get("number") != card and lang in self.settings.languages:
+                return str(lang)
+        return None
+
+    async def check(self, kind: CollectKind, digits: str, own_card: str) -> str | None:
+        """A card number that exists (not this call's), or the product of an account number."""
+        if kind is CollectKind.CARD:
+            if not is_valid_card_number(digits) or digits == own_card:
+                return None
+            try:
+                return digits if await self._store.get(digits) is not None else None
+            except Exception as exc:
+                log.warning("ivr_card_lookup_failed", error=repr(exc))
+                return digits  # the check digit passed; routing treats an unknown card gently
+        return self.accounts.product(digits)
+
+    def record(self, uniqueid: str, state: IvrState) -> None:
+        fields: dict[str, Any] = {"ivr_path": list(state.path)}
+        if state.language:
+            fields["language"] = state.language
+        if state.product:
+            fields["product"] = state.product
+        self._tracker.note(uniqueid, fields)
+
+    def out_of_hours(self, uniqueid: str) -> None:
+        self._tracker.note(uniqueid, {}, outcome=Outcome.OUT_OF_HOURS.value)
+
+    def route(self, request: AgiRequest, state: IvrState, dialled: str,
+              target: str | None) -> RouteResult:  # fmt: skip
+        product, language = state.product, state.language
+        if target is not None:
+            t = self.settings.target(target)
+            product = t.product
+            language = language or t.language
+        req = Requirements(product=product, language=language, dialled=dialled or None,
+                           card=state.card, caller_num=request.caller_num or None,
+                           repeat_of=state.card)  # fmt: skip
+        return self._router.route(request, req)
+
+    async def request_callback(self, request: AgiRequest, state: IvrState, card: str) -> bool:
+        """Ask the callback feature to call back; False when it is missing or refused."""
+        callbacks = self._callbacks()
+        if callbacks is None:
+            log.warning("ivr_callback_unavailable", reason="callback feature not installed")
+            return False
+        product = state.product or self.settings.routing.default_product
+        language = state.language or self.settings.routing.default_language
+        target = next((t.name for t in self.settings.targets
+                       if t.product == product and t.language == language), None) or next(
+            (t.name for t in self.settings.targets if t.product == product),
+            self.spec.general_target)  # fmt: skip
+        try:
+            added = await callbacks.request(request.caller_num, target=target,
+                                                 language=language, product=product, card=card)
+        except Exception as exc:
+            log.warning("ivr_callback_failed", error=repr(exc))
+            return False
+        return added is not None
