@@ -51,11 +51,13 @@ class WebStack:
 async def web_stack(tmp_path: Path, settings: Settings | None = None,
                     **kw: Any) -> AsyncIterator[WebStack]:
     web = WebFeature()
-    async with stack(tmp_path, settings=settings or web_settings(), features=[web], **kw) as st:
-        async with aiohttp.ClientSession() as client:
-            ws = WebStack(st, web, client)
-            await ws.add_token("op1", Role.OPERATOR, "op1001")
-            await ws.add_token("op2", Role.OPERATOR, "op1002")
-            await ws.add_token("sup", Role.SUPERVISOR)
-            await ws.add_token("admin", Role.ADMIN)
-            yield ws
+    async with (
+        stack(tmp_path, settings=settings or web_settings(), features=[web], **kw) as st,
+        aiohttp.ClientSession() as client,
+    ):
+        ws = WebStack(st, web, client)
+        await ws.add_token("op1", Role.OPERATOR, "op1001")
+        await ws.add_token("op2", Role.OPERATOR, "op1002")
+        await ws.add_token("sup", Role.SUPERVISOR)
+        await ws.add_token("admin", Role.ADMIN)
+        yield ws
