@@ -10,24 +10,42 @@ task, and sets `app.callbacks` — the request API other features call:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ccrouter.callbacks.store import CallbackStore
+from ccrouter.config import Settings
+from ccrouter.domain.callback import Hours, LineHours
 from ccrouter.services.callbacks import CallbackService
 
 if TYPE_CHECKING:
     from ccrouter.app import App
 
 
-async def install(app: App) -> None:
-    if not app.settings.callbacks.enabled:
-        return
-    service = CallbackService(app.settings, CallbackStore(app.engine), app.tracker, app.ami,
-                              app.writer, app.numbers.next)  # fmt: skip
-    app.callbacks = service
-    app.tracker.subscribe(service.on_event)
-    app.resync_hooks.append(service.resync)
-    app.spawn("callbacks", service.run())
+def hours(settings: Settings) -> LineHours:
+    """Each target is open when its product line is (`hours:` in the config)."""
+    return LineHours({p: h.schedule() for p, h in settings.hours.items()},
+                     {t.name: t.product for t in settings.targets})  # fmt: skip
 
 
-__all__ = ["CallbackService", "CallbackStore", "install"]
+def feature(*, line_hours: Hours | None = None) -> Callable[[App], Awaitable[None]]:
+    """The feature's install function (tests pass their own business hours)."""
+
+    async def install(app: App) -> None:
+        if not app.settings.callbacks.enabled:
+            return
+        service = CallbackService(
+            app.settings, CallbackStore(app.engine), app.tracker, app.ami, app.writer,
+            app.numbers.next, hours=line_hours or hours(app.settings),
+        )  # fmt: skip
+        app.callbacks = service
+        app.tracker.subscribe(service.on_event)
+        app.resync_hooks.append(service.resync)
+        app.spawn("callbacks", service.run())
+
+    return install
+
+
+install = feature()
+
+__all__ = ["CallbackService", "CallbackStore", "feature", "hours", "install"]

@@ -54,7 +54,7 @@ def _request(row: Any) -> Request:
         id=row.id, number=row.number, kind=row.kind, state=row.state, target=row.target,
         place_at=row.place_at, due_at=row.due_at, created_at=row.created_at,
         attempts=row.attempts, abandons=row.abandons, card=row.card, language=row.language,
-        product=row.product, message=row.message,
+        product=row.product, message=row.message, reason=row.reason,
     )  # fmt: skip
 
 

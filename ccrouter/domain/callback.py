@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Protocol
 
+from ccrouter.domain.schedule import Schedule
+
 
 class Kind(StrEnum):
     CALLBACK = "callback"  # an abandoned caller, the in-queue offer, an out-of-hours choice
@@ -124,6 +126,8 @@ class Request:
     language: str = ""
     product: str = ""
     message: str = ""
+    reason: str | None = None
+    """Why it ended (caller_got_through, attempts_used_up, connected, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,18 @@ class Hours(Protocol):
 class AlwaysOpen:
     def is_open(self, target: str, at: float) -> bool:
         return True
+
+
+class LineHours:
+    """Business hours per target from the product lines' schedules (a line not listed: 24/7)."""
+
+    def __init__(self, schedules: Mapping[str, Schedule], product_of: Mapping[str, str]) -> None:
+        self._schedules = dict(schedules)
+        self._product_of = dict(product_of)
+
+    def is_open(self, target: str, at: float) -> bool:
+        schedule = self._schedules.get(self._product_of.get(target, ""))
+        return schedule is None or schedule.is_open(at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,11 +207,12 @@ class CallBook:
                "caller_num": caller_num, "started_at": at, **fields}  # fmt: skip
         return [CardWrite(card, row, insert=True)]
 
-    def leg_failed(self, *, uniqueid: str, at: float, outcome: str) -> list[CardWrite]:
-        """An originated leg that was never answered (busy, no answer...): close its card."""
+    def leg_failed(self, *, uniqueid: str, card: str, at: float, outcome: str) -> list[CardWrite]:
+        """An originated leg that was never answered (busy, no answer...): close its card (its
+        Hangup may have closed it already: the outcome is written anyway)."""
         call = self._by_uniqueid.get(uniqueid)
         if call is None:
-            return []
+            return [CardWrite(card, {"outcome": outcome})]
         call.preset_outcome = outcome
         return self._close(call, at, CloseReason.NORMAL)
 

@@ -224,7 +224,7 @@ class CallbackService:
                 await self._store.attempt_answered(flight.attempt.id)
             else:
                 self._tracker.leg_failed(uniqueid=flight.attempt.channel_id,
-                                         outcome=job.result.value)  # fmt: skip
+                                         card=flight.attempt.card, outcome=job.result.value)
                 await self._finish(flight, job.result)
         elif job.kind == "hungup":
             flight = self._by_channel.get(job.key)
@@ -328,7 +328,8 @@ class CallbackService:
             await self._ami.send(action)
         except (AmiNotConnected, AmiActionFailed) as e:
             log.warning("callback_originate_failed", request=r.id, error=str(e))
-            self._tracker.leg_failed(uniqueid=channel_id, outcome=cb.AttemptResult.FAILED.value)
+            self._tracker.leg_failed(uniqueid=channel_id, card=card,
+                                     outcome=cb.AttemptResult.FAILED.value)
             await self._finish(self._by_channel[channel_id], cb.AttemptResult.FAILED)
         except AmiTimeout:  # it may have been sent: the resync settles it
             log.warning("callback_originate_unconfirmed", request=r.id)
@@ -395,8 +396,8 @@ class CallbackService:
                     log.info("callback_attempt_adopted", request=request.id, attempt=attempt.n)
             elif attempt.started_at < seen_before:
                 flight = flight or self._adopt(attempt, request)
-                self._tracker.leg_failed(uniqueid=attempt.channel_id,
-                                         outcome=cb.AttemptResult.LOST.value)  # fmt: skip
+                self._tracker.leg_failed(uniqueid=attempt.channel_id, card=attempt.card,
+                                         outcome=cb.AttemptResult.LOST.value)
                 await self._finish(flight, cb.AttemptResult.LOST)
 
     async def _reload(self) -> None:

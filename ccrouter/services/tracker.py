@@ -129,8 +129,9 @@ class CallTracker:
         self._submit(self.book.open_leg(at=self._clock(), uniqueid=uniqueid, card=card,
                                         caller_num=caller_num, fields=fields))  # fmt: skip
 
-    def leg_failed(self, *, uniqueid: str, outcome: str) -> None:
-        self._submit(self.book.leg_failed(uniqueid=uniqueid, at=self._clock(), outcome=outcome))
+    def leg_failed(self, *, uniqueid: str, card: str, outcome: str) -> None:
+        self._submit(self.book.leg_failed(uniqueid=uniqueid, card=card, at=self._clock(),
+                                          outcome=outcome))  # fmt: skip
 
     def _submit(self, writes: list[CardWrite]) -> None:
         for write in writes:
