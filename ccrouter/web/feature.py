@@ -72,6 +72,7 @@ class WebFeature:
         self._pops: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue(1000)
         self._kpi_today: dict[str, dict[str, Any]] = {}
         self.endpoints: list[Endpoint] = []
+        self.web_app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
 
     async def __call__(self, app: App) -> None:
         s = app.settings
@@ -96,7 +97,7 @@ class WebFeature:
                           *reports.endpoints(ctx), *self._alert_endpoints(ctx)]
         auth = Auth(TokenStore(app.engine), {o.id: o.interface for o in s.operators},
                     s.http.mask_numbers_for)
-        web_app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
+        web_app = self.web_app
         add_routes(web_app, self.endpoints, auth)
         reg = registry(AppCollector(ctx, latency, self._callback_depth))
         openapi = document(self.endpoints, PUBLIC)
