@@ -25,12 +25,19 @@ from ccrouter.dialplan import (
     ROUTE_ARGS,
     STATUS_OK,
     VAR_CARD,
+    VAR_FALLBACK_MAX_PENALTY,
+    VAR_FALLBACK_QUEUE,
     VAR_LANGUAGE,
+    VAR_LAST_AGENT_QUEUE,
+    VAR_LAST_AGENT_RING,
     VAR_PRODUCT,
     VAR_QUEUE,
+    VAR_QUEUE_MAX_PENALTY,
+    VAR_QUEUE_MIN_PENALTY,
     VAR_QUEUE_PRIO,
     VAR_QUEUE_TIMEOUT,
     VAR_STATUS,
+    VAR_VOICEMAIL,
 )
 from ccrouter.domain.cards import is_valid_card_number
 from ccrouter.domain.routing import Requirements, RouteDecision
@@ -116,7 +123,11 @@ async def route(session: AgiSession, router: RouteService) -> None:
         problems.append(f"URL query {request.query!r} ignored: pass ,key=value arguments")
     if problems:
         log.warning("route_arguments_ignored", problems=problems)
-    result = router.route(request, requirements)
+    route_async = getattr(router, "route_async", None)  # the full router: bounded waits, hook
+    if route_async is not None:
+        result: RouteResult = await route_async(request, requirements)
+    else:
+        result = router.route(request, requirements)
     await set_route_variables(session, result)
 
 
@@ -134,7 +145,28 @@ async def set_route_variables(session: AgiSession, result: RouteResult) -> None:
     await session.set_variable(VAR_PRODUCT, decision.product)
     if decision.priority > 0:
         await session.set_variable(VAR_QUEUE_PRIO, str(decision.priority))
+    for name, value in routing_variables(decision):
+        await session.set_variable(name, value)
     await session.set_variable(VAR_STATUS, STATUS_OK)
+
+
+def routing_variables(decision: RouteDecision) -> list[tuple[str, str]]:
+    """Skill-based routing's variables: expansion (QUEUE_MAX/MIN_PENALTY, the overflow queue's
+    start), overflow (CCROUTER_FALLBACK_QUEUE, CCROUTER_VOICEMAIL), last agent."""
+    out: list[tuple[str, str]] = []
+    for name, value in (
+        (VAR_QUEUE_MAX_PENALTY, decision.max_penalty),
+        (VAR_QUEUE_MIN_PENALTY, decision.min_penalty),
+        (VAR_FALLBACK_QUEUE, decision.overflow_queue),
+        (VAR_FALLBACK_MAX_PENALTY, decision.overflow_max_penalty),
+        (VAR_VOICEMAIL, decision.voicemail),
+        (VAR_LAST_AGENT_QUEUE, decision.last_agent_queue),
+    ):
+        if value is not None:
+            out.append((name, str(value)))
+    if decision.last_agent_queue:
+        out.append((VAR_LAST_AGENT_RING, str(decision.last_agent_ring_s)))
+    return out
 
 
 def route_script(router: RouteService) -> Callable[[AgiSession], Awaitable[None]]:
