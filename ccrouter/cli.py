@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ccrouter.ivr.cli import add_parser as add_incident_parser
 
     add_incident_parser(sub, config_help)
+    from ccrouter.callbacks.cli import add_parsers as add_callback_parsers
+
+    add_callback_parsers(sub, config_help)
     from ccrouter.web.cli import add_parser as add_token_parser
 
     add_token_parser(sub, config_help)
