@@ -299,11 +299,8 @@ class CallbackService:
         self._adopt(attempt, replace(r, state=cb.State.DIALING.value, attempts=n))
         self._last[d.target] = now
         t = self._targets[d.target]
-        kind = CardKind.OUTBOUND if r.kind == cb.Kind.OUTBOUND else CardKind.CALLBACK
-        self._tracker.open_leg(uniqueid=channel_id, card=card, caller_num=r.number, fields={
-            "kind": kind.value, "callback_of": r.card, "target": t.name, "queue": t.queue_name,
-            "language": r.language, "product": r.product, "dialled": r.number,
-            "priority": str(self._s.queue_priority)})  # fmt: skip
+        self._tracker.open_leg(uniqueid=channel_id, card=card, caller_num=r.number,
+                               fields=self._leg_fields(r, d.target))  # fmt: skip
         if r.card:
             self._card(r.card, cb.State.DIALING.value, f"attempt {n}")
         variables = {
@@ -333,6 +330,13 @@ class CallbackService:
             await self._finish(self._by_channel[channel_id], cb.AttemptResult.FAILED)
         except AmiTimeout:  # it may have been sent: the resync settles it
             log.warning("callback_originate_unconfirmed", request=r.id)
+
+    def _leg_fields(self, r: cb.Request, target: str) -> dict[str, Any]:
+        t = self._targets[target]
+        kind = CardKind.OUTBOUND if r.kind == cb.Kind.OUTBOUND else CardKind.CALLBACK
+        return {"kind": kind.value, "callback_of": r.card, "target": t.name,
+                "queue": t.queue_name, "language": r.language, "product": r.product,
+                "dialled": r.number, "priority": str(self._s.queue_priority)}  # fmt: skip
 
     def _adopt(self, attempt: Attempt, request: cb.Request) -> Flight:
         flight = Flight(attempt, request, answered=attempt.state == "answered")
@@ -391,8 +395,10 @@ class CallbackService:
                 if flight is None:
                     self._adopt(attempt, request)
                     if self._tracker.book.find(uniqueid=attempt.channel_id) is None:
-                        self._tracker.open_leg(uniqueid=attempt.channel_id, card=attempt.card,
-                                               caller_num=request.number, fields={})
+                        self._tracker.open_leg(  # its card may not have been committed
+                            uniqueid=attempt.channel_id, card=attempt.card,
+                            caller_num=request.number,
+                            fields=self._leg_fields(request, attempt.target))
                     log.info("callback_attempt_adopted", request=request.id, attempt=attempt.n)
             elif attempt.started_at < seen_before:
                 flight = flight or self._adopt(attempt, request)
