@@ -53,6 +53,11 @@ def _is(name: str, op: str, value: str) -> str:
 
 def extensions_conf(settings: Settings) -> str:
     route = agi_url(settings, dp.SCRIPT_ROUTE)
+    # With IVR menus configured the inbound call runs the `ivr` script (same variables at the
+    # end); with the survey on, Queue() gets option c (continue when the operator hangs up).
+    inbound = agi_url(settings, dp.SCRIPT_IVR) if settings.ivr.enabled else route
+    survey = agi_url(settings, dp.SCRIPT_SURVEY) if settings.survey.enabled else None
+    qopts = "c" if survey else ""
     fallback = settings.routing.fallback_queue
     status, queue = dp.VAR_STATUS, dp.VAR_QUEUE
     fallback_var = dp.VAR_FALLBACK_QUEUE
@@ -83,8 +88,10 @@ def extensions_conf(settings: Settings) -> str:
             " same => n,Answer()",
             f" same => n,Set({status}=)",
             f" same => n,Set({queue}=)",
-            f" same => n,AGI({route}{args})",
+            f" same => n,AGI({inbound}{args})",
             f" same => n,NoOp(AGISTATUS=${{AGISTATUS}} {status}={_var(status)})",
+            *([f" same => n,ExecIf({_is(status, '=', dp.STATUS_HANGUP)}?Hangup())"]
+              if settings.ivr.enabled else []),
             f" same => n,GotoIf({_is(status, '!=', dp.STATUS_OK)}?{to_fallback})",
             f" same => n,Goto({dp.CONTEXT_QUEUE},s,1)",
         ]
@@ -95,12 +102,16 @@ def extensions_conf(settings: Settings) -> str:
         f" same => n,GotoIf({_is(queue, '=', '')}?{to_fallback})",
         # Last-agent routing: a short ring in the last operator's personal queue first.
         f" same => n,GotoIf({_is(dp.VAR_LAST_AGENT_QUEUE, '=', '')}?queue)",
-        f" same => n,Queue({_var(dp.VAR_LAST_AGENT_QUEUE)},,,,{_var(dp.VAR_LAST_AGENT_RING)})",
+        f" same => n,Queue({_var(dp.VAR_LAST_AGENT_QUEUE)},{qopts},,,"
+        f"{_var(dp.VAR_LAST_AGENT_RING)})",
         " same => n,NoOp(last agent QUEUESTATUS=${QUEUESTATUS})",
+        *([f" same => n,AGI({survey})"] if survey else []),
         # Queue(queuename,options,URL,announceoverride,timeout): timeout is the 5th argument.
-        f" same => n(queue),Queue({_var(queue)},,,,{_var(dp.VAR_QUEUE_TIMEOUT)})",
+        f" same => n(queue),Queue({_var(queue)},{qopts},,,{_var(dp.VAR_QUEUE_TIMEOUT)})",
         " same => n,NoOp(QUEUESTATUS=${QUEUESTATUS})",
     ]
+    if survey:  # only an answered call whose operator hung up is asked (the script hangs up)
+        lines += [f" same => n,AGI({survey})"]
     if fallback is not None:
         lines += [
             f" same => n,GotoIf({_is('QUEUESTATUS', '=', s)}?{to_fallback})" for s in QUEUE_FAILURES

@@ -167,7 +167,7 @@ def test_names_are_the_contract_constants(settings: Settings) -> None:
     assert urls
     for url, args in urls:
         assert url.rsplit("/", 1)[1] in scripts
-        assert url == agi_url(settings, dp.SCRIPT_ROUTE)
+        assert url in {agi_url(settings, script) for script in scripts}
         for arg in filter(None, args.split(",")):
             assert arg.split("=", 1)[0] in dp.ROUTE_ARGS
     # every name the dialplan needs is there
@@ -187,7 +187,8 @@ def test_inbound_routes_then_queues_or_falls_back(settings: Settings) -> None:
     assert status_reset.args == f"{dp.VAR_STATUS}="
     assert status_reset.priority < steps[apps.index("AGI")].priority
     agi = steps[apps.index("AGI")]
-    assert agi.args == "agi://127.0.0.1:4573/route,did=${EXTEN}"
+    script = dp.SCRIPT_IVR if settings.ivr.enabled else dp.SCRIPT_ROUTE  # the example: ivr
+    assert agi.args == f"agi://127.0.0.1:4573/{script},did=${{EXTEN}}"
     gotoif = steps[apps.index("GotoIf")]
     assert goto_targets(gotoif) == [f"{dp.CONTEXT_FALLBACK},s,1"]
     assert steps[-1].app == "Goto" and steps[-1].args == f"{dp.CONTEXT_QUEUE},s,1"
@@ -199,7 +200,8 @@ def test_queue_arguments_follow_app_queue(settings: Settings) -> None:
     (queue,) = [s for s in steps if s.app == "Queue" and s.label == "queue"]
     # Queue(queuename,options,URL,announceoverride,timeout,...): timeout is the 5th
     args = split_args(queue.args)
-    assert args == ["${CCROUTER_QUEUE}", "", "", "", "${CCROUTER_QUEUE_TIMEOUT}"]
+    options = "c" if settings.survey.enabled else ""  # c: the caller stays for the survey
+    assert args == ["${CCROUTER_QUEUE}", options, "", "", "${CCROUTER_QUEUE_TIMEOUT}"]
     after = [s for s in steps if s.priority > queue.priority and s.app == "GotoIf"]
     statuses = {re.search(r'= "(\w+)"', s.args).group(1) for s in after}  # type: ignore[union-attr]
     assert statuses == {"TIMEOUT", "JOINEMPTY", "LEAVEEMPTY"}
