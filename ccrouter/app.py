@@ -44,9 +44,10 @@ def default_features() -> Sequence[Feature]:
     """Every feature module's `install`, in the order they are wired."""
     from ccrouter.callbacks import install as callbacks
     from ccrouter.ivr.feature import install as ivr
+    from ccrouter.routing.feature import install as routing
     from ccrouter.web import install as web  # keep last: it times the AGI scripts before it
 
-    return (callbacks, ivr, web)
+    return (routing, callbacks, ivr, web)
 
 
 class App:

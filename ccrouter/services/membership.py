@@ -116,11 +116,16 @@ class MembershipService:
         self.actions_sent = 0
         self.last_resync_diff_s = 0.0
 
+    @property
+    def version(self) -> int:
+        """The operator-state version the desired members were computed from."""
+        return self._version
+
     # --- desired state ----------------------------------------------------------------------
 
     async def load(self) -> None:
         """(Re)load operator state from the database and recompute the desired members."""
-        self._version = await self._operators.store.version()
+        version = await self._operators.store.version()
         states = await self._operators.states()
         changed = {i for i, s in states.items() if self.states.get(i) != s}
         self.states = states
@@ -128,6 +133,7 @@ class MembershipService:
             self.managed |= {personal_queue(i) for i in states}
         self._adopted = {k for k in self._adopted if self._owner(k) not in changed}
         self.desired = desired_members(states.values(), self._targets, personal=self._personal)
+        self._version = version
         self._dirty.set()
 
     def _owner(self, key: Key) -> str | None:

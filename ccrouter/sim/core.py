@@ -14,6 +14,7 @@ from .ami import AmiServer
 from .channel import Channel
 from .model import Member, SimOperator
 from .queues import SimQueue
+from .rules import PenaltyChange
 
 if TYPE_CHECKING:
     from .calls import LiveCall
@@ -58,6 +59,7 @@ class Core:
         self.live: dict[str, LiveCall] = {}  # by linkedid
         self.globals: dict[str, str] = {}
         self.astdb: dict[tuple[str, str], str] = {}
+        self.queue_rules: dict[str, list[PenaltyChange]] = {}
         self.missing_sounds: set[str] = set()
         self.processed = 0
         self.started_at = time.time()

@@ -17,6 +17,7 @@ from .channel import Channel
 from .core import INUSE, NOT_INUSE, RINGING, Core
 from .model import Member
 from .queues import Attempt, Entry, SimQueue
+from .rules import apply_change
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,9 @@ class QueueEngine:
                   len(q.entries))
         core.emit("MusicOnHoldStart", ev.CALL, ev.moh, entry.chan, True)
         entry.timers.append(core.later(patience_s, entry.live.caller_hangup))
+        entry.rules = list(core.queue_rules.get(q.config.defaultrule, ()))
+        for when in sorted({c.time for c in entry.rules}):
+            entry.timers.append(core.later(when, self._apply_rules, q, entry))
         if timeout_s > 0:
             entry.timers.append(core.later(timeout_s, self.leave, q, entry, "timeout"))
         self.schedule(q)
@@ -79,6 +83,21 @@ class QueueEngine:
         entry.live.call.hold_time = hold
         if entry.done is not None and not entry.done.done():
             entry.done.set_result((reason, None))
+        self.schedule(q)
+
+    def _apply_rules(self, q: SimQueue, entry: Entry) -> None:
+        """update_qe_rule: every rule whose time has come, then try the members again."""
+        if entry not in q.entries:
+            return
+        waited = self.core.sim_elapsed(entry.joined) + 1e-6
+        while entry.rules and entry.rules[0].time <= waited:
+            change = entry.rules.pop(0)
+            entry.max_penalty, entry.min_penalty = apply_change(
+                entry.max_penalty, entry.min_penalty, change)
+            for name, value in (("QUEUE_MAX_PENALTY", entry.max_penalty),
+                                ("QUEUE_MIN_PENALTY", entry.min_penalty)):  # fmt: skip
+                if value is not None:
+                    entry.live.set_var(name, str(value))
         self.schedule(q)
 
     # -- ringing ---------------------------------------------------------------------------

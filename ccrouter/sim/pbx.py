@@ -20,6 +20,7 @@ from .core import INUSE, NOT_INUSE, Core, SimOptions
 from .engine import QueueEngine
 from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator
 from .queues import QueueConfig, SimQueue
+from .rules import parse_conf_sections, parse_queuerules
 
 log = structlog.get_logger(__name__)
 
@@ -85,11 +86,36 @@ class PbxSimulator:
 
     # -- configuration ---------------------------------------------------------------------
     def add_queue(self, name: str, strategy: str = "rrmemory", timeout: int = 15, retry: int = 1,
-                  wrapuptime: int = 0, joinempty: bool = True, **extra: int) -> None:
+                  wrapuptime: int = 0, joinempty: bool = True, defaultrule: str = "",
+                  **extra: int) -> None:  # fmt: skip
         if name in self._core.queues:
             raise ValueError(f"queue {name!r} already exists")
-        cfg = QueueConfig(name, strategy, timeout, retry, wrapuptime, joinempty, **extra)
+        cfg = QueueConfig(name, strategy, timeout, retry, wrapuptime, joinempty, **extra,
+                          defaultrule=defaultrule)  # fmt: skip
         self._core.queues[name] = SimQueue(cfg)
+
+    def load_queuerules(self, text: str) -> None:
+        """queuerules.conf text (e.g. ccrouter's generated file): `penaltychange` rules, used
+        by queues whose `defaultrule` names them (see rules.py)."""
+        self._core.queue_rules.update(parse_queuerules(text))
+
+    def load_queues(self, text: str) -> list[str]:
+        """queues.conf text (e.g. ccrouter's generated file): add its queues; their names.
+        joinempty: with `paused` (or no/strict) a queue without an unpaused member refuses
+        callers; other conditions are moot here (simulated members are never unavailable,
+        invalid or unknown; a queue with no member at all still takes callers)."""
+        names = []
+        for name, opts in parse_conf_sections(text):
+            self.add_queue(
+                name, strategy=opts.get("strategy", "ringall"),
+                timeout=int(opts.get("timeout", 15)), retry=int(opts.get("retry", 5)),
+                wrapuptime=int(opts.get("wrapuptime", 0)),
+                joinempty=not ({"paused", "no", "strict"}
+                               & set(opts.get("joinempty", "yes").lower().split(","))),
+                defaultrule=opts.get("defaultrule", ""),
+            )  # fmt: skip
+            names.append(name)
+        return names
 
     def add_operator(self, operator: SimOperator) -> None:
         self._core.operators[operator.interface] = operator

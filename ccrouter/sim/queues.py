@@ -26,6 +26,8 @@ class QueueConfig:
     maxlen: int = 0
     weight: int = 0
     servicelevel: int = 0
+    defaultrule: str = ""
+    """queuerules.conf rule copied onto each caller at join (see rules.py)."""
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -61,6 +63,8 @@ class Entry:
     retry_until: float = 0.0
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     done: asyncio.Future[tuple[str, Attempt | None]] | None = None
+    rules: list[Any] = field(default_factory=list)
+    """The rule's PenaltyChanges still to come (copied at join)."""
 
     def allows(self, penalty: int) -> bool:
         if self.max_penalty is not None and penalty > self.max_penalty:
