@@ -5,6 +5,7 @@ and the OpenAPI document against the routes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ STAFF_ONLY = {"op1": 403, "op2": 403, "sup": 200, "admin": 200}
 EVERYONE = dict.fromkeys(ROLES, 200)
 OWNER_OR_STAFF = {"op1": 200, "op2": 403, "sup": 200, "admin": 200}
 
+ADMIN_ONLY = {"op1": 403, "op2": 403, "sup": 403, "admin": 200}
+
 # (method, path template) -> role -> status. op1 (op1001, PJSIP/1001) took the call.
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/me"): EVERYONE,
@@ -34,7 +37,41 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/operators/{operator}/stream"): OWNER_OR_STAFF,
     ("GET", "/api/v1/reports/kpi"): STAFF_ONLY,
     ("GET", "/api/v1/alerts"): STAFF_ONLY,
+    ("GET", "/api/v1/incidents"): STAFF_ONLY,
+    ("POST", "/api/v1/incidents"): STAFF_ONLY,
+    ("DELETE", "/api/v1/incidents/{incident}"): STAFF_ONLY,
+    ("GET", "/api/v1/callbacks"): STAFF_ONLY,
+    ("POST", "/api/v1/callbacks/{request}/cancel"): STAFF_ONLY,
+    ("POST", "/api/v1/outbound"): STAFF_ONLY,
+    ("GET", "/api/v1/operators"): STAFF_ONLY,
+    ("GET", "/api/v1/operators/{operator}"): OWNER_OR_STAFF,
+    ("POST", "/api/v1/operators/{operator}/state"): OWNER_OR_STAFF,
+    ("PUT", "/api/v1/operators/{operator}/skills"): ADMIN_ONLY,
+    ("DELETE", "/api/v1/operators/{operator}/skills"): ADMIN_ONLY,
 }
+NUMBERS = itertools.count(79001230000)
+BODIES: dict[tuple[str, str], Any] = {
+    ("PATCH", "/api/v1/cards/{number}"): lambda: {"topic": "billing"},
+    ("POST", "/api/v1/incidents"): lambda: {"text": "Wallet top-ups delayed", "duration_s": 600},
+    ("POST", "/api/v1/outbound"): lambda: {"number": str(next(NUMBERS)), "target": "wallet-ru"},
+    ("POST", "/api/v1/operators/{operator}/state"): lambda: {"action": "pause",
+                                                             "reason": "lunch"},
+    ("PUT", "/api/v1/operators/{operator}/skills"): lambda: {"skills": {"ru": 50}},
+}
+
+
+async def fresh_ids(ws: WebStack) -> dict[str, str]:
+    """A new incident and callback request for each call (the allowed roles consume them)."""
+    from ccrouter.callbacks.store import CallbackStore
+    from ccrouter.domain.callback import Kind
+    from ccrouter.ivr.incidents import IncidentService
+
+    engine = ws.st.app.engine
+    incident = await IncidentService(engine, ws.st.settings.products).set(
+        text="x", duration_s=60)
+    added = await CallbackStore(engine).add(number=str(next(NUMBERS)), kind=Kind.OUTBOUND,
+                                            target="wallet-ru", now=0.0, place_at=4e9)
+    return {"incident": str(incident.id), "request": str(added.id)}
 
 
 async def answered_call(ws: WebStack, caller: str = "79001234567") -> str:
@@ -53,9 +90,8 @@ async def answered_call(ws: WebStack, caller: str = "79001234567") -> str:
 
 
 async def status_of(ws: WebStack, method: str, path: str, who: str | None,
-                    token: str | None = None) -> tuple[int, Any]:
+                    token: str | None = None, body: Any = None) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else ws.headers(who)
-    body = {"topic": "billing"} if method == "PATCH" else None
     async with ws.client.request(method, ws.base + path, headers=headers, json=body) as r:
         if r.content_type == "text/event-stream":
             return r.status, None  # a live stream: the status is enough
@@ -70,16 +106,18 @@ async def test_every_endpoint_with_every_role(tmp_path: Path) -> None:
         revoked = await ws.add_token("gone", Role.SUPERVISOR)
         (gone_id,) = [t.id for t in await TokenStore(ws.st.app.engine).list() if t.name == "gone"]
         assert await TokenStore(ws.st.app.engine).revoke(gone_id)
-        for (method, template), by_role in EXPECTED.items():
-            path = template.format(number=number, operator="op1001")
-            for who, want in by_role.items():
-                got, body = await status_of(ws, method, path, who)
-                assert got == want, f"{who} {method} {path}: {got} {body}"
-                if want == 403:
+        for (method, path_t), by_role in EXPECTED.items():
+            make_body = BODIES.get((method, path_t), lambda: None)
+            cases: list[tuple[str | None, str | None, int]] = [
+                *((who, None, want) for who, want in by_role.items()),
+                *((None, token, 401) for token in (None, "ccr_not-a-token", revoked)),
+            ]
+            for who, token, want in cases:
+                path = path_t.format(number=number, operator="op1001", **await fresh_ids(ws))
+                got, body = await status_of(ws, method, path, who, token, make_body())
+                assert got == want, f"{who or token} {method} {path}: {got} {body}"
+                if want in (401, 403):
                     assert set(body) == {"error", "message"}, body  # never data
-            for token in (None, "ccr_not-a-token", revoked):
-                got, body = await status_of(ws, method, path, None, token)
-                assert got == 401 and set(body) == {"error", "message"}, (method, path, body)
 
 
 async def test_operators_see_only_their_cards_masked_and_staff_see_all(tmp_path: Path) -> None:

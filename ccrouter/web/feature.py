@@ -25,7 +25,7 @@ from ccrouter.ami.translate import member_from_status_item
 from ccrouter.domain import events as ev
 from ccrouter.services.alerts import AlertService, LiveSource
 from ccrouter.store.reports import Reports, local_midnight
-from ccrouter.web import cards, live_routes, reports
+from ccrouter.web import cards, live_routes, ops, reports
 from ccrouter.web.api import Auth, Endpoint, add_routes, errors_middleware
 from ccrouter.web.auth import Role, TokenStore
 from ccrouter.web.context import WebContext, card_out
@@ -94,7 +94,8 @@ class WebFeature:
             if s.alerts.webhook.url:
                 app.spawn("alerts_webhook", ctx.alerts.run_webhook())
         self.endpoints = [*cards.endpoints(ctx), *live_routes.endpoints(ctx),
-                          *reports.endpoints(ctx), *self._alert_endpoints(ctx)]
+                          *reports.endpoints(ctx), *self._alert_endpoints(ctx),
+                          *ops.endpoints(ctx)]
         auth = Auth(TokenStore(app.engine), {o.id: o.interface for o in s.operators},
                     s.http.mask_numbers_for)
         web_app = self.web_app
