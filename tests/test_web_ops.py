@@ -45,7 +45,7 @@ async def test_outbound_schedule_list_cancel(tmp_path: Path) -> None:
         assert [x["id"] for x in listed] == [r["id"]]
         status, done = await ws.call("POST", f"/api/v1/callbacks/{r['id']}/cancel", "sup")
         assert status == 200 and done["state"] == "cancelled"
-        status, again = await ws.call("POST", f"/api/v1/callbacks/{r['id']}/cancel", "sup")
+        status, _ = await ws.call("POST", f"/api/v1/callbacks/{r['id']}/cancel", "sup")
         assert status == 409
         status, _ = await ws.call("POST", "/api/v1/callbacks/999/cancel", "sup")
         assert status == 404
