@@ -111,16 +111,26 @@ class LiveCall:
         self.stage = "ivr"
         opt = core.opt
         arg = f"{dp.ARG_DIALLED}={caller.dialled}"
-        core.exten(chan, "AGI", f"agi://{opt.agi_host}:{opt.agi_port}/{dp.SCRIPT_ROUTE},{arg}", 3)
+        script = opt.inbound_script
+        core.exten(chan, "AGI", f"agi://{opt.agi_host}:{opt.agi_port}/{script},{arg}", 3)
         self.agi = AgiSession(self, opt.prompt_s / opt.time_scale, opt.agi_timeout_s)
-        status = await self.agi.run(opt.agi_host, opt.agi_port, dp.SCRIPT_ROUTE, [arg])
+        status = await self.agi.run(opt.agi_host, opt.agi_port, script, [arg])
         self.agi = None
         self.call.agi_status = status
         self.set_var("AGISTATUS", status)
         if self.dead.is_set():
             return self._end("ivr_only")
+        if self.get_var(dp.VAR_STATUS) == dp.STATUS_HANGUP:  # ExecIf(...?Hangup())
+            core.exten(chan, "ExecIf", "1?Hangup()", 5)
+            return self._end("ivr_only")
         if self.get_var(dp.VAR_STATUS) != dp.STATUS_OK:
             core.exten(chan, "Goto", f"{dp.CONTEXT_FALLBACK},s,1", 4)
+            box = self.get_var(dp.VAR_VOICEMAIL) or ""
+            if box:  # ccrouter-fallback: GotoIf(CCROUTER_VOICEMAIL != "") -> ccrouter-voicemail
+                core.exten(chan, "VoiceMail", f"{box},u", 2)
+                self.call.agi_commands.append(f"VoiceMail({box},u)")
+                await asyncio.sleep(core.opt.prompt_s / core.opt.time_scale)
+                return self._end("ivr_only")
             fallback = core.queues.get(opt.fallback_queue)
             if fallback is not None:
                 core.exten(chan, "Queue", fallback.name, 1)
@@ -150,13 +160,25 @@ class LiveCall:
         core, chan = self.core, self.chan
         qname = self.get_var(dp.VAR_QUEUE) or ""
         timeout = _int_or_none(self.get_var(dp.VAR_QUEUE_TIMEOUT)) or 0
-        core.exten(chan, "Queue", f"{qname},,,,{timeout or ''}", priority)
+        opts = "c" if core.opt.survey else ""
+        core.exten(chan, "Queue", f"{qname},{opts},,,{timeout or ''}", priority)
         q = core.queues.get(qname)
         if q is None:
             log.warning("sim.queue.unknown", queue=qname, uniqueid=chan.uniqueid)
             self.set_var("QUEUESTATUS", "UNKNOWN")
             return self._end("ivr_only")
-        return self._end(await self._queue(q, timeout))
+        outcome = await self._queue(q, timeout)
+        if core.opt.survey and outcome == "answered" and not self.dead.is_set():
+            # Queue(...,c,...) returned because the operator hung up: the dialplan goes on.
+            opt = core.opt
+            core.exten(chan, "AGI", f"agi://{opt.agi_host}:{opt.agi_port}/{dp.SCRIPT_SURVEY}",
+                       priority + 2)
+            self.agi = AgiSession(self, opt.prompt_s / opt.time_scale, opt.agi_timeout_s)
+            try:
+                await self.agi.run(opt.agi_host, opt.agi_port, dp.SCRIPT_SURVEY, [])
+            finally:
+                self.agi = None
+        return self._end(outcome)
 
     def _outer_answered(self) -> None:
         core, outer, o = self.core, self.outer, self.originate
@@ -212,7 +234,8 @@ class LiveCall:
         self.call.talk_time = talk
         if who == "agent":
             engine.hangup_agent(attempt, first_soft=True)
-            self._hangup_caller_side(caller_first=False)
+            if not core.opt.survey:  # without Queue() option c Asterisk hangs the caller up
+                self._hangup_caller_side(caller_first=False)
             engine.complete(q, entry, attempt, "agent", talk)
         else:
             self._hangup_caller_side(caller_first=True)
@@ -267,7 +290,7 @@ class LiveCall:
     def agi_env(self) -> list[tuple[str, str]]:
         c, ch = self.caller, self.chan
         return [
-            ("agi_channel", ch.name), ("agi_language", "en"),
+            ("agi_channel", ch.name), ("agi_language", self.language()),
             ("agi_type", ch.name.split("/", 1)[0]), ("agi_uniqueid", ch.uniqueid),
             ("agi_version", "22.10.1"), ("agi_callerid", c.number or "unknown"),
             ("agi_calleridname", c.name or "unknown"), ("agi_callingpres", "0"),
@@ -277,6 +300,10 @@ class LiveCall:
             ("agi_priority", str(ch.priority)), ("agi_enhanced", "0.0"),
             ("agi_accountcode", ""), ("agi_threadid", str(threading.get_ident())),
         ]
+
+    def language(self) -> str:
+        """CHANNEL(language): `en` until the dialplan or an AGI SET VARIABLE changes it."""
+        return self.chan.vars.get("CHANNEL(language)") or "en"
 
     def get_var(self, name: str) -> str | None:
         value = self.chan.vars.get(name)
@@ -292,7 +319,7 @@ class LiveCall:
             key = m.group(1)
             special = {
                 "CALLERID(num)": c.number, "CALLERID(name)": c.name,
-                "CALLERID(all)": f'"{c.name}" <{c.number}>', "CHANNEL(language)": "en",
+                "CALLERID(all)": f'"{c.name}" <{c.number}>', "CHANNEL(language)": self.language(),
                 "CHANNEL(name)": ch.name, "CHANNEL": ch.name, "EXTEN": ch.exten,
                 "CONTEXT": ch.context, "UNIQUEID": ch.uniqueid, "LINKEDID": ch.linkedid,
             }

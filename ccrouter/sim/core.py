@@ -40,6 +40,10 @@ class SimOptions:
     fallback_queue: str
     prompt_s: float
     agi_timeout_s: float
+    inbound_script: str = "route"
+    """The FastAGI script of ccrouter-inbound: `route`, or `ivr` when the config has menus."""
+    survey: bool = False
+    """Queue(...,c,...) then AGI(survey): the caller stays after the operator hangs up."""
 
 
 class Core:

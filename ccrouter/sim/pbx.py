@@ -42,11 +42,13 @@ class PbxSimulator:
         login_fail_delay_s: float = 1.0,
         prompt_s: float = 0.0,
         agi_timeout_s: float = 10.0,
+        inbound_script: str = dp.SCRIPT_ROUTE,
+        survey: bool = False,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         opts = SimOptions(agi_host, agi_port, time_scale, noise, fallback_queue, prompt_s,
-                          agi_timeout_s)
+                          agi_timeout_s, inbound_script, survey)
         self._started = time.time()
         self._ami = AmiServer(username, secret, self._handle_action, login_fail_delay_s,
                               lambda: int(time.time() - self._started))
