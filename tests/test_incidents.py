@@ -1,0 +1,93 @@
+"""Incident announcements: the service over SQLite (survives a restart) and the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccrouter.ivr.incidents import IncidentError, IncidentService
+from ccrouter.store.engine import make_engine
+from ccrouter.store.migrate import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCTS = ("wallet", "terminal", "general")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_set_list_expire_clear_and_survive_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    clock = Clock()
+    engine = make_engine(url)
+    await migrate(engine)
+    svc = IncidentService(engine, PRODUCTS, clock=clock)
+    a = await svc.set(products=["wallet"], prompt="ccrouter/outage", text="top-ups late",
+                      duration_s=3600, created_by="sv1")  # fmt: skip
+    b = await svc.set(text="all lines: storm", duration_s=60)
+    assert [i.id for i in await svc.list()] == [b.id, a.id]
+    assert [x.products for x in await svc.announcements()] == [frozenset({"wallet"}),
+                                                               frozenset()]  # fmt: skip
+    await engine.dispose()
+
+    engine = make_engine(url)  # a restart: a new engine on the same file
+    svc = IncidentService(engine, PRODUCTS, clock=clock)
+    clock.now += 120  # b expired
+    assert [i.id for i in await svc.list()] == [a.id]
+    assert (await svc.clear(a.id)).cleared_at == clock.now
+    assert await svc.list() == []
+    assert len(await svc.list(include_inactive=True)) == 2
+    with pytest.raises(IncidentError, match="no incident"):
+        await svc.clear(a.id)
+    await engine.dispose()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"products": ["billing"], "text": "x", "duration_s": 60}, "unknown product line"),
+    ({"duration_s": 60}, "a prompt to play or a text"),
+    ({"text": "x"}, "exactly one of a duration or an expiry"),
+    ({"text": "x", "duration_s": 60 * 86400}, "within 31 days"),
+    ({"prompt": "bad prompt", "duration_s": 60}, "a sound name"),
+])  # fmt: skip
+async def test_bad_requests_name_the_problem(tmp_path: Path, kwargs: dict[str, object],
+                                             message: str) -> None:  # fmt: skip
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    await migrate(engine)
+    with pytest.raises(IncidentError, match=message):
+        await IncidentService(engine, PRODUCTS).set(**kwargs)  # type: ignore[arg-type]
+    await engine.dispose()
+
+
+def test_cli_set_list_clear(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    text = (ROOT / "config" / "ccrouter.yaml").read_text()
+    config.write_text(text.replace("sqlite+aiosqlite:///../var/ccrouter.db",
+                                   f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"))  # fmt: skip
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ccrouter", "incident", "--config",
+                               str(config), *args], capture_output=True, text=True, timeout=60,
+                              cwd=ROOT)  # fmt: skip
+
+    r = cli("set", "--product", "wallet", "--prompt", "ccrouter/outage", "--text", "late",
+            "--for", "1h")  # fmt: skip
+    assert r.returncode == 0 and r.stdout.startswith("incident 1 set until "), r.stderr
+    assert "on wallet" in r.stdout
+    r = cli("list")
+    assert r.returncode == 0 and "active" in r.stdout and "ccrouter/outage" in r.stdout
+    r = cli("set", "--product", "billing", "--text", "x", "--for", "1h")
+    assert r.returncode == 2 and "unknown product line(s) billing" in r.stderr
+    r = cli("set", "--text", "x", "--for", "soon")
+    assert r.returncode == 2 and "not a duration: 'soon'" in r.stderr
+    assert cli("clear", "1").stdout.strip() == "incident 1 cleared"
+    r = cli("clear", "1")
+    assert r.returncode == 2 and "no incident 1 to clear" in r.stderr
+    assert cli("list").stdout.strip() == "no active incidents"
