@@ -21,6 +21,7 @@ import structlog
 
 from ccrouter.app import App, run
 from ccrouter.config import Settings
+from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_ROUTE
 from ccrouter.logs import configure_logging
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller, SimOperator
 
@@ -70,9 +71,24 @@ def caller_factory(settings: Settings, rng: random.Random) -> Any:
             name="Demo caller",
             dialled=rng.choice(dids),
             patience_s=rng.uniform(5, 120),
+            dtmf=ivr_answers(settings, rng),
         )
 
     return make
+
+
+def ivr_answers(settings: Settings, rng: random.Random) -> tuple[str, ...]:
+    """A demo caller's keys for the example IVR: language, main menu, request number prompt,
+    then a survey rating (some press nothing or a wrong key, as callers do)."""
+    if not settings.ivr.enabled:
+        return ()
+    language = rng.choice(["1", "1", "2", "3", "", "7"])
+    main = rng.choice(["1", "1", "2", "2", "0", "4", "3"])
+    after = {"3": rng.choice(["40123456#", "77123456#", "99999#"])}.get(main, "")
+    request = rng.choice(["2", "", "1"])
+    card = "1234567#" if request == "1" else ""  # a mistyped request number
+    rating = rng.choice(["5", "5", "4", "3", "1", ""])
+    return tuple(k for k in (language, main, after, request, card, rating) if k) or ("",)
 
 
 async def demo(
@@ -88,7 +104,9 @@ async def demo(
     stop = stop or asyncio.Event()
     since = time.time()
     sim = PbxSimulator(agi_host="127.0.0.1", agi_port=0, username=settings.ami.username,
-                       secret=DEMO_SECRET, time_scale=time_scale, noise=True, seed=7)  # fmt: skip
+                       secret=DEMO_SECRET, time_scale=time_scale, noise=True, seed=7,
+                       inbound_script=SCRIPT_IVR if settings.ivr.enabled else SCRIPT_ROUTE,
+                       survey=settings.survey.enabled)  # fmt: skip
     await sim.start(host="127.0.0.1", port=0)
     build_pbx(sim, settings, rng)
     app = App(demo_settings(settings, sim.ami_port, db_url))
