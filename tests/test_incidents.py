@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from ccrouter.cli import main
 from ccrouter.ivr.incidents import IncidentError, IncidentService
 from ccrouter.store.engine import make_engine
 from ccrouter.store.migrate import migrate
@@ -66,28 +65,33 @@ async def test_bad_requests_name_the_problem(tmp_path: Path, kwargs: dict[str, o
     await engine.dispose()
 
 
-def test_cli_set_list_clear(tmp_path: Path) -> None:
+def test_cli_set_list_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # in-process: keep the test session's structlog configuration as it is
+    monkeypatch.setattr("ccrouter.logs.configure_logging", lambda *a, **k: None)
     config = tmp_path / "c.yaml"
     text = (ROOT / "config" / "ccrouter.yaml").read_text()
     config.write_text(text.replace("sqlite+aiosqlite:///../var/ccrouter.db",
                                    f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"))  # fmt: skip
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ccrouter", "incident", "--config",
-                               str(config), *args], capture_output=True, text=True, timeout=60,
-                              cwd=ROOT)  # fmt: skip
+    def cli(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main(["incident", "--config", str(config), *args])
+        except SystemExit as exc:  # argparse refuses bad arguments with exit code 2
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
-    r = cli("set", "--product", "wallet", "--prompt", "ccrouter/outage", "--text", "late",
-            "--for", "1h")  # fmt: skip
-    assert r.returncode == 0 and r.stdout.startswith("incident 1 set until "), r.stderr
-    assert "on wallet" in r.stdout
-    r = cli("list")
-    assert r.returncode == 0 and "active" in r.stdout and "ccrouter/outage" in r.stdout
-    r = cli("set", "--product", "billing", "--text", "x", "--for", "1h")
-    assert r.returncode == 2 and "unknown product line(s) billing" in r.stderr
-    r = cli("set", "--text", "x", "--for", "soon")
-    assert r.returncode == 2 and "not a duration: 'soon'" in r.stderr
-    assert cli("clear", "1").stdout.strip() == "incident 1 cleared"
-    r = cli("clear", "1")
-    assert r.returncode == 2 and "no incident 1 to clear" in r.stderr
-    assert cli("list").stdout.strip() == "no active incidents"
+    code, out, err = cli("set", "--product", "wallet", "--prompt", "ccrouter/outage", "--text",
+                         "late", "--for", "1h")  # fmt: skip
+    assert code == 0 and out.startswith("incident 1 set until ") and "on wallet" in out, err
+    code, out, _ = cli("list")
+    assert code == 0 and "active" in out and "ccrouter/outage" in out
+    code, _, err = cli("set", "--product", "billing", "--text", "x", "--for", "1h")
+    assert code == 2 and "unknown product line(s) billing" in err
+    code, _, err = cli("set", "--text", "x", "--for", "soon")
+    assert code == 2 and "not a duration: 'soon'" in err
+    assert cli("clear", "1")[1].strip() == "incident 1 cleared"
+    code, _, err = cli("clear", "1")
+    assert code == 2 and "no incident 1 to clear" in err
+    assert cli("list")[1].strip() == "no active incidents"
