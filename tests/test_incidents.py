@@ -80,7 +80,8 @@ def test_cli_set_list_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         except SystemExit as exc:  # argparse refuses bad arguments with exit code 2
             code = int(exc.code or 0)
         out = capsys.readouterr()
-        return code, out.out, out.err
+        lines = [x for x in out.out.splitlines() if " [info " not in x and " [debug " not in x]
+        return code, "\n".join(lines), out.err  # (structlog's own lines dropped)
 
     code, out, err = cli("set", "--product", "wallet", "--prompt", "ccrouter/outage", "--text",
                          "late", "--for", "1h")  # fmt: skip
