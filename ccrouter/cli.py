@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ccrouter.web.cli import add_parser as add_token_parser
 
     add_token_parser(sub, config_help)
+    from ccrouter.routing.cli import add_parser as add_operator_parser
+
+    add_operator_parser(sub, config_help)
     return parser
 
 
