@@ -159,18 +159,23 @@ def _priority(req: Requirements, table: RoutingTable, repeat: bool) -> int:
     return prio
 
 
+def _start_of(table: RoutingTable, queue: str) -> int:
+    """QUEUE_MAX_PENALTY to start with in `queue`: a target's first step, else no limit."""
+    specs = [table.default_target, *table.targets.values()]
+    limits = [t.initial_max_penalty for t in specs if t.queue == queue]
+    return limits[0] if limits and limits[0] is not None else _NO_LIMIT
+
+
 def _overflow_fields(spec: TargetSpec, table: RoutingTable) -> dict[str, object]:
     o = spec.overflow
     if o is None:
         if table.fallback_queue is None:
             return {}
-        same = [t for t in table.targets.values() if t.queue == table.fallback_queue]
-        limit = same[0].initial_max_penalty if same else None
-        return {"overflow_max_penalty": _NO_LIMIT if limit is None else limit}
+        return {"overflow_max_penalty": _start_of(table, table.fallback_queue)}
     if o.kind == "voicemail":
         return {"voicemail": o.dest}
     if o.kind == "queue":
-        return {"overflow_queue": o.dest, "overflow_max_penalty": _NO_LIMIT}
+        return {"overflow_queue": o.dest, "overflow_max_penalty": _start_of(table, o.dest)}
     nxt = table.by_name(o.dest)
     if nxt is None:
         return {}

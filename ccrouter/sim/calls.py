@@ -159,6 +159,11 @@ class LiveCall:
     async def _ccrouter_queue(self, priority: int) -> Outcome:
         core, chan = self.core, self.chan
         qname = self.get_var(dp.VAR_QUEUE) or ""
+        if not qname:  # GotoIf(CCROUTER_QUEUE = "") -> ccrouter-fallback
+            return self._end(await self._overflow("", "ivr_only"))
+        last = await self._last_agent(priority)
+        if last is not None:
+            return self._end(last)
         timeout = _int_or_none(self.get_var(dp.VAR_QUEUE_TIMEOUT)) or 0
         opts = "c" if core.opt.survey else ""
         core.exten(chan, "Queue", f"{qname},{opts},,,{timeout or ''}", priority)
@@ -168,6 +173,8 @@ class LiveCall:
             self.set_var("QUEUESTATUS", "UNKNOWN")
             return self._end("ivr_only")
         outcome = await self._queue(q, timeout)
+        if outcome == "timeout" and not self.dead.is_set():
+            outcome = await self._overflow(q.name, outcome)
         if core.opt.survey and outcome == "answered" and not self.dead.is_set():
             # Queue(...,c,...) returned because the operator hung up: the dialplan goes on.
             opt = core.opt
@@ -179,6 +186,42 @@ class LiveCall:
             finally:
                 self.agi = None
         return self._end(outcome)
+
+    async def _last_agent(self, priority: int) -> Outcome | None:
+        """ccrouter-queue: Queue(${CCROUTER_LAST_AGENT_QUEUE},,,,${CCROUTER_LAST_AGENT_RING})
+        first when set; None = not answered there (on to the target queue)."""
+        qname = self.get_var(dp.VAR_LAST_AGENT_QUEUE) or ""
+        if not qname:
+            return None
+        ring = _int_or_none(self.get_var(dp.VAR_LAST_AGENT_RING)) or 0
+        self.core.exten(self.chan, "Queue", f"{qname},,,,{ring or ''}", priority)
+        q = self.core.queues.get(qname)
+        if q is None:
+            self.set_var("QUEUESTATUS", "UNKNOWN")
+            return None
+        outcome = await self._queue(q, ring)
+        return outcome if outcome == "answered" or self.dead.is_set() else None
+
+    async def _overflow(self, qname: str, outcome: Outcome) -> Outcome:
+        """After TIMEOUT/JOINEMPTY/LEAVEEMPTY, ccrouter-fallback: voicemail, or the queue in
+        CCROUTER_FALLBACK_QUEUE (default: the fallback queue) unless it is the same queue,
+        starting from CCROUTER_FALLBACK_MAX_PENALTY when set."""
+        core, chan = self.core, self.chan
+        core.exten(chan, "Goto", f"{dp.CONTEXT_FALLBACK},s,1", 7)
+        box = self.get_var(dp.VAR_VOICEMAIL) or ""
+        if box:
+            core.exten(chan, "VoiceMail", f"{box},u", 2)
+            self.call.agi_commands.append(f"VoiceMail({box},u)")
+            return outcome
+        name = self.get_var(dp.VAR_FALLBACK_QUEUE) or core.opt.fallback_queue
+        fallback = core.queues.get(name)
+        if fallback is None or name == qname:
+            return outcome
+        limit = self.get_var(dp.VAR_FALLBACK_MAX_PENALTY) or ""
+        if limit:
+            self.set_var(dp.VAR_QUEUE_MAX_PENALTY, limit)
+        core.exten(chan, "Queue", fallback.name, 5)
+        return await self._queue(fallback, 0)
 
     def _outer_answered(self) -> None:
         core, outer, o = self.core, self.outer, self.originate

@@ -1,0 +1,110 @@
+"""decide(): targets, unstaffed overflow, priorities, expansion, last agent; the hook."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from structlog.testing import capture_logs
+
+from ccrouter.config import load_settings
+from ccrouter.domain.routing import Floor, Requirements, RouteDecision, decide
+from ccrouter.routing.hook import HookCall, RouteHook, load_hook
+from ccrouter.routing.model import routing_table
+from tests.conftest import ROOT
+
+SETTINGS = load_settings(ROOT / "config" / "ccrouter.yaml", {})
+TABLE = routing_table(SETTINGS)
+ALL = frozenset({t.queue_name for t in SETTINGS.targets})
+
+
+def test_plain_decision_keeps_the_skeleton_behaviour() -> None:
+    d = decide(Requirements(dialled="712000100"), TABLE)
+    assert (d.target, d.queue, d.language, d.priority) == ("wallet-ru", "wallet-ru", "ru", 0)
+    assert d.max_penalty == 20 and d.overflow_queue == "general"
+    assert d.overflow_max_penalty == 99  # general's own first step (min level 1)
+    d = decide(Requirements(product="terminal", language="tg"), TABLE)
+    assert d.target == "terminal-ru" and d.notes  # no terminal-tg
+
+
+def test_overflow_to_a_target_starts_at_its_first_step() -> None:
+    d = decide(Requirements(product="wallet", language="uz"), TABLE, Floor(staffed=ALL))
+    assert (d.queue, d.overflow_queue, d.overflow_max_penalty) == ("wallet-uz", "wallet-ru", 20)
+    d = decide(Requirements(product="terminal"), TABLE, Floor(staffed=ALL))
+    assert d.voicemail == "2400@ccrouter" and d.overflow_queue is None
+
+
+def test_unstaffed_target_overflows_at_once_following_the_chain() -> None:
+    staffed = ALL - {"wallet-uz", "wallet-ru"}
+    d = decide(Requirements(product="wallet", language="uz"), TABLE, Floor(staffed=staffed))
+    assert d.escalation == ("wallet-uz", "wallet-ru") and d.queue == "general"
+    assert d.target == "wallet-ru" and d.max_penalty is None  # a plain queue: no ladder
+    d = decide(Requirements(product="terminal", language="uz"), TABLE,
+               Floor(staffed=ALL - {"terminal-uz"}))  # fmt: skip
+    assert d.queue == "terminal-uz"  # when_unstaffed: false -> waits in its own queue
+    d = decide(Requirements(product="terminal"), TABLE, Floor(staffed=frozenset()))
+    assert d.queue == "" and d.voicemail == "2400@ccrouter"
+    d = decide(Requirements(product="wallet"), TABLE, Floor(staffed=None))
+    assert d.queue == "wallet-ru" and not d.escalation  # unknown staffing: no overflow
+
+
+def test_priorities_take_the_highest_that_applies() -> None:
+    p = SETTINGS.routing.priorities
+    assert decide(Requirements(caller_num="998901112233"), TABLE).priority == p.vip
+    assert decide(Requirements(repeat_of="0000017"), TABLE).priority == p.repeat_caller
+    assert decide(Requirements(callback=True, priority=3), TABLE).priority == p.callback
+    assert decide(Requirements(priority=99, caller_num="998901112233"), TABLE).priority == 99
+
+
+def test_last_agent_only_when_offered_and_queued() -> None:
+    floor = Floor(staffed=ALL, last_agent_queue="ccrouter-op-op1002")
+    d = decide(Requirements(product="wallet", repeat_of="0000017"), TABLE, floor)
+    assert (d.last_agent_queue, d.last_agent_ring_s) == ("ccrouter-op-op1002", 12)
+    assert d.repeat_of == "0000017"
+    vm = decide(Requirements(product="terminal"), TABLE,
+                replace(floor, staffed=frozenset()))  # fmt: skip
+    assert vm.last_agent_queue is None
+
+
+def call(builtin: RouteDecision) -> HookCall:
+    return HookCall("1.1", "PJSIP/t-1", "7900", "", "712000100", Requirements(), builtin, ALL)
+
+
+BUILTIN = decide(Requirements(dialled="712000100"), TABLE)
+
+
+async def test_hook_decides_or_falls_back_with_a_logged_error() -> None:
+    async def vip(c: HookCall) -> RouteDecision | None:
+        return replace(c.builtin, queue="general", priority=50)
+
+    async def slow(c: HookCall) -> RouteDecision | None:
+        await asyncio.sleep(1)
+        return None
+
+    async def broken(c: HookCall) -> RouteDecision | None:
+        raise KeyError("crm down")
+
+    def blocking(c: HookCall) -> RouteDecision | None:
+        time.sleep(0.001)
+        return replace(c.builtin, queue="no-such-queue")
+
+    d = await RouteHook(vip, 0.2, ALL).decide(call(BUILTIN))
+    assert (d.queue, d.priority, d.source) == ("general", 50, "hook")
+    with capture_logs() as logs:
+        for fn in (slow, broken, blocking):
+            assert await RouteHook(fn, 0.05, ALL).decide(call(BUILTIN)) == BUILTIN
+    assert [e["event"] for e in logs] == ["route_hook_timeout", "route_hook_failed",
+                                          "route_hook_bad_result"]  # fmt: skip
+
+
+def test_load_hook_names_what_is_wrong() -> None:
+    import pytest
+
+    from ccrouter.routing.hook import HookLoadError
+
+    assert load_hook("os.path:join") is __import__("os").path.join
+    with pytest.raises(HookLoadError, match="cannot import nosuch"):
+        load_hook("nosuch.module:route")
+    with pytest.raises(HookLoadError, match="has no function 'nothing'"):
+        load_hook("os.path:nothing")
