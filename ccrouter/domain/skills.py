@@ -237,26 +237,27 @@ def membership_diff(
     managed, skip = set(managed_queues), set(leave_alone)
     actions: list[Action] = []
     static: list[Key] = []
-    for key in sorted(actual):
-        if key[0] in managed and key not in desired and key not in skip:
+    for key in sorted(actual.keys() - desired.keys() - skip):
+        if key[0] in managed:
             if actual[key].dynamic:
                 actions.append(Remove(*key))
             else:
                 static.append(key)
-    adds: list[Action] = []
-    changes: list[Action] = []
-    for key in sorted(desired):
-        if key in skip or key[0] not in managed:
-            continue
-        want, have = desired[key], actual.get(key)
-        if have is None:
-            adds.append(Add(want))
+    adds: list[Action] = [
+        Add(desired[key]) for key in sorted(desired.keys() - actual.keys() - skip)
+        if key[0] in managed
+    ]  # fmt: skip
+    changes: list[tuple[Key, Action]] = []
+    for key, want in desired.items():
+        have = actual.get(key)
+        if have is None or have is want or key in skip or key[0] not in managed:
             continue
         if have.penalty != want.penalty:
-            changes.append(SetPenalty(key[0], key[1], want.penalty))
+            changes.append((key, SetPenalty(key[0], key[1], want.penalty)))
         if have.paused != want.paused or (want.paused and have.reason != want.reason):
-            changes.append(SetPause(key[0], key[1], want.paused, want.reason))
-    return Diff((*actions, *adds, *changes), tuple(static))
+            changes.append((key, SetPause(key[0], key[1], want.paused, want.reason)))
+    changes.sort(key=lambda c: c[0])
+    return Diff((*actions, *adds, *(a for _, a in changes)), tuple(static))
 
 
 def same_member(a: Member | None, b: Member | None) -> bool:

@@ -36,8 +36,8 @@ from ccrouter.domain.skills import (
     SetPause,
     SetPenalty,
     TargetSkills,
-    desired_members,
     membership_diff,
+    operator_members,
     personal_queue,
     same_member,
 )
@@ -113,6 +113,7 @@ class MembershipService:
         self._dirty = asyncio.Event()
         self._lock = asyncio.Lock()
         self._version = -1
+        self._by_operator: dict[str, list[Member]] = {}
         self.actions_sent = 0
         self.last_resync_diff_s = 0.0
 
@@ -132,7 +133,10 @@ class MembershipService:
         if self._personal:
             self.managed |= {personal_queue(i) for i in states}
         self._adopted = {k for k in self._adopted if self._owner(k) not in changed}
-        self.desired = desired_members(states.values(), self._targets, personal=self._personal)
+        for i in changed:  # only the operators that changed are recomputed
+            self._by_operator[i] = operator_members(states[i], self._targets,
+                                                    personal=self._personal)  # fmt: skip
+        self.desired = {m.key: m for members in self._by_operator.values() for m in members}
         self._version = version
         self._dirty.set()
 
