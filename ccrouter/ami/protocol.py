@@ -9,6 +9,7 @@ replies to actions, so panoramisk's action futures keep working unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,10 +23,28 @@ _SEP = b"\r\n\r\n"
 _BANNER = "Asterisk Call Manager/"
 
 
+_HEADER = re.compile(r"([^\r\n]*?): ([^\r\n]*)(?:\r\n|\Z)")
+"""`Key: value` lines: one C-level scan of the block; only lines that hold ": " can match."""
+
+
 def parse_block(block: bytes) -> AmiMessage:
     """One AMI message (without its terminating blank line) -> dict of headers."""
+    text = block.decode("utf-8", "replace")
+    pairs = _HEADER.findall(text)
+    msg: AmiMessage = dict(pairs)
+    if (
+        len(msg) == len(pairs)
+        and ":\r\n" not in text
+        and not text.endswith(":")
+        and text.count("\r") == text.count("\n") == text.count("\r\n")
+    ):
+        return msg  # the common case: no repeated header, no "Header:", no stray CR or LF
+    return _parse_block_slow(text)
+
+
+def _parse_block_slow(text: str) -> AmiMessage:
     msg: AmiMessage = {}
-    for line in block.decode("utf-8", "replace").split("\r\n"):
+    for line in text.split("\r\n"):
         key, sep, value = line.partition(": ")
         if not sep:
             if line.endswith(":") and line[:-1] and " " not in line:  # "Header:" with no value
@@ -74,7 +93,7 @@ class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no t
                 continue
             msg = parse_block(block)
             action_id = msg.get("ActionID")
-            if action_id is not None and action_id in responses:
+            if isinstance(action_id, str) and action_id in responses:  # repeated -> a list
                 self.handle_message(Message(msg))
             elif "Event" in msg:
                 if self.sink is not None:
