@@ -252,6 +252,22 @@ class RoutingSettings(_Model):
     """How often the daemon checks the database for operator changes made by the CLI."""
 
 
+class CallbackOffer(_Model):
+    """The in-queue offer: after `after_s` of waiting (then every `every_s`) the queue plays
+    `prompt` ("press 1 to be called back"); the key leaves the queue for the callback_offer
+    script, which keeps the caller's place (ordering by join time) and says goodbye."""
+
+    enabled: bool = False
+    after_s: int = Field(default=120, ge=1)
+    """queues.conf periodic-announce-startdelay: the wait after which the offer starts."""
+    every_s: int = Field(default=60, ge=1)
+    """queues.conf periodic-announce-frequency."""
+    key: str = Field(default="1", pattern=r"^[0-9*#]$")
+    prompt: str = Field(default="ccrouter-callback-offer", pattern=r"^[A-Za-z0-9_/.-]+$")
+    confirm_prompt: str = Field(default="ccrouter-callback-confirmed",
+                                pattern=r"^[A-Za-z0-9_/.-]+$")  # fmt: skip
+
+
 class CallbackSettings(_Model):
     """Automatic callback of abandoned calls and scheduled outbound calls (customer first: the
     customer is dialled, then joins the target's queue ahead of everyone, QUEUE_PRIO)."""
@@ -285,6 +301,7 @@ class CallbackSettings(_Model):
     """Target -> other targets whose operators may also serve its callbacks."""
     poll_s: float = Field(default=5.0, gt=0)
     """How often requests added by other processes (the CLI) are picked up."""
+    offer: CallbackOffer = CallbackOffer()
 
 
 class Settings(_Model):

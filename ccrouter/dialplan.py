@@ -10,6 +10,8 @@ from typing import Final
 
 # --- FastAGI ---------------------------------------------------------------------------
 AGI_DEFAULT_PORT: Final = 4573
+SCRIPT_CALLBACK_OFFER: Final = "callback_offer"
+"""AGI(agi://HOST:4573/callback_offer) — the in-queue offer: request a callback, say goodbye."""
 SCRIPT_ROUTE: Final = "route"
 """AGI(agi://HOST:4573/route[,key=value...]) — picks the queue and opens the call card."""
 SCRIPT_IVR: Final = "ivr"
@@ -28,6 +30,8 @@ CONTEXT_QUEUE: Final = "ccrouter-queue"
 """Queue() with the variables the route script set; reachable from engineers' dialplans."""
 CONTEXT_VOICEMAIL: Final = "ccrouter-voicemail"
 """VoiceMail(${CCROUTER_VOICEMAIL},u): a target whose overflow step is a voicemail box."""
+CONTEXT_CALLBACK_OFFER: Final = "ccrouter-callback-offer"
+"""queues.conf `context`: a caller who presses the offer key in the queue lands here."""
 CONTEXT_CALLBACK: Final = "ccrouter-callback"
 """Where an originated callback/outbound leg goes once the customer answers: the prompt in their
 language, then CONTEXT_QUEUE (the Originate sets the variables, QUEUE_PRIO puts it first)."""

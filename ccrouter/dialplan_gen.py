@@ -116,7 +116,7 @@ def extensions_conf(settings: Settings) -> str:
         lines += [
             f" same => n,GotoIf({_is('QUEUESTATUS', '=', s)}?{to_fallback})" for s in QUEUE_FAILURES
         ]
-    lines += [" same => n,Hangup()", "", *_callback_context()]
+    lines += [" same => n,Hangup()", "", *_callback_context(), *_offer_context(settings)]
     lines += ["", f"[{dp.CONTEXT_FALLBACK}]"]
     if fallback is None:
         lines += [
@@ -150,6 +150,38 @@ def extensions_conf(settings: Settings) -> str:
         " same => n,Hangup()",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _offer_context(settings: Settings) -> list[str]:
+    """The in-queue callback offer: the key leaves the queue (queues.conf `context`) to here."""
+    offer = settings.callbacks.offer
+    if not (settings.callbacks.enabled and offer.enabled):
+        return []
+    status, to_queue = dp.VAR_STATUS, f"{dp.CONTEXT_QUEUE},s,1"
+    return [
+        f"; {dp.CONTEXT_CALLBACK_OFFER}: a caller pressed {offer.key} at the queue's offer; the",
+        f";   {dp.SCRIPT_CALLBACK_OFFER} script requests the callback (keeping the caller's place)",
+        f";   and says goodbye; if it cannot ({status} != {dp.STATUS_OK}) the caller queues again.",
+        f"[{dp.CONTEXT_CALLBACK_OFFER}]",
+        f"exten => {offer.key},1,NoOp(ccrouter callback offer {_var(dp.VAR_CARD)})",
+        f" same => n,Set({status}=)",
+        f" same => n,AGI({agi_url(settings, dp.SCRIPT_CALLBACK_OFFER)})",
+        f" same => n,GotoIf({_is(status, '!=', dp.STATUS_OK)}?{to_queue})",
+        " same => n,Hangup()",
+        "",
+    ]
+
+
+def _offer_queue_options(settings: Settings) -> list[str]:
+    offer = settings.callbacks.offer
+    if not (settings.callbacks.enabled and offer.enabled):
+        return []
+    return [
+        f"context = {dp.CONTEXT_CALLBACK_OFFER}",
+        f"periodic-announce = {offer.prompt}",
+        f"periodic-announce-startdelay = {offer.after_s}",
+        f"periodic-announce-frequency = {offer.every_s}",
+    ]
 
 
 def _callback_context() -> list[str]:
@@ -239,6 +271,7 @@ def queues_conf(settings: Settings) -> str:
             f"leavewhenempty = {_EMPTY}",
             "setinterfacevar = yes",
             *rule,
+            *_offer_queue_options(settings),
         ]
     last = settings.routing.last_agent
     if last.enabled:

@@ -10,11 +10,14 @@ task, and sets `app.callbacks` — the request API other features call:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from ccrouter.agi.scripts.callback_offer import callback_offer
 from ccrouter.callbacks.store import CallbackStore
 from ccrouter.config import Settings
+from ccrouter.dialplan import SCRIPT_CALLBACK_OFFER
 from ccrouter.domain.callback import Hours, LineHours
 from ccrouter.services.callbacks import CallbackService
 
@@ -39,6 +42,11 @@ def feature(*, line_hours: Hours | None = None) -> Callable[[App], Awaitable[Non
             app.numbers.next, hours=line_hours or hours(app.settings),
         )  # fmt: skip
         app.callbacks = service
+        app.scripts[SCRIPT_CALLBACK_OFFER] = functools.partial(
+            callback_offer, callbacks=service, book=app.tracker.book,
+            target_of_queue={t.queue_name: t.name for t in app.settings.targets},
+            confirm_prompt=app.settings.callbacks.offer.confirm_prompt,
+        )  # fmt: skip
         app.tracker.subscribe(service.on_event)
         app.resync_hooks.append(service.resync)
         app.spawn("callbacks", service.run())

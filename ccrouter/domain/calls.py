@@ -43,6 +43,7 @@ class LiveCall:
     agent_done: bool = False
     hungup_at: float | None = None
     preset_outcome: str = ""  # an originated leg that never answered: busy, no_answer, ...
+    joined_at: float | None = None  # first QueueCallerJoin: a callback keeps this place
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +284,8 @@ class CallBook:
             fields["escalation"] = "->".join([*call.queues, e.queue])
         call.queues.append(e.queue)
         call.joined, call.queue = True, e.queue
+        if call.joined_at is None:
+            call.joined_at = e.at
         writes.append(CardWrite(call.card, fields))
         return writes
 
