@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ccrouter.routing.state import OperatorService, OperatorStore
 from ccrouter.sim import SimCaller
 from tests.stack import add_operator, wait_until
 from tests.web_stack import web_stack
@@ -116,6 +117,11 @@ async def test_operator_page_pops_the_call_and_saves_the_form(tmp_path: Path) ->
         await page.wait_js("document.getElementById('status').textContent === 'saved'")
         card = await ws.st.card(number)
         assert (card["topic"], card["resolution"]) == ("Wallet top-up", "Explained fees")
+
+        await page.js("document.getElementById('logout').click()")
+        await page.wait_js("document.getElementById('my-state').textContent === 'logged out'")
+        service = OperatorService(ws.st.settings, OperatorStore(ws.st.app.engine))
+        assert (await service.state("op1001")).logged_in is False
 
 
 async def test_wallboard_page_shows_queues_and_live_calls(tmp_path: Path) -> None:
