@@ -158,3 +158,18 @@ async def test_live_json_endpoints_and_metrics_parse(tmp_path: Path) -> None:
         assert samples[("ccrouter_ami_connected", ())] == 1
         assert samples[("ccrouter_card_rows_written_total", ())] >= 2
         assert ("ccrouter_live_calls", ()) in samples
+
+
+async def test_callback_queue_depth_metric_with_the_callback_feature(tmp_path: Path) -> None:
+    from ccrouter.callbacks import install as callbacks
+    from ccrouter.web import WebFeature
+    from tests.stack import stack
+    from tests.web_stack import web_settings
+
+    web = WebFeature()
+    async with (stack(tmp_path, settings=web_settings(), features=[callbacks, web]),
+                aiohttp.ClientSession() as client,
+                client.get(f"http://{web.address[0]}:{web.address[1]}/metrics") as r):
+        text = await r.text()
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["ccrouter_callback_queue_depth"] == 0
