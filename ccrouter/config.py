@@ -476,13 +476,17 @@ def _read_yaml(path: Path, file: str) -> tuple[Any, _Doc | None, list[ConfigErro
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
         return None, None, [ConfigError(file, 0, "", f"cannot read the config file: {reason}")]
-    loader = yaml.SafeLoader(text)
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = "; ".join(str(p) for p in (exc.context, exc.problem) if p)
         line = mark.line + 1 if mark else 0
+        return None, None, [ConfigError(file, line, "", f"YAML syntax error: {what}")]
+    except yaml.reader.ReaderError as exc:  # a control character such as NUL in the text
+        line = text.count("\n", 0, exc.position) + 1
+        what = f"character {exc.character!r} is not allowed in YAML"
         return None, None, [ConfigError(file, line, "", f"YAML syntax error: {what}")]
     doc = _Doc(file, loader)
     try:
@@ -606,7 +610,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 def _known(kind: str, value: str, names: Sequence[str]) -> str:
-    return f"unknown {kind} {value!r}; declared: {', '.join(names) or '(none)'}"
+    return f"unknown {kind} {value!r}; declared: {', '.join(map(str, names)) or '(none)'}"
 
 
 def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
