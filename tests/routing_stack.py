@@ -28,7 +28,11 @@ def routing_settings(**routing: Any) -> Settings:
                for t in s.targets]  # fmt: skip
     r = s.routing.model_copy(update={"state_poll_s": 0.05, "fallback_queue": "general-line",
                                      **routing})  # fmt: skip
-    return s.model_copy(update={"operators": ops, "routing": r, "targets": targets})
+    # A loaded test machine can starve the loop for a few 100 ms: a tolerant watchdog keeps
+    # spurious reconnects out of tests that count the actions sent.
+    ami = s.ami.model_copy(update={"ping_interval_s": 1.0, "ping_timeout_s": 3.0,
+                                   "action_timeout_s": 5.0})  # fmt: skip
+    return s.model_copy(update={"operators": ops, "routing": r, "targets": targets, "ami": ami})
 
 
 class RoutingStack(Stack):
