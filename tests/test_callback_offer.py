@@ -36,7 +36,8 @@ def test_generated_queues_and_offer_context() -> None:
     ext = extensions_conf(s)
     assert f"[{dp.CONTEXT_CALLBACK_OFFER}]\nexten => 1,1," in ext
     assert f"AGI(agi://127.0.0.1:4573/{dp.SCRIPT_CALLBACK_OFFER})" in ext
-    off = cb_settings().model_copy(update={"agi": s.agi})
+    no_offer = s.callbacks.offer.model_copy(update={"enabled": False})
+    off = s.model_copy(update={"callbacks": s.callbacks.model_copy(update={"offer": no_offer})})
     assert "periodic-announce" not in queues_conf(off)
     assert dp.CONTEXT_CALLBACK_OFFER not in extensions_conf(off)
 

@@ -22,7 +22,7 @@ from tests.stack import wait_until
 QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general")
 NUMBERS = ("79005550001", "79005550002", "79005550003")
 OVERRIDES = {"callbacks": {"pace_s": 0, "poll_s": 0.3, "retry_backoff_s": [0.2],
-                           "ring_timeout_s": 120, "prompt": ""}}  # fmt: skip
+                           "ring_timeout_s": 300, "prompt": ""}}  # fmt: skip
 
 
 def rows(db: Path, table: str) -> list[dict[str, Any]]:
@@ -52,7 +52,7 @@ async def test_sigkill_with_requests_pending_and_one_dialing(tmp_path: Path) -> 
             sim.add_queue(q, timeout=5)
         sim.add_operator(SimOperator("PJSIP/1001", answer_after_s=1, talk_time_s=4))
         sim.add_member("wallet-ru", "PJSIP/1001", name="Dilnoza")
-        sim.add_customer(SimCustomer(NUMBERS[0], answer_after_s=60))  # still ringing at the kill
+        sim.add_customer(SimCustomer(NUMBERS[0], answer="on_cue"))  # rings until picked up
         for number in NUMBERS[1:]:
             sim.add_customer(SimCustomer(number, answer_after_s=1))
         await seed(db)
@@ -72,6 +72,7 @@ async def test_sigkill_with_requests_pending_and_one_dialing(tmp_path: Path) -> 
             "dialing", "pending", "pending"]  # fmt: skip
         async with Daemon.start(cfg) as second:
             await second.wait_log("callback_attempt_adopted")
+            assert sim.pick_up(NUMBERS[0])  # the same call, still ringing: now it answers
 
             def states() -> list[str]:
                 return [r["state"] for r in rows(db, "callback_requests")]

@@ -25,7 +25,7 @@ class SimOperator:
     hangs_up: bool = True
 
 
-CustomerAnswer = Literal["answer", "busy", "no_answer", "congestion", "fail"]
+CustomerAnswer = Literal["answer", "busy", "no_answer", "congestion", "fail", "on_cue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,8 @@ class SimCustomer:
 
     `answer`: what the phone does — picks up after `answer_after_s`, is busy or congested
     (after `answer_after_s`), rings until the Originate timeout, or cannot be reached at all
-    (no channel: OriginateResponse Reason 0). Once answered and in a queue the customer waits
+    (no channel: OriginateResponse Reason 0); "on_cue" rings until the test calls
+    `PbxSimulator.pick_up(number)` (or the timeout). Once answered and in a queue the customer waits
     `patience_s` before hanging up.
     """
 

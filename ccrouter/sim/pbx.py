@@ -57,6 +57,7 @@ class PbxSimulator:
         self._actions = Actions(self._core, self._engine, self._originate, self._started)
         self._tasks: set[asyncio.Task[None]] = set()
         self._customers: dict[str, SimCustomer] = {}
+        self._cues: dict[str, asyncio.Event] = {}
         self.originated: list[OriginateRequest] = []
         """Every Originate action received (tests count dials with it)."""
         self.customer_calls: list[SimCall] = []
@@ -125,6 +126,14 @@ class PbxSimulator:
     def add_customer(self, customer: SimCustomer) -> None:
         """A number behind the trunk; an Originate to `<Tech>/<number>[@...]` reaches it."""
         self._customers[customer.number] = customer
+
+    def pick_up(self, number: str) -> bool:
+        """An `on_cue` customer whose phone rings answers now; False if it is not ringing."""
+        cue = self._cues.get(number)
+        if cue is None:
+            return False
+        cue.set()
+        return True
 
     def add_member(self, queue: str, interface: str, name: str = "", penalty: int = 0,
                    paused: bool = False) -> None:
@@ -249,6 +258,16 @@ class PbxSimulator:
             wait = req.timeout_s if how == "no_answer" else customer.answer_after_s
             if how == "answer" and customer.answer_after_s > req.timeout_s:
                 how, wait = "no_answer", req.timeout_s
+            if how == "on_cue":
+                cue = self._cues.setdefault(customer.number, asyncio.Event())
+                try:
+                    async with asyncio.timeout(req.timeout_s / core.opt.time_scale):
+                        await cue.wait()
+                    how, wait = "answer", 0.0
+                except TimeoutError:
+                    how, wait = "no_answer", 0.0
+                finally:
+                    self._cues.pop(customer.number, None)
             await asyncio.sleep(wait / core.opt.time_scale)
             if how != "answer":
                 status, cause, reason = {"busy": ("BUSY", 17, 5), "congestion": (
