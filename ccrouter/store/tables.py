@@ -150,7 +150,7 @@ callback_requests: Final = sa.Table(
     sa.Index(
         "ix_callback_requests_open_number", "number", unique=True,
         sqlite_where=sa.text("state IN ('pending', 'dialing')"),
-    ),  # fmt: skip
+    ),
 )
 """Callback and scheduled outbound requests; at most one open request per number."""
 

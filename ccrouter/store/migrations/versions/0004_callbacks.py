@@ -63,7 +63,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["request_id"], ["callback_requests.id"],
             name="fk_callback_attempts_request_id_callback_requests",
-        ),  # fmt: skip
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_callback_attempts"),
     )
     op.create_index(
