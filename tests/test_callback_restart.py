@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from bench.proc import Daemon, write_config
 from ccrouter.callbacks.cli import parse_at
 from ccrouter.callbacks.store import CallbackStore
@@ -60,7 +62,11 @@ async def test_sigkill_with_requests_pending_and_one_dialing(tmp_path: Path) -> 
         # the third one through the CLI, as a scheduled outbound call due now
         argv = ["outbound", "schedule", "--config", str(cfg), "--number", NUMBERS[2],
                 "--target", "wallet-ru", "--at", "now"]  # fmt: skip
-        assert await asyncio.to_thread(cli_main, argv) == 0
+        saved = structlog.get_config()  # the CLI configures logging for its process
+        try:
+            assert await asyncio.to_thread(cli_main, argv) == 0
+        finally:
+            structlog.configure(**saved)
         async with Daemon.start(cfg) as first:
             await wait_until(lambda: len(sim.originated) == 1, 10, "first callback dialing")
             await wait_until(lambda: rows(db, "callback_attempts") != [], 5, "attempt stored")
