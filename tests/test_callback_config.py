@@ -1,0 +1,48 @@
+"""The callbacks: section: file:line: key errors for what ccrouter cannot use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ccrouter.config import check_settings, load_settings
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "config" / "ccrouter.yaml"
+
+
+def with_callbacks(tmp_path: Path, block: str) -> Path:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    start = text.index("\ncallbacks:\n")
+    end = text.index("\n\n", start + 1)
+    path = tmp_path / "c.yaml"
+    path.write_text(text[:start] + "\ncallbacks:\n" + block + text[end:], encoding="utf-8")
+    return path
+
+
+def test_example_callbacks_section_loads() -> None:
+    s = load_settings(EXAMPLE, environ={})
+    assert s.callbacks.enabled and s.callbacks.offer.enabled
+    assert s.callbacks.fallback == {"wallet-tg": ["wallet-ru"], "terminal-uz": ["terminal-ru"]}
+
+
+def test_bad_callbacks_section_names_every_problem(tmp_path: Path) -> None:
+    path = with_callbacks(tmp_path, "\n".join([
+        '  dial: "PJSIP/trunk"',
+        '  valid_pattern: "^[0-9"',
+        "  max_attempts: 0",
+        "  retry_backoff_s: []",
+        "  fallback:",
+        "    wallet-xx: [wallet-ru, nowhere]",
+        "  offer:",
+        '    key: "12"',
+        "  colour: red",
+    ]))  # fmt: skip
+    errors = {(e.key, e.line): e.message for e in check_settings(path, environ={})}
+    keys = {k for k, _ in errors}
+    assert {"callbacks.dial", "callbacks.valid_pattern", "callbacks.max_attempts",
+            "callbacks.retry_backoff_s", "callbacks.fallback.wallet-xx",
+            "callbacks.fallback.wallet-xx[1]", "callbacks.offer.key",
+            "callbacks.colour"} <= keys, errors  # fmt: skip
+    text = " | ".join(errors.values())
+    assert "not a regular expression" in text and "unknown target 'nowhere'" in text
+    assert all(line > 1 for _, line in errors)
