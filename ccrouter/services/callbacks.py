@@ -38,6 +38,8 @@ from ccrouter.services.tracker import AmiSender, CallTracker
 log = structlog.get_logger(__name__)
 
 CAUGHT_UP = "caller_got_through"
+STALE_MARGIN_S = 30.0
+"""A leg not answered this long after its ring timeout has lost its OriginateResponse."""
 
 
 class CardSink(Protocol):
@@ -259,6 +261,7 @@ class CallbackService:
             self._pending.pop(r.id, None)
             if await self._store.end(r.id, cb.State.EXPIRED, "too_old", now) and r.card:
                 self._card(r.card, cb.State.EXPIRED.value, "too_old")
+        await self._drop_stale(now)
         in_flight = Counter(f.attempt.target for f in self._flights.values())
         plan = cb.plan(list(self._pending.values()), self._lines(now), in_flight, now,
                        self.policy, self._hours)  # fmt: skip
@@ -268,6 +271,18 @@ class CallbackService:
         if plan.wake_at is not None:
             wake.append(plan.wake_at)
         return min(wake)
+
+    async def _drop_stale(self, now: float) -> None:
+        """A leg still ringing long after its Originate timeout lost its OriginateResponse (an
+        action whose reply timed out, an AMI gap): end it as `lost` so it frees its operator."""
+        limit = self._s.ring_timeout_s + STALE_MARGIN_S
+        for flight in [f for f in self._flights.values()
+                       if not f.answered and now - f.attempt.started_at > limit]:  # fmt: skip
+            log.warning("callback_attempt_stale", request=flight.request.id,
+                        attempt=flight.attempt.n)  # fmt: skip
+            self._tracker.leg_failed(uniqueid=flight.attempt.channel_id, card=flight.attempt.card,
+                                     outcome=cb.AttemptResult.LOST.value)  # fmt: skip
+            await self._finish(flight, cb.AttemptResult.LOST)
 
     def _lines(self, now: float) -> dict[str, cb.Line]:
         free: dict[str, set[str]] = {}
