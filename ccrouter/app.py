@@ -12,7 +12,7 @@ import contextlib
 import functools
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -30,6 +30,10 @@ from ccrouter.store.migrate import migrate
 from ccrouter.store.numbers import CardNumbers
 from ccrouter.store.queries import CardStore
 from ccrouter.store.writer import CardWriter
+
+if TYPE_CHECKING:
+    from ccrouter.routing.state import OperatorService
+    from ccrouter.services.membership import MembershipService
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +69,9 @@ class App:
         """Run in order after every AMI (re)connect; the tracker's resync is first."""
         self.callbacks: Any = None
         """The callback feature's request service, when installed (the IVR offers callbacks)."""
+        self.operators: OperatorService | None = None
+        self.membership: MembershipService | None = None
+        """The routing feature's services, when installed."""
         self.stop_hooks: list[Callable[[], Awaitable[None]]] = []
         """Run first at `stop()`, in reverse order (e.g. close an HTTP site)."""
 

@@ -24,7 +24,7 @@ class FakeRouter:
     fail: bool = False
     calls: list[tuple[AgiRequest, Requirements]] = field(default_factory=list)
 
-    def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult:
+    async def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult:
         self.calls.append((request, requirements))
         if self.fail:
             raise LookupError("no routing table loaded")

@@ -33,7 +33,8 @@ def test_login_pause_skills_list(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().out.strip().startswith("op1002: ready; skills")
     assert run(cfg, "pause", "op1002", "--reason", "lunch") == 0
     assert run(cfg, "skills", "op1002", "uz=70", "general=0") == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "op1002: paused; skills ru=100 uz=70 wallet=80"
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == "op1002: paused; skills ru=100 uz=70 wallet=80"
     assert run(cfg, "list") == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "paused (lunch)" in lines["op1002"] and "uz=70" in lines["op1002"]

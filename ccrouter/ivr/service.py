@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from ccrouter.agi.scripts.route import RouteResult
+from ccrouter.agi.scripts.route import RouteResult, RouteService
 from ccrouter.agi.session import AgiRequest
 from ccrouter.config import Settings
 from ccrouter.domain.cards import Outcome, is_valid_card_number
@@ -26,10 +26,6 @@ from ccrouter.services.tracker import CallTracker
 from ccrouter.store.queries import CardStore
 
 log = structlog.get_logger(__name__)
-
-
-class RouteService(Protocol):
-    def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult: ...
 
 
 class CallbackRequests(Protocol):
@@ -119,8 +115,8 @@ class IvrService:
     def out_of_hours(self, uniqueid: str) -> None:
         self._tracker.note(uniqueid, {}, outcome=Outcome.OUT_OF_HOURS.value)
 
-    def route(self, request: AgiRequest, state: IvrState, dialled: str,
-              target: str | None) -> RouteResult:  # fmt: skip
+    async def route(self, request: AgiRequest, state: IvrState, dialled: str,
+                    target: str | None) -> RouteResult:  # fmt: skip
         product, language = state.product, state.language
         if target is not None:
             t = self.settings.target(target)
@@ -129,7 +125,7 @@ class IvrService:
         req = Requirements(product=product, language=language, dialled=dialled or None,
                            card=state.card, caller_num=request.caller_num or None,
                            repeat_of=state.card)  # fmt: skip
-        return self._router.route(request, req)
+        return await self._router.route(request, req)
 
     async def request_callback(self, request: AgiRequest, state: IvrState, card: str) -> bool:
         """Ask the callback feature to call back; False when it is missing or refused."""

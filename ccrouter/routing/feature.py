@@ -52,7 +52,7 @@ async def install(app: App) -> None:
     app.resync_hooks.append(membership.resync)
     app.spawn("membership", membership.run())
     # The HTTP API (and tests) reach the services here.
-    app.operators = operators  # type: ignore[attr-defined]
-    app.membership = membership  # type: ignore[attr-defined]
+    app.operators = operators
+    app.membership = membership
     log.info("routing_installed", targets=len(targets), operators=len(operators.ids),
              recent_calls=warmed, hook=r.hook or None)  # fmt: skip

@@ -80,9 +80,6 @@ class RecentCalls:
             return None
         return prev
 
-    def cached_card(self, card: str) -> PreviousCall | None:
-        return self._by_card.get(card)
-
     async def by_card(self, card: str) -> PreviousCall | None:
         prev = self._by_card.get(card)
         if prev is not None:

@@ -77,16 +77,10 @@ class Router:
             last_queue = s.floor.free_personal_queue(prev.interface)
         return req, Floor(staffed=s.floor.staffed(), last_agent_queue=last_queue)
 
-    def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult:
-        req, dialled = self._complete(request, requirements)
-        prev = None
-        s = self._skills
-        if s is not None and s.recent is not None and req.card:
-            prev = s.recent.cached_card(req.card)  # memory only (route_async reads the DB)
-        req, floor = self._floor(req, prev)
-        return self._open(request, req, dialled, decide(req, self._table, floor))
-
-    async def route_async(self, request: AgiRequest, requirements: Requirements) -> RouteResult:
+    async def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult:
+        """Decide and open the card. Waits only where bounded: a quoted card not in the
+        recent-calls cache is read from the database within its time limit, and the
+        engineers' hook runs within its own."""
         req, dialled = self._complete(request, requirements)
         s = self._skills
         prev = None

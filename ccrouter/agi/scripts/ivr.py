@@ -106,7 +106,7 @@ async def _finish(session: AgiSession, service: IvrService, state: IvrState, ste
     if step.out_of_hours:
         service.out_of_hours(request.uniqueid)
     if step.end is End.ROUTE:
-        result = service.route(request, state, dialled, step.target)
+        result = await service.route(request, state, dialled, step.target)
         await set_route_variables(session, result)
         return
     end = step.end

@@ -55,7 +55,7 @@ class RouteResult:
 
 
 class RouteService(Protocol):
-    def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult: ...
+    async def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult: ...
 
 
 def _is_name(value: str) -> bool:
@@ -123,12 +123,7 @@ async def route(session: AgiSession, router: RouteService) -> None:
         problems.append(f"URL query {request.query!r} ignored: pass ,key=value arguments")
     if problems:
         log.warning("route_arguments_ignored", problems=problems)
-    route_async = getattr(router, "route_async", None)  # the full router: bounded waits, hook
-    if route_async is not None:
-        result: RouteResult = await route_async(request, requirements)
-    else:
-        result = router.route(request, requirements)
-    await set_route_variables(session, result)
+    await set_route_variables(session, await router.route(request, requirements))
 
 
 async def set_route_variables(session: AgiSession, result: RouteResult) -> None:
