@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -103,7 +103,8 @@ class CallbackService:
         self._clock = clock
         self._targets = {t.name: t for t in settings.targets}
         self._target_of_queue = {t.queue_name: t.name for t in settings.targets}
-        self._jobs: asyncio.Queue[_Job | _Abandon] = asyncio.Queue()
+        self._jobs: deque[_Job | _Abandon] = deque()
+        self._ready = asyncio.Event()  # jobs are waiting (no wait_for: it can swallow a cancel)
         self._members: dict[tuple[str, str], ev.MemberState] = {}
         self._pending: dict[int, cb.Request] = {}
         self._flights: dict[str, Flight] = {}  # by ActionID
@@ -142,8 +143,12 @@ class CallbackService:
             self._card(added.card, cb.State.PENDING.value, None)
         log.info("callback_requested", request=added.id, merged=added.merged, target=target,
                  kind=kind.value, card=card)  # fmt: skip
-        self._jobs.put_nowait(_Job("wake"))
+        self._put(_Job("wake"))
         return added
+
+    def _put(self, job: _Job | _Abandon) -> None:
+        self._jobs.append(job)
+        self._ready.set()
 
     def in_flight(self) -> int:
         return len(self._flights)
@@ -159,7 +164,7 @@ class CallbackService:
             m = e.member
             self._members[(m.queue, m.interface)] = m
             if not m.paused and m.status == 1:
-                self._jobs.put_nowait(_Job("wake"))
+                self._put(_Job("wake"))
         elif isinstance(e, ev.MemberRemoved):
             self._members.pop((e.member.queue, e.member.interface), None)
         elif isinstance(e, ev.CallerAbandoned):
@@ -170,33 +175,38 @@ class CallbackService:
             if target is None:
                 log.info("callback_refused", reason="unknown_queue", queue=e.queue)
                 return
-            self._jobs.put_nowait(_Abandon(e.chan.caller_num, target,
+            self._put(_Abandon(e.chan.caller_num, target,
                                            call.card if call else None, e.at - e.hold_time,
                                            e.hold_time))  # fmt: skip
         elif isinstance(e, ev.AgentAnswered):
             key = e.chan.uniqueid if e.chan.uniqueid in self._by_channel else e.chan.caller_num
             kind = "connected" if e.chan.uniqueid in self._by_channel else "answered"
-            self._jobs.put_nowait(_Job(kind, key))
+            self._put(_Job(kind, key))
         elif isinstance(e, ev.OriginateDone) and e.action_id in self._flights:
-            self._jobs.put_nowait(
+            self._put(
                 _Job("originated", e.action_id, cb.result_of_originate(e.success, e.reason))
             )
         elif isinstance(e, ev.ChannelHungUp) and e.uniqueid in self._by_channel:
-            self._jobs.put_nowait(_Job("hungup", e.uniqueid))
+            self._put(_Job("hungup", e.uniqueid))
 
     # --- the owned task --------------------------------------------------------------------------
 
     async def run(self) -> None:
         await self._reload()
         wake_at: float | None = None
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():
+                # Python 3.11's wait_for (inside AmiClient.send) can return a result and drop
+                # a cancel that came at the same moment: honour it here, or stop() waits forever.
+                raise asyncio.CancelledError
             timeout = None if wake_at is None else max(0.0, wake_at - self._clock())
-            job: _Job | _Abandon | None = None
-            with contextlib.suppress(TimeoutError):
-                job = await asyncio.wait_for(self._jobs.get(), timeout)
-            jobs = [job] if job is not None else []
-            while not self._jobs.empty():
-                jobs.append(self._jobs.get_nowait())
+            if not self._jobs:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._ready.wait()
+            self._ready.clear()
+            jobs, self._jobs = list(self._jobs), deque()
             for j in jobs:
                 try:
                     await self._handle(j)
@@ -400,7 +410,7 @@ class CallbackService:
         chans = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
         alive = {c.get("Uniqueid", "") for c in chans if c.get("Event") == "CoreShowChannel"}
         await self._reconcile(alive, seen_before)
-        self._jobs.put_nowait(_Job("wake"))
+        self._put(_Job("wake"))
 
     async def _reconcile(self, alive: Iterable[str], seen_before: float) -> None:
         alive = set(alive)
