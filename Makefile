@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench fuzz soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+fuzz: $(STAMP)  ## every fuzz property with 10 000 generated cases (FUZZ_EXAMPLES=N to change)
+	$(BIN)/python -m fuzz $(or $(FUZZ_EXAMPLES),10000)
+
+soak: $(STAMP)  ## the simulator at 50 calls/s against ccrouter for DURATION seconds (default 3600)
+	$(BIN)/python -m bench.soak --duration $(or $(DURATION),3600)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,210 @@
+"""`make bench` (`python -m bench [--quick] [--only a,b]`): every figure next to its baseline,
+measured in the same run, printed as a table and written to bench/results/bench-<time>.json
+(and bench/results/latest.json).
+
+Sections: agi (FastAGI round trips vs panoramisk and a raw stream server), ami (ingestion vs
+panoramisk's parser and a bare splitter), e2e (simulator -> ccrouter daemon, sustained calls/s
+with route p99 < 5 ms), callback (dispatch latency, bench/callback_bench.py), store (writer
+throughput; lookups on 10 M cards), memory (RSS with 5 000 operators, 2 000 live calls),
+routing (decide() and membership diff, bench/routing_bench.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("agi", "ami", "e2e", "callback", "store", "memory", "routing")
+
+
+SECTION_LIMIT_S = 900.0
+
+
+def _arun(coro: Any, limit_s: float = SECTION_LIMIT_S) -> Any:
+    """Run one async section on uvloop, bounded: a hung section fails, the others still run."""
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coro, limit_s)
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(bounded())
+    return uvloop.run(bounded())
+
+
+def run_section(name: str, quick: bool) -> dict[str, Any]:
+    if name == "agi":
+        from bench import agi_bench
+
+        return dict(_arun(agi_bench.measure((1, 10, 100), 1.0 if quick else 2.5)))
+    if name == "ami":
+        from bench import ami_bench
+
+        return ami_bench.measure(1000 if quick else 5000, 2 if quick else 3)
+    if name == "e2e":
+        from bench import e2e
+
+        rates = (100, 300) if quick else (200, 400, 700, 1000, 1300, 1600)
+        return dict(_arun(e2e.rate_ramp(rates, 2.0 if quick else 4.0)))
+    if name == "memory":
+        from bench import e2e
+
+        ops, calls = (500, 200) if quick else (5000, 2000)
+        return dict(_arun(e2e.memory(ops, calls)))
+    if name == "store":
+        from bench import store_bench
+
+        return store_bench.measure(200_000 if quick else 10_000_000, 1000 if quick else 5000)
+    if name == "callback":
+        mod = importlib.import_module("bench.callback_bench")
+        return dict(_arun(mod.measure(100 if quick else 1000), 120 if quick else 300))
+    if name == "routing":
+        mod = importlib.import_module("bench.routing_bench")
+        return dict(mod.measure(500, 20) if quick else mod.measure())
+    raise ValueError(name)
+
+
+Row = tuple[str, str, str, str, str, str]
+
+
+def _f(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        v = round(v, 2) if abs(v) < 100 else round(v)
+    return f"{v:,}{unit}" if isinstance(v, int | float) else f"{v}{unit}"
+
+
+def table(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+
+    def add(figure: str, value: str, baseline: str, ratio: Any, target: str, ok: bool | None
+            ) -> None:  # fmt: skip
+        rows.append((figure, value, baseline, _f(ratio), target,
+                     "-" if ok is None else ("yes" if ok else "MISSED")))  # fmt: skip
+
+    if "agi" in r and "levels" in r["agi"]:
+        for level, row in r["agi"]["levels"].items():
+            cc, pa, raw = row["ccrouter"], row["panoramisk"], row["raw"]
+            t_pa = row["ratio_time_ccrouter_vs_panoramisk"]
+            t_raw = row["ratio_time_ccrouter_vs_raw"]
+            add(f"FastAGI route, {level[1:]} concurrent: sessions/s",
+                f"{_f(cc['sessions_per_s'])} (p50 {cc['p50_ms']} / p99 {cc['p99_ms']} ms)",
+                f"panoramisk {_f(pa['sessions_per_s'])}, raw {_f(raw['sessions_per_s'])}",
+                f"{t_pa} / {t_raw}", "time ratio <= 1.0 / <= 1.5",
+                t_pa is not None and t_pa <= 1.0 and t_raw <= 1.5)  # fmt: skip
+    if "ami" in r and "events_per_s" in r["ami"]:
+        a = r["ami"]["events_per_s"]
+        add("AMI ingestion (adapter + tracker): events/s", _f(a["ccrouter"]),
+            f"panoramisk {_f(a['panoramisk'])}, splitter {_f(a['splitter'])}",
+            f"{r['ami']['ratio_ccrouter_vs_panoramisk']} / "
+            f"{r['ami']['ratio_ccrouter_vs_splitter']}",
+            ">= 100,000", a["ccrouter"] >= 100_000)  # fmt: skip
+    if "e2e" in r and "steps" in r["e2e"]:
+        e = r["e2e"]
+        best = max((s for s in e["steps"] if s["sustained"]), default=None,
+                   key=lambda s: s["achieved_per_s"])  # fmt: skip
+        add("End to end: sustained calls/s (decision p99 < 5 ms)", _f(e["sustained_calls_per_s"]),
+            f"decision p99 {best['decide_p99_ms']} ms, session p99 {best['route_p99_ms']} ms"
+            if best else "-", None,
+            ">= 1,000", e["sustained_calls_per_s"] >= 1000)  # fmt: skip
+    if "callback" in r and "p99_ms" in r["callback"]:
+        c = r["callback"]
+        add(f"Callback dispatch (free -> Originate), {c.get('samples')} samples",
+            f"p50 {_f(c['p50_ms'])} / p99 {_f(c['p99_ms'])} ms", "-", None, "p99 <= 20 ms",
+            c["p99_ms"] <= 20)  # fmt: skip
+    if "store" in r and "writer" in r["store"]:
+        s = r["store"]
+        w = s["writer"]
+        add("Card writer: cards/s (writes/s)", f"{_f(w['cards_per_s'])} ({_f(w['writes_per_s'])})",
+            "e2e sustained rate " + _f(r.get("e2e", {}).get("sustained_calls_per_s")), None,
+            ">= call rate", None)  # fmt: skip
+        cs, raw = s["lookup_cardstore"], s["lookup_raw_sqlite3"]
+        add(f"Card lookup by number, {s['cards_in_table']:,} cards",
+            f"p50 {cs['p50_ms']} / p99 {cs['p99_ms']} ms",
+            f"raw sqlite3 p50 {raw['p50_ms']} / p99 {raw['p99_ms']} ms",
+            round(cs["p99_ms"] / raw["p99_ms"], 1) if raw["p99_ms"] else None, "p99 <= 1 ms",
+            cs["p99_ms"] <= 1.0)  # fmt: skip
+    if "memory" in r and "rss_mb" in r["memory"]:
+        m = r["memory"]
+        add(f"RSS, {m['operators']:,} operators + {m['live_calls']:,} live calls",
+            f"{_f(m['rss_mb'])} MB", f"idle {_f(m['rss_idle_mb'])} MB", None, "<= 200 MB",
+            m["rss_mb"] <= 200 and m["live_calls"] >= 2000)  # fmt: skip
+    if "routing" in r and "decisions_per_s" in r["routing"]:
+        g = r["routing"]
+        add("Routing decide(): decisions/s", f"{_f(g['decisions_per_s'])} (p99 {g['p99_ms']} ms)",
+            "-", None, "-", None)  # fmt: skip
+    for name, res in r.items():
+        if isinstance(res, dict) and "error" in res:
+            add(f"{name}: FAILED", res["error"][:60], "-", None, "-", False)
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    head: Row = ("figure", "measured", "baseline (same run)", "ratio", "target", "met")
+    widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(6)]
+    for row in [head, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections (default: all: {','.join(SECTIONS)})")
+    args = parser.parse_args(argv)
+    from ccrouter.config import LogSettings
+    from ccrouter.logs import configure_logging
+
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    configure_logging(LogSettings(format="json", level="info"), stream=devnull)
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(), "load_avg": os.getloadavg()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }  # fmt: skip
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    for name in sections:
+        if name not in SECTIONS:
+            parser.error(f"unknown section {name!r}; known: {', '.join(SECTIONS)}")
+    for name in sections:
+        print(f"[bench] {name} ...", flush=True)
+        started = time.monotonic()
+        try:
+            results[name] = run_section(name, args.quick)
+        except ModuleNotFoundError as exc:
+            results[name] = {"skipped": f"{exc.name} not available"}
+        except Exception as exc:  # one broken section must not lose the others' figures
+            traceback.print_exc()
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        results[name]["seconds"] = round(time.monotonic() - started, 1)
+        print(f"[bench] {name} done in {results[name]['seconds']} s", flush=True)
+    results["machine"]["load_avg_end"] = os.getloadavg()
+    print()
+    print_table(table(results))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for path in (RESULTS / f"bench-{stamp}.json", RESULTS / "latest.json"):
+        path.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+    print(f"\nwrote {RESULTS / f'bench-{stamp}.json'} (load average "
+          f"{results['machine']['load_avg'][0]:.1f} -> {results['machine']['load_avg_end'][0]:.1f}"
+          f" on {results['machine']['cpus']} CPUs)")  # fmt: skip
+    return 0
+
+
+_: Callable[..., Any] = main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,184 @@
+"""End to end: the PBX simulator (this process) drives a real ccrouter daemon (a subprocess).
+
+`rate_ramp`: Poisson calls (IVR skipped: the `route` script, Queue(), an operator answers, talks,
+hangs up, the card is written) at rising rates; for each step the achieved rate, how many calls
+ended answered, the daemon's routing-decision p99 (`decide`, its own clock), the whole `route`
+session p50/p99 (which includes every round trip to the simulator, so on 2 cores it measures the
+simulator's load too) and whether the card writer kept up. The highest step whose decision p99
+stays under the bound, with every call answered, is the sustained rate (the p99 of a step is the
+worst p99 of the daemon's half-second reports: conservative).
+`memory`: the daemon's RSS with N operators and M live calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.proc import SIM_SECRET, Daemon, write_config
+from bench.stats import rss_mb
+from ccrouter.sim import PbxSimulator, SimCaller, SimOperator
+
+DIDS = ("712000100", "712000200", "712000300")  # wallet, terminal, general (example config)
+QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general")
+
+
+@dataclass
+class Harness:
+    sim: PbxSimulator
+    daemon: Daemon
+    lines: list[dict[str, Any]]
+
+    def since(self, t0: float) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line.get("at", 0.0) >= t0]
+
+
+@contextlib.asynccontextmanager
+async def harness(
+    tmp: Path, *, time_scale: float, operators_per_queue: int, interval: float = 0.5,
+    config_overrides: dict[str, Any] | None = None, noise: bool = False,
+) -> AsyncIterator[Harness]:
+    """The simulator with staffed queues and the instrumented daemon, connected."""
+    sim = PbxSimulator(agi_port=0, secret=SIM_SECRET, time_scale=time_scale, noise=noise, seed=1)
+    await sim.start()
+    for q in QUEUES:
+        sim.add_queue(q, strategy="rrmemory", timeout=15)
+    for qi, q in enumerate(QUEUES):
+        for i in range(operators_per_queue):
+            iface = f"PJSIP/{10000 + qi * 1000 + i}"
+            sim.add_operator(SimOperator(iface, answer_after_s=0.5, talk_time_s=2.0))
+            sim.add_member(q, iface, name=f"Op {q} {i}")
+    overrides = {"log": {"level": "error"}, **(config_overrides or {})}
+    cfg = write_config(tmp, ami_port=sim.ami_port, db_path=tmp / "cards.db",
+                       overrides=overrides)  # fmt: skip
+    lines: list[dict[str, Any]] = []
+    try:
+        async with Daemon.start(cfg, module=("bench.daemon",),
+                                args=("--interval", str(interval))) as daemon:  # fmt: skip
+            ready = await asyncio.wait_for(daemon.stdout.get(), 60)
+            sim.agi_port = int(ready["agi_port"])
+
+            async def collect() -> None:
+                while True:
+                    line = await daemon.stdout.get()
+                    line["at"] = time.monotonic()
+                    lines.append(line)
+
+            collector = asyncio.create_task(collect())
+            try:
+                async with asyncio.timeout(30):
+                    while not (lines and lines[-1].get("ami_connected")):  # noqa: ASYNC110 - polls a subprocess's reports
+                        await asyncio.sleep(0.05)
+                yield Harness(sim, daemon, lines)
+            finally:
+                collector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collector
+    finally:
+        await sim.close()
+
+
+def callers(seed: int = 5) -> Any:
+    rng = random.Random(seed)
+
+    def make(i: int) -> SimCaller:
+        return SimCaller(f"79{rng.randrange(10**9):09d}", dialled=DIDS[i % len(DIDS)],
+                         patience_s=600)  # fmt: skip
+
+    return make
+
+
+async def rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
+    t0 = time.monotonic()
+    written0 = h.lines[-1]["cards_written"] if h.lines else 0
+    calls = await h.sim.run_load(rate, seconds, callers(int(rate)), wait=False)
+    placed_in = time.monotonic() - t0
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(c.finished for c in calls)), 30)
+    await asyncio.sleep(1.0)  # one more report: the cards of the last calls
+    lines = h.since(t0)
+    answered = sum(1 for c in calls if c.outcome == "answered")
+    route_p99 = max((ln["route"]["p99_ms"] for ln in lines if ln["route"]["n"]), default=0.0)
+    route_p50 = sorted(ln["route"]["p50_ms"] for ln in lines if ln["route"]["n"])
+    decide_p99 = max((ln["decide"]["p99_ms"] for ln in lines if ln["decide"]["n"]), default=0.0)
+    return {
+        "offered_per_s": rate,
+        "placed": len(calls),
+        "achieved_per_s": round(len(calls) / placed_in, 1),
+        "answered": answered,
+        "route_p50_ms": route_p50[len(route_p50) // 2] if route_p50 else 0.0,
+        "route_p99_ms": route_p99,
+        "decide_p99_ms": decide_p99,
+        "cards_written": (lines[-1]["cards_written"] - written0) if lines else 0,
+        "writer_queue_end": lines[-1]["writer_queue"] if lines else -1,
+        "lag_max_ms": max((ln["lag_max_ms"] for ln in lines), default=0.0),
+        "daemon_rss_mb": lines[-1]["rss_mb"] if lines else 0.0,
+        "sim_rss_mb": round(rss_mb(), 1),
+    }
+
+
+async def rate_ramp(rates: Sequence[float], seconds: float = 3.0,
+                    p99_bound_ms: float = 5.0) -> dict[str, Any]:  # fmt: skip
+    steps: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d:
+        async with harness(Path(d), time_scale=50, operators_per_queue=60) as h:
+            for rate in rates:
+                step = await rate_step(h, rate, seconds)
+                steps.append(step)
+                ok = (step["decide_p99_ms"] < p99_bound_ms and step["answered"] == step["placed"]
+                      and step["achieved_per_s"] >= 0.9 * rate)  # fmt: skip
+                step["sustained"] = ok
+                if not ok and len(steps) >= 2 and not steps[-2]["sustained"]:
+                    break  # two failed steps in a row: past the knee
+    sustained = max((s["achieved_per_s"] for s in steps if s["sustained"]), default=0.0)
+    return {"steps": steps, "sustained_calls_per_s": sustained, "p99_bound_ms": p99_bound_ms}
+
+
+def big_floor(n: int, seed: int = 11) -> list[dict[str, Any]]:
+    """`n` operators with skills over the example's languages and products."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        skills = {lang: rng.choice((0, 40, 70, 100)) for lang in ("ru", "uz", "tg")}
+        skills.update({p: rng.choice((0, 50, 80, 100)) for p in ("wallet", "terminal", "general")})
+        skills["ru"] = max(skills["ru"], 40)
+        out.append({"id": f"op{i:05d}", "name": f"Operator {i}", "interface": f"PJSIP/{20000 + i}",
+                    "skills": skills, "logged_in": True})  # fmt: skip
+    return out
+
+
+async def memory(operators: int = 5000, live_calls: int = 2000) -> dict[str, Any]:
+    """Daemon RSS: idle with `operators` logged in (ccrouter puts them in the queues), then with
+    `live_calls` calls in progress (answered, talking for a long time)."""
+    floor = big_floor(operators)
+    with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d:
+        async with harness(Path(d), time_scale=20, operators_per_queue=0, interval=0.5,
+                           config_overrides={"operators": floor}) as h:
+            for op in floor:
+                h.sim.add_operator(SimOperator(op["interface"], answer_after_s=1,
+                                               talk_time_s=100_000))  # fmt: skip
+            await asyncio.sleep(3.0)
+            idle = h.lines[-1]["rss_mb"]
+            make = callers(99)
+            calls = []
+            for i in range(live_calls):  # 200 calls/s: a realistic peak, not one burst
+                calls.append(h.sim.place_call(make(i)))
+                if i % 50 == 49:
+                    await asyncio.sleep(0.25)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(90):
+                    while h.lines[-1]["live_calls"] < live_calls:  # noqa: ASYNC110 - polls reports
+                        await asyncio.sleep(0.2)
+            await asyncio.sleep(1.5)
+            loaded = h.lines[-1]
+            ended = sum(1 for c in calls if c.finished.done())
+    return {"operators": operators, "live_calls": loaded["live_calls"], "rss_idle_mb": idle,
+            "rss_mb": loaded["rss_mb"], "tasks": loaded["tasks"], "calls_ended_early": ended,
+            "lag_max_ms": loaded["lag_max_ms"]}  # fmt: skip

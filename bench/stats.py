@@ -1,0 +1,45 @@
+"""Small measuring helpers shared by the benchmarks and the soak (no ccrouter imports)."""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Sequence
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """The p-th percentile (0..100, nearest rank) of already sorted values; 0.0 when empty."""
+    if not sorted_values:
+        return 0.0
+    k = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values) + 0.5) - 1))
+    return float(sorted_values[k])
+
+
+def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """{n, p50_ms, p99_ms, max_ms} of durations given in seconds."""
+    values = sorted(seconds)
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 50) * 1000, 3),
+        "p99_ms": round(percentile(values, 99) * 1000, 3),
+        "max_ms": round((values[-1] if values else 0.0) * 1000, 3),
+    }
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident set size in MiB (Linux /proc; this process's peak elsewhere)."""
+    try:
+        with open(f"/proc/{pid or os.getpid()}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def open_fds(pid: int | None = None) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid or os.getpid()}/fd"))
+    except OSError:
+        return -1
