@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="new calls per second")  # fmt: skip
     p.add_argument("--time-scale", type=_positive, default=None, metavar="X",
                    help="simulated seconds per real second")  # fmt: skip
+    p.add_argument("--real-hours", action="store_true",
+                   help="apply the configured business hours (default: every line open)")
     p.set_defaults(func=cmd_demo)
 
     from ccrouter.ivr.cli import add_parser as add_incident_parser

@@ -22,12 +22,20 @@ import structlog
 from ccrouter.app import App, run
 from ccrouter.config import Settings
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_ROUTE
+from ccrouter.dialplan_gen import queuerules_conf, queues_conf
 from ccrouter.logs import configure_logging
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller, SimOperator
 
 log = structlog.get_logger(__name__)
 
 DEMO_SECRET = "demo-secret"
+
+
+def open_all_lines(settings: Settings) -> Settings:
+    """Every product line open around the clock: the demo shows whole caller journeys whatever
+    the hour (`ccrouter demo --real-hours` keeps the configured hours)."""
+    hours = {line: h.model_copy(update={"always_open": True}) for line, h in settings.hours.items()}
+    return settings.model_copy(update={"hours": hours})
 
 
 def demo_settings(settings: Settings, ami_port: int, db_url: str | None = None) -> Settings:
@@ -44,22 +52,23 @@ def demo_settings(settings: Settings, ami_port: int, db_url: str | None = None) 
 
 
 def build_pbx(sim: PbxSimulator, settings: Settings, rng: random.Random) -> None:
-    """Queues per target; every operator skilled in a target's product and language is a member."""
-    for target in settings.targets:
-        sim.add_queue(target.queue_name, strategy="rrmemory", timeout=15)
+    """The simulator gets the queues and queue rules ccrouter generates for Asterisk, and one
+    phone per operator; queue members come from ccrouter itself (membership sync over AMI)."""
+    sim.load_queuerules(queuerules_conf(settings))
+    sim.load_queues(queues_conf(settings))
     for op in settings.operators:
         sim.add_operator(
             SimOperator(interface=op.interface, answer_after_s=rng.uniform(1, 4),
                         talk_time_s=rng.uniform(20, 90))
         )
-        for target in settings.targets:
-            skills = op.skills
-            if skills.get(target.language, 0) > 0 and skills.get(target.product, 0) > 0:
-                sim.add_member(target.queue_name, op.interface, name=op.name, penalty=0)
-    general = settings.target(settings.routing.default_target)
-    for op in settings.operators:  # everybody answers the general line
-        if op.interface not in {m.interface for m in sim.members(general.queue_name)}:
-            sim.add_member(general.queue_name, op.interface, name=op.name, penalty=1)
+
+
+async def log_everybody_in(app: App) -> None:
+    """Demo operators start their shift: the routing feature adds them to their queues."""
+    if app.operators is None:
+        return
+    for op_id in app.operators.ids:
+        await app.operators.login(op_id, by="demo")
 
 
 def caller_factory(settings: Settings, rng: random.Random) -> Any:
@@ -112,6 +121,7 @@ async def demo(
     app = App(demo_settings(settings, sim.ami_port, db_url))
     await app.start()
     sim.agi_port = app.agi_address[1]
+    await log_everybody_in(app)
     calls: list[SimCall] = []
     try:
         load = asyncio.create_task(
@@ -164,6 +174,8 @@ def main(args: argparse.Namespace) -> int:
     from ccrouter.config import load_settings
 
     settings = load_settings(Path(args.config or default_config()))
+    if not getattr(args, "real_hours", False):
+        settings = open_all_lines(settings)
     configure_logging(settings.log.model_copy(update={"format": "console"}))
 
     async def _run() -> int:

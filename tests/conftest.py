@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import structlog
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -34,3 +35,12 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"the Asterisk transcripts are missing: {FIXTURES}")
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_restored() -> object:
+    """A test that runs the CLI in-process configures structlog; later tests must not inherit
+    its log level (capture_logs would then miss events)."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

@@ -127,10 +127,16 @@ class AmiClient:
             raise AmiNotConnected(f"AMI not connected; {action.get('Action')} not sent")
         future = manager.send_action(dict(action), as_list=as_list)
         try:
-            reply = await asyncio.wait_for(future, timeout or self.settings.action_timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races the reply, and App.stop() would then wait forever.
+            async with asyncio.timeout(timeout or self.settings.action_timeout_s):
+                reply = await asyncio.shield(future)
         except TimeoutError:
             self._forget(manager, future)
             raise AmiTimeout(f"AMI {action.get('Action')}: no reply in time") from None
+        except asyncio.CancelledError:
+            self._forget(manager, future)
+            raise
         first = reply[0] if isinstance(reply, list) else reply
         if isinstance(first, Message) and first.get("Response") == "Error":
             raise AmiActionFailed(str(action.get("Action")), str(first.get("Message", "")))
