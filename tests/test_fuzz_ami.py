@@ -42,14 +42,14 @@ def event_dict(name: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return msg
 
 
-@fuzz(300)
+@fuzz(80)
 @given(st.lists(raw_line, max_size=15))
 def test_parse_block_agrees_with_the_line_by_line_reference(lines: list[bytes]) -> None:
     block = b"\r\n".join(lines)
     assert parse_block(block) == _parse_block_slow(block.decode("utf-8", "replace"))
 
 
-@fuzz(300)
+@fuzz(80)
 @given(st.sampled_from(sorted(EVENT_TABLE)), headers, st.floats(0, 2e9))
 def test_known_event_with_any_headers_translates_or_names_the_header(
     name: str, pairs: list[tuple[str, str]], at: float
@@ -100,7 +100,7 @@ frames = st.lists(
 )  # fmt: skip
 
 
-@fuzz(200)
+@fuzz(60)
 @given(frames, st.lists(st.integers(0, 5000), max_size=6), st.booleans())
 @example([b"Event: FullyBooted\r\nActionID: 1\r\nActionID: 2"], [], False)  # was a TypeError
 def test_any_stream_any_chunking_gives_the_same_events_and_never_raises(
