@@ -27,7 +27,7 @@ from bench.stats import rss_mb
 from ccrouter.sim import PbxSimulator, SimCaller, SimOperator
 
 DIDS = ("712000100", "712000200", "712000300")  # wallet, terminal, general (example config)
-QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general")
+QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general-line")
 
 
 @dataclass

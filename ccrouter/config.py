@@ -613,6 +613,13 @@ def _known(kind: str, value: str, names: Sequence[str]) -> str:
     return f"unknown {kind} {value!r}; declared: {', '.join(map(str, names)) or '(none)'}"
 
 
+RESERVED_QUEUE = "general"
+RESERVED_QUEUE_MESSAGE = (
+    "'general' cannot name a queue: [general] is app_queue's settings section in queues.conf"
+    " (set `queue:` to another name, e.g. general-line)"
+)
+
+
 def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     """Rules across sections, on the raw values (type errors are pydantic's to report)."""
     # A section of the wrong type is pydantic's error; names are then not checked against it.
@@ -647,10 +654,15 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
             yield (*at, "name"), f"duplicate target name {name!r} (first: targets[{j}])"
             continue
         queue = t.get("queue") or name
+        which = "queue" if t.get("queue") else "name"
+        if queue == RESERVED_QUEUE:
+            yield (*at, which), RESERVED_QUEUE_MESSAGE
+        overflow_queue = _as_dict(t.get("overflow")).get("queue")
+        if overflow_queue == RESERVED_QUEUE:
+            yield (*at, "overflow", "queue"), RESERVED_QUEUE_MESSAGE
         if isinstance(queue, str):
             j = first.setdefault(("queue", queue), i)
             if j != i:
-                which = "queue" if t.get("queue") else "name"
                 yield (*at, which), f"duplicate queue name {queue!r} (first: targets[{j}])"
     target_names = [k[1] for k in first if k[0] == "name"]
     routing = _as_dict(data.get("routing"))
@@ -662,6 +674,8 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
         value = routing.get(key)
         if ok and isinstance(value, str) and value not in names:
             yield ("routing", key), _known(kind, value, names)
+    if routing.get("fallback_queue") == RESERVED_QUEUE:
+        yield ("routing", "fallback_queue"), RESERVED_QUEUE_MESSAGE
     for did, product in _as_dict(routing.get("did")).items():
         if prod_ok and isinstance(product, str) and product not in products:
             yield ("routing", "did", did), _known("product", product, products)

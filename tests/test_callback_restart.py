@@ -21,7 +21,7 @@ from ccrouter.store.engine import make_engine
 from ccrouter.store.migrate import migrate
 from tests.stack import wait_until
 
-QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general")
+QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general-line")
 NUMBERS = ("79005550001", "79005550002", "79005550003")
 OVERRIDES = {"callbacks": {"pace_s": 0, "poll_s": 0.3, "retry_backoff_s": [0.2],
                            "ring_timeout_s": 300, "prompt": ""}}  # fmt: skip

@@ -137,18 +137,18 @@ async def test_cards_left_open_by_a_crash_are_reconciled_at_start_up(tmp_path: P
 async def test_caller_who_joined_while_ami_was_down_gets_a_card_at_resync(tmp_path: Path) -> None:
     """A call that skipped our route script (AGI unreachable -> the dialplan's fallback queue)
     and joined while ccrouter heard nothing is only known from QueueStatus at resync."""
-    async with stack(tmp_path, fallback_queue="general") as st:
+    async with stack(tmp_path, fallback_queue="general-line") as st:
         st.sim.set_half_open(True)
         await wait_until(lambda: not st.app.ami.connected, what="watchdog noticed")
         st.sim.agi_port = closed_port()
         call = st.sim.place_call(SimCaller("79005550000", dialled=TERMINAL_DID, patience_s=600))
-        await wait_until(lambda: call.queue == "general", what="caller in the fallback queue")
+        await wait_until(lambda: call.queue == "general-line", what="caller in the fallback queue")
         assert call.agi_status == "FAILURE" and await st.cards() == []
         st.sim.set_half_open(False)
         book = st.app.tracker.book
         await wait_until(lambda: len(book) == 1, what="resynced")
         (card,) = await st.cards()
-    assert card["queue"] == "general" and card["uniqueid"] == call.uniqueid
+    assert card["queue"] == "general-line" and card["uniqueid"] == call.uniqueid
     assert card["caller_num"] == "79005550000"
 
 

@@ -22,7 +22,7 @@ from tests.stack import wait_until
 
 WALLET_DID = "712000100"
 TERMINAL_DID = "712000200"
-QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general")
+QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general-line")
 
 
 def db_cards(path: Path) -> list[dict[str, Any]]:

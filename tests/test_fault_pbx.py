@@ -68,7 +68,7 @@ async def test_restart_under_load_with_the_ami_port_down(tmp_path: Path) -> None
         for op in st.sim.members("wallet-ru") + st.sim.members("terminal-ru"):
             assert not op.in_call  # static members came back idle
         for i in range(3):  # the general line's staff have short calls
-            add_operator(st.sim, "general", f"PJSIP/{2001 + i}", f"General {i}",
+            add_operator(st.sim, "general-line", f"PJSIP/{2001 + i}", f"General {i}",
                          answer_after_s=1, talk_time_s=2)  # fmt: skip
         after = [st.sim.place_call(SimCaller(f"7903{i:07d}", dialled=GENERAL_DID, patience_s=60))
                  for i in range(6)]  # fmt: skip

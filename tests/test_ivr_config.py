@@ -15,7 +15,7 @@ languages: [ru, uz]
 products: {wallet: Wallet, general: General}
 targets:
   - {name: wallet-ru, product: wallet, language: ru}
-  - {name: general, product: general, language: ru}
+  - {name: general, product: general, language: ru, queue: general-line}
 routing: {default_language: ru, default_product: general, default_target: general}
 hours:
   wallet:

@@ -154,7 +154,7 @@ async def test_invalid_then_timed_out_card_entry_goes_on_without_a_card(tmp_path
 
 async def test_invalid_key_and_timeouts_take_the_menu_default(tmp_path: Path) -> None:
     async with journey(tmp_path) as st:
-        add_operator(st.sim, "general", "PJSIP/1002", "Anna", talk_time_s=1)
+        add_operator(st.sim, "general-line", "PJSIP/1002", "Anna", talk_time_s=1)
         call = st.sim.place_call(SimCaller("79001112234", dialled="2000",
                                            dtmf=["7", *[""] * 10]))  # fmt: skip
         assert await asyncio.wait_for(call.finished, 10) == "answered"
@@ -163,7 +163,7 @@ async def test_invalid_key_and_timeouts_take_the_menu_default(tmp_path: Path) ->
     assert ivr_part(call.agi_commands)[2:6] == [
         f"STREAM FILE ccrouter/choose-language {KEYS}", 'STREAM FILE ccrouter/invalid ""',
         f"STREAM FILE ccrouter/choose-language {KEYS}", "WAIT FOR DIGIT 5000"]
-    assert card["queue"] == "general" and card["language"] == "ru"
+    assert card["queue"] == "general-line" and card["language"] == "ru"
     assert card["ivr_path"][:7] == ["start", "menu:language", "invalid:7", "timeout",
                                     "timeout", "default", "language:ru"]
     assert card["ivr_path"][-2:] == ["default", "route:general"]

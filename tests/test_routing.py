@@ -22,7 +22,7 @@ ALL = frozenset({t.queue_name for t in SETTINGS.targets})
 def test_plain_decision_keeps_the_skeleton_behaviour() -> None:
     d = decide(Requirements(dialled="712000100"), TABLE)
     assert (d.target, d.queue, d.language, d.priority) == ("wallet-ru", "wallet-ru", "ru", 0)
-    assert d.max_penalty == 20 and d.overflow_queue == "general"
+    assert d.max_penalty == 20 and d.overflow_queue == "general-line"
     assert d.overflow_max_penalty == 99  # general's own first step (min level 1)
     d = decide(Requirements(product="terminal", language="tg"), TABLE)
     assert d.target == "terminal-ru" and d.notes  # no terminal-tg
@@ -38,7 +38,7 @@ def test_overflow_to_a_target_starts_at_its_first_step() -> None:
 def test_unstaffed_target_overflows_at_once_following_the_chain() -> None:
     staffed = ALL - {"wallet-uz", "wallet-ru"}
     d = decide(Requirements(product="wallet", language="uz"), TABLE, Floor(staffed=staffed))
-    assert d.escalation == ("wallet-uz", "wallet-ru") and d.queue == "general"
+    assert d.escalation == ("wallet-uz", "wallet-ru") and d.queue == "general-line"
     assert d.target == "wallet-ru" and d.max_penalty is None  # a plain queue: no ladder
     d = decide(Requirements(product="terminal", language="uz"), TABLE,
                Floor(staffed=ALL - {"terminal-uz"}))  # fmt: skip
@@ -76,7 +76,7 @@ BUILTIN = decide(Requirements(dialled="712000100"), TABLE)
 
 async def test_hook_decides_or_falls_back_with_a_logged_error() -> None:
     async def vip(c: HookCall) -> RouteDecision | None:
-        return replace(c.builtin, queue="general", priority=50)
+        return replace(c.builtin, queue="general-line", priority=50)
 
     async def slow(c: HookCall) -> RouteDecision | None:
         await asyncio.sleep(1)
@@ -90,7 +90,7 @@ async def test_hook_decides_or_falls_back_with_a_logged_error() -> None:
         return replace(c.builtin, queue="no-such-queue")
 
     d = await RouteHook(vip, 0.2, ALL).decide(call(BUILTIN))
-    assert (d.queue, d.priority, d.source) == ("general", 50, "hook")
+    assert (d.queue, d.priority, d.source) == ("general-line", 50, "hook")
     with capture_logs() as logs:
         for fn in (slow, broken, blocking):
             assert await RouteHook(fn, 0.05, ALL).decide(call(BUILTIN)) == BUILTIN
