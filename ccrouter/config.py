@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ccrouter.ivr.config import HoursSettings, IvrSettings, SurveySettings, ivr_checks
 
@@ -204,7 +204,6 @@ class Priorities(_Model):
     """QUEUE_PRIO for special callers (higher is served first; the highest that applies)."""
 
     repeat_caller: int = Field(default=5, ge=0, le=1_000_000)
-    callback: int = Field(default=10, ge=0, le=1_000_000)
     vip: int = Field(default=20, ge=0, le=1_000_000)
     vip_numbers: list[Annotated[str, Field(pattern=r"^\+?[0-9]+$")]] = Field(default_factory=list)
 
@@ -235,9 +234,10 @@ class RoutingSettings(_Model):
     default_target: str
     did: dict[str, str] = Field(default_factory=dict)
     """Dialled number -> product."""
-    fallback_queue: str | None = Field(default="general", pattern=_NAME)
+    fallback_queue: str | None = Field(default=None, pattern=_NAME)
     """Plain Asterisk queue the dialplan sends calls to when ccrouter is down or cannot route,
-    and after a queue TIMEOUT/JOINEMPTY/LEAVEEMPTY. null: no fallback queue (the caller hears
+    and after a queue TIMEOUT/JOINEMPTY/LEAVEEMPTY. Left out: the default target's queue (see
+    `Settings._default_fallback_queue`). null: no fallback queue (the caller hears
     `ss-noservice` and is hung up)."""
     expansion: list[ExpansionStep] = Field(default_factory=_default_expansion, min_length=1)
     queues: QueueDefaults = QueueDefaults()
@@ -324,6 +324,23 @@ class Settings(_Model):
     """Product line -> business hours; a line not listed is open 24/7."""
     ivr: IvrSettings = IvrSettings()
     survey: SurveySettings = SurveySettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_fallback_queue(cls, data: Any) -> Any:
+        """Without `routing.fallback_queue`, calls ccrouter cannot route go to the default
+        target's queue: never lost, and never to a queue the generated files do not define."""
+        if not isinstance(data, dict) or not isinstance(data.get("routing"), dict):
+            return data
+        routing = data["routing"]
+        if "fallback_queue" in routing or not isinstance(data.get("targets"), list):
+            return data
+        for t in data["targets"]:
+            if isinstance(t, dict) and t.get("name") == routing.get("default_target"):
+                queue = t.get("queue") or t.get("name")
+                if isinstance(queue, str):
+                    return {**data, "routing": {**routing, "fallback_queue": queue}}
+        return data
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -716,6 +733,9 @@ def _callback_checks(
 ) -> Iterator[tuple[KeyPath, str]]:
     """Callback regexes compile; fallback targets are declared targets."""
     cb = _as_dict(data.get("callbacks"))
+    if "callback" in _as_dict(_as_dict(data.get("routing")).get("priorities")):
+        yield ("routing", "priorities", "callback"), (
+            "removed: a callback leg's QUEUE_PRIO is callbacks.queue_priority (set it there)")
     for key in ("withheld_pattern", "valid_pattern"):
         value = cb.get(key)
         if isinstance(value, str):

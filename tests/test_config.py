@@ -68,7 +68,7 @@ def test_base_config_is_valid(tmp_path: Path) -> None:
     assert [t.name for t in settings.targets] == ["wallet-ru", "terminal-uz"]
     assert settings.operators[0].skills == {"ru": 90, "wallet": 80}
     assert settings.routing.did == {"100": "wallet"}
-    assert settings.routing.fallback_queue == "general"
+    assert settings.routing.fallback_queue == "wallet-ru"  # the default target's queue
     assert settings.ami.port == 5038  # default
 
 
@@ -120,6 +120,10 @@ CASES = [
      "must not exceed reconnect_max_s"),
     ("language-dup", edit("[ru, uz]", "[ru, uz, ru]"), 1, "languages[2]",
      "duplicate language 'ru'"),
+    ("reserved-queue-name", edit("  - name: terminal-uz\n", "  - name: general\n"), 9,
+     "targets[1].name", "[general] is app_queue's settings section"),
+    ("reserved-fallback-queue", edit('    "100": wallet\n', '    "100": wallet\n  fallback_queue: general\n'),
+     18, "routing.fallback_queue", "cannot name a queue"),
     ("merge-key", BASE + "base: &b {port: 1}\nami:\n  <<: *b\n", 25, "ami",
      "merge keys"),
 ]  # fmt: skip
