@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.domain.ivr import Announcement
+from ccrouter.domain.ivr_spec import Announcement
 from ccrouter.store.tables import incidents
 
 _PROMPT = re.compile(r"^[A-Za-z0-9_./-]+$")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ccrouter.config import Settings
-from ccrouter.domain.ivr import (
+from ccrouter.domain.ivr_spec import (
     Choice,
     Collect,
     CollectKind,
