@@ -46,3 +46,22 @@ def test_bad_callbacks_section_names_every_problem(tmp_path: Path) -> None:
     text = " | ".join(errors.values())
     assert "not a regular expression" in text and "unknown target 'nowhere'" in text
     assert all(line > 1 for _, line in errors)
+
+
+def test_routing_priorities_callback_is_gone_with_a_pointer(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "  priorities:               # QUEUE_PRIO: higher is served first\n",
+        "  priorities:               # QUEUE_PRIO: higher is served first\n    callback: 7\n", 1)
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    errors = check_settings(path, environ={})
+    assert {e.key for e in errors} == {"routing.priorities.callback"}, errors
+    assert any("callbacks.queue_priority" in e.message for e in errors)
+    assert all(e.line > 1 for e in errors)
+
+
+def test_callback_leg_priority_comes_from_callbacks_queue_priority() -> None:
+    from ccrouter.routing.model import routing_table
+
+    s = load_settings(EXAMPLE, environ={})
+    assert routing_table(s).priorities.callback == s.callbacks.queue_priority
