@@ -123,7 +123,8 @@ CASES = [
     ("reserved-queue-name", edit("  - name: terminal-uz\n", "  - name: general\n"), 9,
      "targets[1].name", "[general] is app_queue's settings section"),
     ("reserved-fallback-queue",
-     edit('    "100": wallet\n', '    "100": wallet\n  fallback_queue: general\n'), 18, "routing.fallback_queue", "cannot name a queue"),
+     edit('    "100": wallet\n', '    "100": wallet\n  fallback_queue: general\n'), 18,
+     "routing.fallback_queue", "cannot name a queue"),
     ("merge-key", BASE + "base: &b {port: 1}\nami:\n  <<: *b\n", 25, "ami",
      "merge keys"),
 ]  # fmt: skip
