@@ -23,6 +23,8 @@ from ccrouter.agi.server import Script
 from ccrouter.agi.session import AgiSession
 from ccrouter.ami.translate import member_from_status_item
 from ccrouter.domain import events as ev
+from ccrouter.domain.calls import LiveCall
+from ccrouter.domain.cards import CARD_FIELDS
 from ccrouter.services.alerts import AlertService, LiveSource
 from ccrouter.store.reports import Reports, local_midnight
 from ccrouter.web import cards, live_routes, ops, reports
@@ -69,7 +71,7 @@ class WebFeature:
     def __init__(self) -> None:
         self.address: tuple[str, int] = ("", 0)
         self.ctx: WebContext | None = None
-        self._pops: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue(1000)
+        self._pops: asyncio.Queue[tuple[str, str, str, dict[str, Any]]] = asyncio.Queue(1000)
         self._kpi_today: dict[str, dict[str, Any]] = {}
         self.endpoints: list[Endpoint] = []
         self.web_app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
@@ -154,7 +156,7 @@ class WebFeature:
             if op is not None and call is not None:
                 phase = "ringing" if isinstance(e, ev.AgentRinging) else "connected"
                 with contextlib.suppress(asyncio.QueueFull):
-                    self._pops.put_nowait((op.id, call.card, phase))
+                    self._pops.put_nowait((op.id, call.card, phase, live_card_fields(call)))
 
     async def _resync(self, ami: AmiClient) -> None:
         ctx = self.ctx
@@ -200,22 +202,37 @@ class WebFeature:
         assert ctx is not None
         masked = Role.OPERATOR.value in ctx.settings.http.mask_numbers_for
         while True:
-            op_id, number, phase = await self._pops.get()
+            op_id, number, phase, live = await self._pops.get()
             try:
-                await ctx.app.writer.flush()
-                card = await ctx.app.store.get(number)
-                if card is None:
-                    continue
-                history: list[dict[str, Any]] = []
-                if card.get("caller_num"):
-                    recent = await ctx.app.store.recent_by_caller(card["caller_num"], 0.0, 6)
-                    history = [c for c in recent if c["number"] != number][:5]
+                card, history = await self._pop_cards(number, live)
                 ctx.hub.publish(live_routes.operator_topic(op_id), "pop", {
                     "phase": phase, "card": card_out(card, masked),
                     "history": [card_out(c, masked) for c in history],
                 }, retain=True)
             except Exception:
                 log.exception("screen_pop_failed", operator=op_id, card=number)
+
+    async def _pop_cards(
+        self, number: str, live: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The popped card and the caller's last 5 others, without flushing the card writer
+        (a flush per pop would defeat its group commit): the committed row, if any, overlaid
+        with the tracker's live state of the call; one query for the card and its history."""
+        ctx = self.ctx
+        assert ctx is not None
+        caller = live.get("caller_num") or ""
+        if caller:
+            recent = await ctx.app.store.recent_by_caller(caller, 0.0, 7)
+        else:
+            row = await ctx.app.store.get(number)
+            recent = [row] if row is not None else []
+        committed = next((c for c in recent if c["number"] == number), None)
+        history = [c for c in recent if c["number"] != number][:5]
+        card: dict[str, Any] = dict.fromkeys(sorted(CARD_FIELDS))
+        card.update(committed or {})
+        card.update(live)
+        card["number"] = number
+        return card, history
 
     async def _wallboard(self) -> None:
         ctx = self.ctx
@@ -293,6 +310,17 @@ class WebFeature:
             "card_queue_depth": w.queue_depth, "card_write_failures": w.failures,
         }
         return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+
+
+def live_card_fields(call: LiveCall) -> dict[str, Any]:
+    """What the tracker knows of a live call, in card columns (newer than the committed row)."""
+    out: dict[str, Any] = {"uniqueid": call.uniqueid, "started_at": call.started_at}
+    for key in ("linkedid", "channel", "caller_num", "caller_name", "queue", "operator",
+                "interface"):
+        value = getattr(call, key)
+        if value:
+            out[key] = value
+    return out
 
 
 def vars_alert(a: Any) -> dict[str, Any]:
