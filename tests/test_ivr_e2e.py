@@ -202,18 +202,24 @@ async def test_incident_is_heard_on_its_line(tmp_path: Path) -> None:
 async def test_out_of_hours_plays_the_message_then_voicemail(tmp_path: Path) -> None:
     settings = ivr_settings(terminal=HoursSettings(timezone="Asia/Tashkent", weekly={}))
     async with journey(tmp_path, settings) as st:
-        call = st.sim.place_call(SimCaller("79001112237", dialled=TERMINAL_DID))
+        call = st.sim.place_call(SimCaller("79001112237", dialled=TERMINAL_DID, dtmf=["2"]))
         assert await asyncio.wait_for(call.finished, 10) == "ivr_only"
         await closed(st)
         (card,) = await st.cards()
     number = card["number"]
-    # then: callback, but the callback feature is not installed here: voicemail instead
+    # The line is known from the number but not the language: the language question first,
+    # so the closed message plays in Uzbek. then: callback, but the callback feature is not
+    # installed here: voicemail instead.
     assert call.agi_commands == [
         f"SET VARIABLE {VAR_CARD} {number}", 'STREAM FILE ccrouter/welcome ""',
+        f"STREAM FILE ccrouter/choose-language {KEYS}",
+        "SET VARIABLE CHANNEL(language) uz", "SET VARIABLE CCROUTER_LANGUAGE uz",
         'STREAM FILE ccrouter/closed ""', "SET VARIABLE CCROUTER_VOICEMAIL 100@ccrouter",
         "SET VARIABLE CCROUTER_STATUS voicemail", "VoiceMail(100@ccrouter,u)"]
-    assert card["outcome"] == "out_of_hours"
-    assert card["ivr_path"] == ["start", "product:terminal", "out_of_hours:callback:100@ccrouter"]
+    assert call.variables["CHANNEL(language)"] == "uz"
+    assert card["outcome"] == "out_of_hours" and card["language"] == "uz"
+    assert card["ivr_path"] == ["start", "product:terminal", "menu:language", "key:2",
+                                "language:uz", "out_of_hours:callback:100@ccrouter"]
 
 
 async def test_self_service_message_then_hang_up(tmp_path: Path) -> None:

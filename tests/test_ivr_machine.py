@@ -191,7 +191,7 @@ def test_out_of_hours_when_the_product_is_chosen() -> None:
 
 
 def test_out_of_hours_from_the_dialled_number_skips_the_menus() -> None:
-    spec = replace(SPEC, greeting=(), hours={"wallet": NIGHT})
+    spec = replace(SPEC, greeting=(), hours={"wallet": NIGHT}, language_menu=None)
     _, steps = run(spec, CallStart(now=0, product="wallet"), [])
     assert steps == [Finish(End.HANGUP, out_of_hours=True)]
 

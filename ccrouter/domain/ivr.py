@@ -124,7 +124,11 @@ class Entered:
 
 @dataclass(frozen=True, slots=True)
 class Checked:
+    """The card number / the account's product (None: not valid). An account may name a
+    `target` instead (the engineers' lookup hook): `value` is then that target's product."""
+
     value: str | None
+    target: str | None = None
 
 
 Event = Done | Pressed | NoInput | Entered | Checked
@@ -155,6 +159,9 @@ class IvrState:
     ends the sequence."""
     current: Step | None = None
     path: tuple[str, ...] = ()
+    closed_after_language: bool = False
+    """The dialled line is closed and the caller's language is not known: the language menu is
+    asked first, then the out-of-hours message plays in the chosen language."""
 
 
 # --- the machine ---------------------------------------------------------------------------
@@ -182,7 +189,16 @@ def start(spec: IvrSpec, call: CallStart) -> tuple[IvrState, Step]:
         state, more = _incidents(state, call.product)
         steps += more
         if _closed(spec, state, call.product):
-            return _emit(state, [*steps, *_out_of_hours(spec)], spec)
+            if not state.language and state.remembered_language:
+                # Known from the caller's history: the closed message in their language.
+                language = state.remembered_language
+                state = _note(replace(state, language=language), f"language:{language}")
+                steps.append(SetLanguage(language))
+            elif not state.language and spec.language_menu:
+                state = replace(state, closed_after_language=True)
+                state, more = _enter(spec, state, spec.language_menu)
+                return _emit(state, steps + more, spec)
+            return _emit(state, [*steps, *_out_of_hours(spec, call.product)], spec)
     state, more = _enter(spec, state, spec.start)
     return _emit(state, steps + more, spec)
 
@@ -208,7 +224,7 @@ def advance(spec: IvrSpec, state: IvrState, event: Event) -> tuple[IvrState, Ste
         raise IvrError(f"Read is answered by Entered or NoInput, not {event!r}")
     if isinstance(step, Check):
         if isinstance(event, Checked):
-            return _checked(spec, state, step, event.value)
+            return _checked(spec, state, step, event.value, event.target)
         raise IvrError(f"Check is answered by Checked, not {event!r}")
     raise IvrError(f"no step in progress for {event!r}")
 
@@ -263,8 +279,8 @@ def _closed(spec: IvrSpec, state: IvrState, product: str) -> bool:
     return schedule is not None and not schedule.is_open(state.now)
 
 
-def _out_of_hours(spec: IvrSpec) -> list[Step]:
-    ooh = spec.out_of_hours
+def _out_of_hours(spec: IvrSpec, product: str) -> list[Step]:
+    ooh = spec.out_of_hours_for(product)
     steps: list[Step] = [Play((ooh.prompt,))] if ooh.prompt else []
     return [*steps, Finish(ooh.then, mailbox=ooh.mailbox, out_of_hours=True)]
 
@@ -274,7 +290,8 @@ def _enter(
 ) -> tuple[IvrState, list[Step]]:
     """Go to menu `name` (None: route now) and ask it, or skip a remembered language menu.
     The menu left behind is pushed for `back` (not when going back)."""
-    if name is None:
+    if name is None or (state.closed_after_language and name != spec.language_menu):
+        # Past the language question of a closed line: its out-of-hours action.
         return _route_steps(spec, state, None)
     menu = spec.menus[name]
     stack = (*state.stack, state.menu) if push and state.menu else state.stack
@@ -298,7 +315,7 @@ def _route_steps(
 ) -> tuple[IvrState, list[Step]]:
     product = spec.target_products.get(target or "") or state.product or spec.default_product
     if _closed(spec, state, product):
-        return state, _out_of_hours(spec)
+        return state, _out_of_hours(spec, product)
     return state, [Finish(End.ROUTE, target=target)]
 
 
@@ -355,7 +372,7 @@ def _set_product(
     state = _note(replace(state, product=product), f"product:{product}")
     state, steps = _incidents(state, product)
     if _closed(spec, state, product):
-        return state, steps + _out_of_hours(spec)
+        return state, steps + _out_of_hours(spec, product)
     state, more = _enter(spec, state, next_menu)
     return state, steps + more
 
@@ -397,7 +414,7 @@ def _collect_failed(spec: IvrSpec, state: IvrState) -> tuple[IvrState, Step]:
 
 
 def _checked(
-    spec: IvrSpec, state: IvrState, step: Check, value: str | None
+    spec: IvrSpec, state: IvrState, step: Check, value: str | None, target: str | None
 ) -> tuple[IvrState, Step]:
     if value is None:
         return _collect_failed(spec, _note(state, f"invalid_{step.kind.value}"))
@@ -408,5 +425,11 @@ def _checked(
         state, steps = _enter(spec, state, next_menu)
         return _emit(state, steps, spec)
     state = replace(state, account=step.digits)
+    if target is not None:
+        # The lookup hook named a target: its product's incidents, then straight there.
+        state = _note(replace(state, product=value), f"account_target:{target}")
+        state, steps = _incidents(state, value)
+        state, more = _route_steps(spec, state, target)
+        return _emit(state, steps + more, spec)
     state, steps = _set_product(spec, state, value, next_menu)
     return _emit(state, steps, spec)

@@ -109,6 +109,11 @@ class IvrSpec:
     """Product -> schedule; a product without one is open 24/7."""
     target_products: Mapping[str, str] = field(default_factory=dict)
     out_of_hours: OutOfHours = OutOfHours()
+    line_out_of_hours: Mapping[str, OutOfHours] = field(default_factory=dict)
+    """Product -> its own out-of-hours action (`hours.<line>.out_of_hours`), over the global one."""
+
+    def out_of_hours_for(self, product: str) -> OutOfHours:
+        return self.line_out_of_hours.get(product, self.out_of_hours)
 
 
 @dataclass(frozen=True, slots=True)
