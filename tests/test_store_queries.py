@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,49 @@ async def test_count(engine: AsyncEngine) -> None:
     assert await store.count() == 0
     await write(engine, *(card(f"n{i}") for i in range(7)))
     assert await store.count() == 7
+
+
+async def test_point_lookup_matches_the_sqlalchemy_path(engine: AsyncEngine) -> None:
+    """`get` on a file database reads through its own connection; the dicts must equal the
+    SQLAlchemy ones (every column, decoded), see later writes, and survive close()."""
+    await write(
+        engine,
+        card(
+            "p1",
+            caller_num="+77001234567",
+            started_at=T0,
+            ivr_path=["main", {"d": "1"}],
+            last_agent_hit=False,
+            wait_s=3,
+            notes="vip",
+        ),
+        card("p2"),
+    )
+    store = CardStore(engine)
+    assert store._reader is not None  # the fast path is the one under test
+    slow = CardStore(engine)
+    await slow.close()  # no reader: the SQLAlchemy query
+    for number in ("p1", "p2", "missing"):
+        fast_card, slow_card = await store.get(number), await slow.get(number)
+        assert fast_card == slow_card
+        if fast_card is not None:
+            types = {k: type(v) for k, v in fast_card.items()}
+            assert types == {k: type(v) for k, v in (slow_card or {}).items()}
+    got = await store.get("p1")
+    assert got is not None and got["last_agent_hit"] is False
+    assert got["ivr_path"] == ["main", {"d": "1"}]
+    await write(engine, CardWrite("p2", {"outcome": "answered"}))
+    assert (await store.get("p2") or {})["outcome"] == "answered"  # a fresh read, no stale cache
+    results = await asyncio.gather(*(store.get(n) for n in ["p1", "p2", "nope"] * 20))
+    assert [r["number"] if r else None for r in results[:3]] == ["p1", "p2", None]
+    await store.close()
+    assert (await store.get("p1")) == got  # after close(): the SQLAlchemy path
+
+
+async def test_in_memory_database_uses_the_engine(tmp_path: Path) -> None:
+    eng = make_engine("sqlite+aiosqlite:///:memory:")
+    try:
+        store = CardStore(eng)
+        assert store._reader is None  # a second connection would see another database
+    finally:
+        await eng.dispose()
