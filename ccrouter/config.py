@@ -295,6 +295,19 @@ class CallbackSettings(_Model):
     """At most one Originate per target per this many seconds."""
     queue_priority: int = Field(default=10, ge=0)
     """QUEUE_PRIO of a callback leg (higher = ahead of live callers)."""
+    mode: Literal["customer_first", "operator_first"] = "customer_first"
+    """customer_first: dial the customer, who then joins the queue ahead of everyone (no
+    operator waits on a ringing phone; the customer may hear a few seconds of hold).
+    operator_first: ring the free operator, who hears `whisper`, then dial the customer (the
+    customer gets a person at once; the operator waits through the customer's ringing, and
+    calls to busy/absent customers cost operator time)."""
+    whisper: str = Field(default="ccrouter-callback-whisper", pattern=r"^[A-Za-z0-9_/.-]*$")
+    """operator_first: the sound the operator hears before the customer is dialled."""
+    operator_ring_s: int = Field(default=20, ge=5, le=120)
+    """operator_first: how long the operator's phone rings before another operator is tried."""
+    operator_cooldown_s: float = Field(default=120.0, ge=0)
+    """operator_first: an operator who did not answer a callback is not rung for one again
+    for this long."""
     prompt: str = "ccrouter-callback-intro"
     """Sound played to the customer before the queue (in their language); empty: none."""
     fallback: dict[str, list[str]] = Field(default_factory=dict)
@@ -736,6 +749,9 @@ def _callback_checks(
     if "callback" in _as_dict(_as_dict(data.get("routing")).get("priorities")):
         yield ("routing", "priorities", "callback"), (
             "removed: a callback leg's QUEUE_PRIO is callbacks.queue_priority (set it there)")
+    if cb.get("mode") == "operator_first" and cb.get("whisper") == "":
+        yield ("callbacks", "whisper"), (
+            "operator_first needs a whisper prompt: the operator must hear whose call it is")
     for key in ("withheld_pattern", "valid_pattern"):
         value = cb.get(key)
         if isinstance(value, str):

@@ -32,6 +32,10 @@ CONTEXT_VOICEMAIL: Final = "ccrouter-voicemail"
 """VoiceMail(${CCROUTER_VOICEMAIL},u): a target whose overflow step is a voicemail box."""
 CONTEXT_CALLBACK_OFFER: Final = "ccrouter-callback-offer"
 """queues.conf `context`: a caller who presses the offer key in the queue lands here."""
+CONTEXT_CALLBACK_OPERATOR: Final = "ccrouter-callback-operator"
+"""callbacks.mode operator_first: ccrouter's Originate rings the free operator with this
+context; once they answer they hear CCROUTER_WHISPER, then Dial(${CCROUTER_DIAL}) rings the
+customer; the `h` extension reports the outcome as UserEvent(CcrouterCallback)."""
 CONTEXT_CALLBACK: Final = "ccrouter-callback"
 """Where an originated callback/outbound leg goes once the customer answers: the prompt in their
 language, then CONTEXT_QUEUE (the Originate sets the variables, QUEUE_PRIO puts it first)."""
@@ -59,6 +63,16 @@ CCROUTER_LAST_AGENT_RING seconds before CCROUTER_QUEUE."""
 VAR_LAST_AGENT_RING: Final = "CCROUTER_LAST_AGENT_RING"
 PERSONAL_QUEUE_PREFIX: Final = "ccrouter-op-"
 """Personal (last-agent) queues are named ccrouter-op-<operator id> (queues_ccrouter.conf)."""
+VAR_DIAL: Final = "CCROUTER_DIAL"
+"""Operator-first callback: the customer's dial string (Dial()'s first argument)."""
+VAR_DIAL_TIMEOUT: Final = "CCROUTER_DIAL_TIMEOUT"
+"""Operator-first callback: seconds the customer's phone rings (Dial()'s second argument)."""
+VAR_WHISPER: Final = "CCROUTER_WHISPER"
+"""Operator-first callback: the sound the operator hears before the customer is dialled."""
+USER_EVENT_CALLBACK: Final = "CcrouterCallback"
+"""UserEvent name of an operator-first callback's outcome; body `Card`, `DialStatus` (Dial's
+DIALSTATUS: ANSWER, BUSY, NOANSWER, CONGESTION, CHANUNAVAIL, CANCEL; empty: the operator hung
+up before the customer was dialled) and `AnsweredTime` (Dial's ANSWEREDTIME, seconds)."""
 # Asterisk's own variables that app_queue reads before Queue():
 VAR_QUEUE_PRIO: Final = "QUEUE_PRIO"
 VAR_QUEUE_MAX_PENALTY: Final = "QUEUE_MAX_PENALTY"
@@ -103,4 +117,5 @@ AMI_EVENTS: Final = (
     "QueueMemberPenalty",
     "Hangup",
     "OriginateResponse",
+    "UserEvent",
 )

@@ -23,9 +23,9 @@ QUEUE_FAILURES = ("TIMEOUT", "JOINEMPTY", "LEAVEEMPTY")
 
 _ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
 
-READ_CLASSES = ("system", "call", "agent")
+READ_CLASSES = ("system", "call", "agent", "user")
 """Event classes of AMI_EVENTS: FullyBooted/Shutdown (system), Hangup/OriginateResponse (call),
-queue and member events (agent)."""
+queue and member events (agent), the dialplan's UserEvent (user: EVENT_FLAG_USER)."""
 WRITE_CLASSES = ("system", "call", "agent", "originate", "reporting")
 """Actions ccrouter sends: Filter (needs system), Originate (call+originate), Queue* (agent),
 CoreSettings/CoreShowChannels (system+reporting)."""
@@ -116,7 +116,8 @@ def extensions_conf(settings: Settings) -> str:
         lines += [
             f" same => n,GotoIf({_is('QUEUESTATUS', '=', s)}?{to_fallback})" for s in QUEUE_FAILURES
         ]
-    lines += [" same => n,Hangup()", "", *_callback_context(), *_offer_context(settings)]
+    lines += [" same => n,Hangup()", "", *_callback_context(), *_operator_first_context(),
+              *_offer_context(settings)]
     lines += ["", f"[{dp.CONTEXT_FALLBACK}]"]
     if fallback is None:
         lines += [
@@ -199,6 +200,29 @@ def _callback_context() -> list[str]:
         f" same => n,GotoIf({_is(queue, '=', '')}?done)",
         f" same => n,Goto({dp.CONTEXT_QUEUE},s,1)",
         " same => n(done),Hangup()",
+    ]
+
+
+def _operator_first_context() -> list[str]:
+    """callbacks.mode operator_first: the operator answered ccrouter's Originate; they hear
+    the whisper, then Dial() rings the customer. The outcome goes to ccrouter as a UserEvent
+    from the `h` extension, which runs whoever hangs up first (and after a failed Dial)."""
+    card, whisper = dp.VAR_CARD, dp.VAR_WHISPER
+    return [
+        "",
+        f"; {dp.CONTEXT_CALLBACK_OPERATOR}: (callbacks.mode operator_first) ccrouter's Originate",
+        f";   rings the free operator with {card}, {dp.VAR_CALLBACK_OF}, {whisper},",
+        f";   {dp.VAR_DIAL} and {dp.VAR_DIAL_TIMEOUT} set: the whisper, then Dial() the customer;",
+        f";   UserEvent({dp.USER_EVENT_CALLBACK}) tells ccrouter DIALSTATUS and ANSWEREDTIME.",
+        f"[{dp.CONTEXT_CALLBACK_OPERATOR}]",
+        f"exten => s,1,NoOp(ccrouter callback {_var(card)} of {_var(dp.VAR_CALLBACK_OF)})",
+        f" same => n,ExecIf({_is(whisper, '!=', '')}?Playback({_var(whisper)}))",
+        f" same => n,Dial({_var(dp.VAR_DIAL)},{_var(dp.VAR_DIAL_TIMEOUT)})",
+        " same => n,Hangup()",
+        f"exten => h,1,UserEvent({dp.USER_EVENT_CALLBACK},Card: {_var(card)},"
+        "DialStatus: ${DIALSTATUS},AnsweredTime: ${ANSWEREDTIME})",
+        " same => n,Hangup()",
+        "",
     ]
 
 

@@ -15,7 +15,8 @@ from ccrouter.dialplan_gen import agi_url, extensions_conf, manager_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "ccrouter.yaml"
-ASTERISK_VARS = {"EXTEN", "AGISTATUS", "QUEUESTATUS", "CALLERID(num)"}
+ASTERISK_VARS = {"EXTEN", "AGISTATUS", "QUEUESTATUS", "CALLERID(num)",
+                 "DIALSTATUS", "ANSWEREDTIME"}  # Dial() sets these (app_dial.c)
 """Asterisk's own variables/functions the dialplan may read."""
 
 
@@ -141,7 +142,8 @@ def test_generation_is_deterministic(settings: Settings) -> None:
 def test_extensions_well_formed_and_jumps_resolve(settings: Settings) -> None:
     contexts = parse(extensions_conf(settings))
     assert set(contexts) == {dp.CONTEXT_INBOUND, dp.CONTEXT_QUEUE, dp.CONTEXT_FALLBACK,
-                             dp.CONTEXT_CALLBACK, dp.CONTEXT_VOICEMAIL, dp.CONTEXT_CALLBACK_OFFER}
+                             dp.CONTEXT_CALLBACK, dp.CONTEXT_VOICEMAIL, dp.CONTEXT_CALLBACK_OFFER,
+                             dp.CONTEXT_CALLBACK_OPERATOR}
     check_jumps(contexts)
     inbound = {s.exten for s in contexts[dp.CONTEXT_INBOUND]}
     assert inbound == {"_X.", "_+X.", "s"}
@@ -256,7 +258,7 @@ def test_manager_conf_filters_exactly_the_ami_events() -> None:
     assert legacy == list(dp.AMI_EVENTS)
     assert not [line for line in lines if line.startswith("eventfilter =")]  # legacy stays off
     settings = dict(line.split(" = ", 1) for line in lines if re.match(r"^(read|write) = ", line))
-    assert set(settings["read"].split(",")) == {"system", "call", "agent"}
+    assert set(settings["read"].split(",")) == {"system", "call", "agent", "user"}
     assert {"system", "agent", "originate"} <= set(settings["write"].split(","))
     assert "[pbx-bot]" in manager_conf("pbx-bot").splitlines()
 

@@ -179,6 +179,20 @@ def _shutdown(m: Msg, at: float) -> ev.PbxShutdown:
     return ev.PbxShutdown(at, _s(m, "Restart").lower() in ("true", "yes", "1"))
 
 
+_SNAPSHOT = frozenset({
+    "Event", "Privilege", "Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum",
+    "CallerIDName", "ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode",
+    "Context", "Exten", "Priority", "Uniqueid", "Linkedid", "UserEvent", "ActionID",
+})  # fmt: skip
+"""Headers of a UserEvent that are not its body (the channel snapshot, main/stasis_channels.c)."""
+
+
+def _user_event(m: Msg, at: float) -> ev.UserEventRaised:
+    body = tuple((str(k), _s(m, str(k))) for k in m if k not in _SNAPSHOT)
+    return ev.UserEventRaised(at, _req(m, "UserEvent"), _s(m, "Uniqueid"), _s(m, "Linkedid"),
+                              body)  # fmt: skip
+
+
 Translator = Callable[[Msg, float], ev.DomainEvent]
 
 EVENT_TABLE: Mapping[str, Translator] = {
@@ -197,6 +211,7 @@ EVENT_TABLE: Mapping[str, Translator] = {
     "QueueMemberPause": _member_changed,
     "QueueMemberPenalty": _member_changed,
     "OriginateResponse": _originate_response,
+    "UserEvent": _user_event,
     "FullyBooted": _fully_booted,
     "Shutdown": _shutdown,
 }

@@ -176,6 +176,23 @@ class PbxShutdown:  # Shutdown
     restart: bool
 
 
+@dataclass(frozen=True, slots=True)
+class UserEventRaised:  # UserEvent (the dialplan's UserEvent() application)
+    at: float
+    name: str
+    """The `UserEvent` header: the event name given in the dialplan."""
+    uniqueid: str
+    linkedid: str
+    body: tuple[tuple[str, str], ...] = ()
+    """The body's `Key: Value` headers, in order."""
+
+    def get(self, key: str, default: str = "") -> str:
+        for k, v in self.body:
+            if k == key:
+                return v
+        return default
+
+
 DomainEvent = (
     CallerJoined
     | CallerLeft
@@ -192,4 +209,5 @@ DomainEvent = (
     | OriginateDone
     | PbxBooted
     | PbxShutdown
+    | UserEventRaised
 )
