@@ -35,6 +35,7 @@ from ccrouter.web.live import LATENCY_BUCKETS, Histogram, LiveModel
 from ccrouter.web.metrics import CONTENT_TYPE, AppCollector, registry, render
 from ccrouter.web.openapi import document
 from ccrouter.web.streams import Hub
+from ccrouter.web.wallboard import OperatorsJson, splice
 
 if TYPE_CHECKING:
     from ccrouter.ami.connection import AmiClient
@@ -73,6 +74,7 @@ class WebFeature:
         self.ctx: WebContext | None = None
         self._pops: asyncio.Queue[tuple[str, str, str, dict[str, Any]]] = asyncio.Queue(1000)
         self._kpi_today: dict[str, dict[str, Any]] = {}
+        self._operators_json = OperatorsJson()
         self.endpoints: list[Endpoint] = []
         self.web_app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
 
@@ -245,12 +247,16 @@ class WebFeature:
             if now >= next_kpi:
                 next_kpi = now + KPI_REFRESH_S
                 await self._refresh_kpi()
-            alerts = len(ctx.alerts.active()) if ctx.alerts else 0
-            state = (ctx.live.version, len(ctx.app.tracker.book), alerts)
-            if state != seen or now >= next_push:
-                seen, next_push = state, now + 2.0
-                ctx.hub.publish(live_routes.WALLBOARD, "snapshot", self.snapshot(masked),
-                                retain=True)
+            if not ctx.hub.subscribers(live_routes.WALLBOARD):
+                ctx.hub.forget(live_routes.WALLBOARD)  # nobody watches: build nothing
+                seen = (-1, -1, -1)
+            else:
+                alerts = len(ctx.alerts.active()) if ctx.alerts else 0
+                state = (ctx.live.version, len(ctx.app.tracker.book), alerts)
+                if state != seen or now >= next_push:
+                    seen, next_push = state, now + 2.0
+                    ctx.hub.publish_text(live_routes.WALLBOARD, "snapshot",
+                                         self.snapshot_text(masked), retain=True)
             await asyncio.sleep(WALLBOARD_TICK_S)
 
     async def _refresh_kpi(self) -> None:
@@ -264,23 +270,24 @@ class WebFeature:
             return
         self._kpi_today = {q: reports._kpi(c) for q, c in counts.items()}
 
-    def snapshot(self, masked: bool = False) -> dict[str, Any]:
+    def snapshot_text(self, masked: bool = False) -> str:
+        """The wallboard snapshot as JSON text; the operators array comes from a cache that
+        rebuilds only the operators that changed."""
         ctx = self.ctx
         assert ctx is not None
         queues = []
+        keys = ("offered", "answered", "abandoned", "sl", "asa_s", "aar")
         for q in live_routes.queues(ctx):
             k = self._kpi_today.get(q["queue"], {})
-            keys = ("offered", "answered", "abandoned", "sl", "asa_s", "aar")
             queues.append({**q, "today": {key: k.get(key) for key in keys}})
-        return {
+        return splice({
             "at": time.time(),
             "ami_connected": ctx.app.ami.connected,
             "queues": queues,
-            "operators": live_routes.operators(ctx),
             "calls": live_routes.calls(ctx, masked=masked),
             "alerts": [vars_alert(a) for a in (ctx.alerts.active() if ctx.alerts else [])],
             "sl_threshold_s": ctx.settings.reports.sl_threshold_s,
-        }
+        }, {"operators": self._operators_json.text(ctx.live, ctx.settings.operators)})
 
     def _alert_endpoints(self, ctx: WebContext) -> list[Endpoint]:
         from ccrouter.web.api import STAFF

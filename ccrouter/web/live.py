@@ -94,6 +94,9 @@ class LiveModel:
         self._queues = list(dict.fromkeys(queues))
         self._short = short_abandon_s
         self._members: dict[tuple[str, str], ev.MemberState] = {}
+        self._by_iface: dict[str, dict[str, ev.MemberState]] = defaultdict(dict)
+        self._dirty: set[str] | None = None
+        """Interfaces whose operator view changed since `take_dirty()` (None: all of them)."""
         self._waiting: dict[str, dict[str, float]] = defaultdict(dict)
         self.counters = Counters()
         self.version = 0
@@ -103,9 +106,19 @@ class LiveModel:
 
     def apply(self, e: ev.DomainEvent) -> None:
         if isinstance(e, ev.MemberAdded | ev.MemberChanged):
-            self._members[(e.member.queue, e.member.interface)] = e.member
+            m = e.member
+            self._members[(m.queue, m.interface)] = m
+            self._by_iface[m.interface][m.queue] = m
+            self._touch(m.interface)
         elif isinstance(e, ev.MemberRemoved):
-            self._members.pop((e.member.queue, e.member.interface), None)
+            m = e.member
+            self._members.pop((m.queue, m.interface), None)
+            mine = self._by_iface.get(m.interface)
+            if mine is not None:
+                mine.pop(m.queue, None)
+                if not mine:
+                    del self._by_iface[m.interface]
+            self._touch(m.interface)
         elif isinstance(e, ev.CallerJoined):
             self._see(e.queue)
             self._waiting[e.queue][e.chan.uniqueid] = e.at
@@ -135,6 +148,10 @@ class LiveModel:
         """Replace members and waiting callers with a QueueStatus snapshot
         (`waiting` = (queue, uniqueid, joined_at))."""
         self._members = {(m.queue, m.interface): m for m in members}
+        self._by_iface = defaultdict(dict)
+        for m in self._members.values():
+            self._by_iface[m.interface][m.queue] = m
+        self._dirty = None
         self._waiting = defaultdict(dict)
         for q in queues:
             self._see(q)
@@ -142,6 +159,19 @@ class LiveModel:
             self._see(queue)
             self._waiting[queue][uniqueid] = joined_at
         self.version += 1
+
+    def _touch(self, interface: str) -> None:
+        if self._dirty is not None:
+            self._dirty.add(interface)
+
+    def take_dirty(self) -> set[str] | None:
+        """The interfaces changed since the last call (None: everything may have changed)."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def interfaces(self) -> list[str]:
+        """Every interface that is a member of some queue now."""
+        return list(self._by_iface)
 
     def _see(self, queue: str) -> None:
         if queue not in self._queues:
@@ -153,20 +183,23 @@ class LiveModel:
         return len(self._waiting.get(queue, {}))
 
     def queues(self, now: float) -> list[QueueView]:
+        states: dict[str, list[str]] = defaultdict(list)
+        for (mq, _), m in self._members.items():  # one pass over the members for all queues
+            states[mq].append(member_state(m))
         out = []
         for q in self._queues:
-            states = [member_state(m) for (mq, _), m in self._members.items() if mq == q]
+            qs = states.get(q, [])
             waits = self._waiting.get(q, {}).values()
             out.append(
                 QueueView(
                     queue=q,
                     waiting=len(waits),
                     longest_wait_s=round(max((now - t for t in waits), default=0.0), 1),
-                    logged_in=sum(s != "unavailable" for s in states),
-                    free=states.count("free"),
-                    busy=states.count("busy") + states.count("ringing"),
-                    paused=states.count("paused"),
-                    unavailable=states.count("unavailable"),
+                    logged_in=len(qs) - qs.count("unavailable"),
+                    free=qs.count("free"),
+                    busy=qs.count("busy") + qs.count("ringing"),
+                    paused=qs.count("paused"),
+                    unavailable=qs.count("unavailable"),
                 )
             )
         return out
@@ -174,25 +207,24 @@ class LiveModel:
     def operators(self, configured: Mapping[str, tuple[str, str]]) -> list[OperatorView]:
         """`configured`: interface -> (operator id, name). Unknown members are listed by
         interface."""
-        by_iface: dict[str, list[ev.MemberState]] = defaultdict(list)
-        for (_, iface), m in self._members.items():
-            by_iface[iface].append(m)
-        out = []
-        for iface in [*configured, *(i for i in by_iface if i not in configured)]:
-            ms = by_iface.get(iface, [])
-            op_id, name = configured.get(iface, (iface, ms[0].member_name if ms else iface))
-            if not ms:
-                state, reason = "logged_out", ""
-            else:
-                states = [member_state(m) for m in ms]
-                state = next((s for s in ("ringing", "busy") if s in states), "")
-                if not state:
-                    state = "paused" if all(m.paused for m in ms) else (
-                        "free" if "free" in states else states[0])
-                reason = next((m.paused_reason for m in ms if m.paused), "")
-            out.append(OperatorView(op_id, name, iface, state,
-                                    tuple(sorted(m.queue for m in ms)), reason))
-        return out
+        order = [*configured, *(i for i in self._by_iface if i not in configured)]
+        return [self.operator(iface, configured) for iface in order]
+
+    def operator(self, iface: str, configured: Mapping[str, tuple[str, str]]) -> OperatorView:
+        """One interface's view (see `operators`)."""
+        ms = list(self._by_iface.get(iface, {}).values())
+        op_id, name = configured.get(iface, (iface, ms[0].member_name if ms else iface))
+        if not ms:
+            state, reason = "logged_out", ""
+        else:
+            states = [member_state(m) for m in ms]
+            state = next((s for s in ("ringing", "busy") if s in states), "")
+            if not state:
+                state = "paused" if all(m.paused for m in ms) else (
+                    "free" if "free" in states else states[0])
+            reason = next((m.paused_reason for m in ms if m.paused), "")
+        return OperatorView(op_id, name, iface, state, tuple(sorted(m.queue for m in ms)),
+                            reason)
 
     def snapshot_members(self) -> list[dict[str, Any]]:
         return [

@@ -36,7 +36,11 @@ class Hub:
         self.dropped = 0
 
     def publish(self, topic: str, event: str, data: object, *, retain: bool = False) -> None:
-        msg = Message(event, dumps(data))
+        self.publish_text(topic, event, dumps(data), retain=retain)
+
+    def publish_text(self, topic: str, event: str, text: str, *, retain: bool = False) -> None:
+        """Publish data already serialised to JSON (once, for every subscriber)."""
+        msg = Message(event, text)
         if retain:
             self._retained[topic] = msg
         for q in list(self._subs.get(topic, ())):
@@ -48,6 +52,10 @@ class Hub:
                 with contextlib.suppress(asyncio.QueueFull):
                     q.get_nowait()
                     q.put_nowait(None)
+
+    def forget(self, topic: str) -> None:
+        """Drop the topic's retained message (it would be stale)."""
+        self._retained.pop(topic, None)
 
     def subscribers(self, topic: str) -> int:
         return len(self._subs.get(topic, ()))
