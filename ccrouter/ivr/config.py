@@ -39,6 +39,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class OutOfHoursSettings(_Model):
+    prompt: Prompt | None = None
+    then: Literal["hangup", "voicemail", "callback"] = "hangup"
+    """After the prompt: hang up, leave a voicemail, or request a callback (falls back to
+    voicemail, then hang-up, when the callback feature is not installed)."""
+    mailbox: str = ""
+    """VoiceMail() mailbox (`100@default`) for `then: voicemail` and the callback fallback."""
+
+
 class HoursSettings(_Model):
     """Opening hours of one product line. A line without an entry is open 24/7."""
 
@@ -48,6 +57,8 @@ class HoursSettings(_Model):
     holidays: list[str] = Field(default_factory=list)
     """YYYY-MM-DD dates closed all day."""
     always_open: bool = False
+    out_of_hours: OutOfHoursSettings | None = None
+    """This line's own out-of-hours action (prompt/then/mailbox); none: `ivr.out_of_hours`."""
 
     def schedule(self) -> Schedule:
         if self.always_open:
@@ -109,15 +120,6 @@ class MenuSettings(_Model):
         return value
 
 
-class OutOfHoursSettings(_Model):
-    prompt: Prompt | None = None
-    then: Literal["hangup", "voicemail", "callback"] = "hangup"
-    """After the prompt: hang up, leave a voicemail, or request a callback (falls back to
-    voicemail, then hang-up, when the callback feature is not installed)."""
-    mailbox: str = ""
-    """VoiceMail() mailbox (`100@default`) for `then: voicemail` and the callback fallback."""
-
-
 class IvrSettings(_Model):
     menus: dict[str, MenuSettings] = Field(default_factory=dict)
     """No menus: the IVR is off and the dialplan calls the `route` script directly."""
@@ -135,6 +137,10 @@ class IvrSettings(_Model):
     out_of_hours: OutOfHoursSettings = OutOfHoursSettings()
     accounts: dict[str, str] = Field(default_factory=dict)
     """Account / licence number prefix -> product (the longest matching prefix wins)."""
+    account_hook: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    """An engineer's account lookup, `package.module:function` (see ccrouter/ivr/accounts.py);
+    the `accounts` table is used when it fails or times out."""
+    account_hook_timeout_ms: int = Field(default=500, ge=1, le=10_000)
 
     @property
     def enabled(self) -> bool:
@@ -193,11 +199,15 @@ def ivr_checks(data: Mapping[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     general = ivr.get("general_target")
     if isinstance(general, str) and general not in targets:
         yield ("ivr", "general_target"), _names("target", general, targets)
-    ooh = _d(ivr.get("out_of_hours"))
-    if ooh.get("then") == "voicemail" and not ooh.get("mailbox"):
-        yield ("ivr", "out_of_hours", "mailbox"), "required when then: voicemail"
-    if isinstance(ooh.get("prompt"), str):
-        prompts.append((("ivr", "out_of_hours", "prompt"), ooh["prompt"]))
+    ooh_all: list[tuple[KeyPath, dict[str, Any]]] = [
+        (("ivr", "out_of_hours"), _d(ivr.get("out_of_hours")))]
+    ooh_all += [(("hours", line, "out_of_hours"), _d(_d(spec).get("out_of_hours")))
+                for line, spec in _d(data.get("hours")).items()]  # fmt: skip
+    for at, ooh in ooh_all:
+        if ooh.get("then") == "voicemail" and not ooh.get("mailbox"):
+            yield (*at, "mailbox"), "required when then: voicemail"
+        if isinstance(ooh.get("prompt"), str):
+            prompts.append(((*at, "prompt"), ooh["prompt"]))
     for prefix, product in _d(ivr.get("accounts")).items():
         at = ("ivr", "accounts", prefix)
         if not (prefix.isascii() and prefix.isdigit()):

@@ -13,6 +13,7 @@ from ccrouter.agi.scripts.survey import survey
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_SURVEY
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.ivr.service import CallbackRequests, IvrService
+from ccrouter.routing.hook import load_hook
 from ccrouter.services.tracker import CallTracker
 
 if TYPE_CHECKING:
@@ -39,12 +40,15 @@ async def install(app: App) -> None:
     s = app.settings
     if s.ivr.enabled:
         incidents = IncidentService(app.engine, s.products)
+        hook = load_hook(s.ivr.account_hook, "ivr.account_hook") if s.ivr.account_hook else None
         service = IvrService(s, app.tracker, app.router, app.store, incidents,
-                             lambda: cast(CallbackRequests | None, app.callbacks))  # fmt: skip
+                             lambda: cast(CallbackRequests | None, app.callbacks),
+                             account_hook=hook)  # fmt: skip
         app.scripts[SCRIPT_IVR] = functools.partial(ivr, service=service)
     if s.survey.enabled:
         app.scripts[SCRIPT_SURVEY] = functools.partial(
             survey, settings=s.survey, calls=TrackerCalls(app.tracker)
         )
     log.info("ivr_installed", ivr=s.ivr.enabled, menus=len(s.ivr.menus),
-             survey=s.survey.enabled, lines_with_hours=sorted(s.hours))  # fmt: skip
+             survey=s.survey.enabled, lines_with_hours=sorted(s.hours),
+             account_hook=s.ivr.account_hook)  # fmt: skip

@@ -20,6 +20,7 @@ from ccrouter.config import Settings
 from ccrouter.domain.cards import Outcome, is_valid_card_number
 from ccrouter.domain.ivr import CallStart, CollectKind, IvrSpec, IvrState
 from ccrouter.domain.routing import Requirements
+from ccrouter.ivr.accounts import AccountCall, AccountLookup, AccountMatch
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.ivr.spec import AccountTable, ivr_spec
 from ccrouter.services.tracker import CallTracker
@@ -48,10 +49,14 @@ class IvrService:
         callbacks: Callable[[], CallbackRequests | None] = lambda: None,
         *,
         clock: Callable[[], float] = time.time,
+        account_hook: Callable[..., Any] | None = None,
     ) -> None:
         self.settings = settings
         self.spec: IvrSpec = ivr_spec(settings)
-        self.accounts = AccountTable(dict(settings.ivr.accounts))
+        self.accounts = AccountLookup(
+            AccountTable(dict(settings.ivr.accounts)), settings.products,
+            {t.name: t.product for t in settings.targets}, account_hook,
+            settings.ivr.account_hook_timeout_ms / 1000)  # fmt: skip
         self._tracker = tracker
         self._router = router
         self._store = store
@@ -93,7 +98,8 @@ class IvrService:
         return None
 
     async def check(self, kind: CollectKind, digits: str, own_card: str) -> str | None:
-        """A card number that exists (not this call's), or the product of an account number."""
+        """A card number that exists (not this call's), or the product of an account number
+        (the prefix table only; `find_account` asks the hook first)."""
         if kind is CollectKind.CARD:
             if not is_valid_card_number(digits) or digits == own_card:
                 return None
@@ -102,7 +108,17 @@ class IvrService:
             except Exception as exc:
                 log.warning("ivr_card_lookup_failed", error=repr(exc))
                 return digits  # the check digit passed; routing treats an unknown card gently
-        return self.accounts.product(digits)
+        match = await self.accounts.find(digits, AccountCall("", "", "", "", "", None, None))
+        return None if match is None else match.product
+
+    async def find_account(self, digits: str, request: AgiRequest, state: IvrState,
+                           dialled: str) -> AccountMatch | None:  # fmt: skip
+        """The account's product (or target) from the lookup hook, else the prefix table."""
+        call = AccountCall(uniqueid=request.uniqueid, channel=request.channel,
+                           caller_num=request.caller_num, caller_name=request.caller_name,
+                           dialled=dialled, language=state.language,
+                           product=state.product)  # fmt: skip
+        return await self.accounts.find(digits, call)
 
     def record(self, uniqueid: str, state: IvrState) -> None:
         fields: dict[str, Any] = {"ivr_path": list(state.path)}

@@ -60,6 +60,9 @@ def ivr_spec(settings: Settings) -> IvrSpec:
         for name, m in ivr.menus.items()
     }
     ooh = ivr.out_of_hours
+    per_line = {line: OutOfHours(h.out_of_hours.prompt, End(h.out_of_hours.then),
+                                 h.out_of_hours.mailbox)
+                for line, h in settings.hours.items() if h.out_of_hours is not None}  # fmt: skip
     return IvrSpec(
         menus=menus,
         start=ivr.start,
@@ -70,6 +73,7 @@ def ivr_spec(settings: Settings) -> IvrSpec:
         hours=schedules(settings),
         target_products={t.name: t.product for t in settings.targets},
         out_of_hours=OutOfHours(ooh.prompt, End(ooh.then), ooh.mailbox),
+        line_out_of_hours=per_line,
     )
 
 

@@ -59,17 +59,30 @@ class HookLoadError(ValueError):
     pass
 
 
-def load_hook(path: str) -> HookFn:
-    """`package.module:function` -> the function (HookLoadError says what is wrong)."""
+def load_hook(path: str, key: str = "routing.hook") -> HookFn:
+    """`package.module:function` -> the function (HookLoadError says what is wrong; `key` is
+    the setting named in the message)."""
     module_name, _, attr = path.partition(":")
     try:
         module = importlib.import_module(module_name)
     except Exception as e:
-        raise HookLoadError(f"routing.hook {path!r}: cannot import {module_name}: {e}") from e
+        raise HookLoadError(f"{key} {path!r}: cannot import {module_name}: {e}") from e
     fn = getattr(module, attr, None)
     if not callable(fn):
-        raise HookLoadError(f"routing.hook {path!r}: {module_name} has no function {attr!r}")
+        raise HookLoadError(f"{key} {path!r}: {module_name} has no function {attr!r}")
     return fn  # type: ignore[no-any-return]
+
+
+async def run_hook(fn: Callable[..., Any], *args: Any, timeout_s: float) -> Any:
+    """Call an engineer's hook within `timeout_s`: an `async def` on the loop, a plain function
+    in a worker thread (it may block). Raises TimeoutError or whatever the hook raised."""
+    async with asyncio.timeout(timeout_s):
+        if inspect.iscoroutinefunction(fn):
+            return await fn(*args)
+        result = await asyncio.to_thread(fn, *args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
 
 class RouteHook:
@@ -81,14 +94,7 @@ class RouteHook:
 
     async def decide(self, call: HookCall) -> RouteDecision:
         try:
-            async with asyncio.timeout(self._timeout_s):
-                result: Any
-                if inspect.iscoroutinefunction(self._fn):
-                    result = await self._fn(call)
-                else:
-                    result = await asyncio.to_thread(self._fn, call)
-                    if inspect.isawaitable(result):
-                        result = await result
+            result = await run_hook(self._fn, call, timeout_s=self._timeout_s)
         except TimeoutError:
             self.failures += 1
             log.error("route_hook_timeout", timeout_ms=round(self._timeout_s * 1000))

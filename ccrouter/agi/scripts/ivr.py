@@ -46,9 +46,8 @@ async def _play(session: AgiSession, prompts: tuple[str, ...], keys: str = "") -
     return None
 
 
-async def _perform(
-    session: AgiSession, service: IvrService, step: machine.Step, card: str
-) -> machine.Event:
+async def _perform(session: AgiSession, service: IvrService, step: machine.Step, card: str,
+                   state: IvrState, dialled: str) -> machine.Event:  # fmt: skip
     if isinstance(step, machine.Play):
         await _play(session, step.prompts)
         return machine.Done()
@@ -64,6 +63,10 @@ async def _perform(
     if isinstance(step, machine.Read):
         digits = await session.get_data(step.prompt, step.timeout_ms, step.max_digits)
         return machine.Entered(digits) if digits else machine.NoInput()
+    if isinstance(step, machine.Check) and step.kind is machine.CollectKind.ACCOUNT:
+        match = await service.find_account(step.digits, session.request, state, dialled)
+        return machine.Checked(None) if match is None else machine.Checked(match.product,
+                                                                           match.target)
     if isinstance(step, machine.Check):
         return machine.Checked(await service.check(step.kind, step.digits, card))
     raise TypeError(f"not a step to perform: {step!r}")
@@ -84,7 +87,7 @@ async def ivr(session: AgiSession, service: IvrService) -> None:
     try:
         await session.set_variable(VAR_CARD, card)
         while not isinstance(step, Finish):
-            event = await _perform(session, service, step, card)
+            event = await _perform(session, service, step, card, state, dialled)
             state, step = machine.advance(spec, state, event)
             service.record(request.uniqueid, state)
     except AgiHangup:
@@ -114,7 +117,8 @@ async def _finish(session: AgiSession, service: IvrService, state: IvrState, ste
         if await service.request_callback(request, state, card):
             await session.set_variable(VAR_STATUS, STATUS_HANGUP)
             return
-        end = End.VOICEMAIL if service.settings.ivr.out_of_hours.mailbox else End.HANGUP
+        mailbox = step.mailbox or service.settings.ivr.out_of_hours.mailbox
+        end = End.VOICEMAIL if mailbox else End.HANGUP
         log.warning("ivr_callback_fallback", to=end.value)
     if end is End.VOICEMAIL:
         mailbox = step.mailbox or service.settings.ivr.out_of_hours.mailbox
