@@ -203,6 +203,12 @@ def _callback_context() -> list[str]:
     ]
 
 
+CHANNELVARS = (dp.VAR_CARD,)
+"""manager.conf `channelvars`: every channel snapshot in an AMI event (and each CoreShowChannel
+item) then carries `ChanVariable: CCROUTER_CARD=<card>`, so a card whose row died uncommitted in
+a crash is found again by the number the caller was given (main/manager_channels.c)."""
+
+
 def _operator_first_context() -> list[str]:
     """callbacks.mode operator_first: the operator answered ccrouter's Originate; they hear
     the whisper, then Dial() rings the customer. The outcome goes to ccrouter as a UserEvent
@@ -236,6 +242,12 @@ def manager_conf(username: str = "ccrouter") -> str:
         "; ccrouter reads the same secret from the CCROUTER_AMI_SECRET environment variable.",
         "; The event filters pass only the events ccrouter uses (a queued call emits ~170",
         "; events unfiltered); ccrouter also sends the same list with the Filter action.",
+        "",
+        "; channelvars is a [general] option (manager.conf.sample); `(+)` adds it to the",
+        "; [general] section above. If [general] already sets channelvars, add these names",
+        "; to that line instead (the last channelvars line wins).",
+        "[general](+)",
+        f"channelvars = {','.join(CHANNELVARS)}",
         "",
         f"[{username}]",
         "secret = CHANGE-ME",

@@ -11,6 +11,7 @@ from typing import Any
 from ccrouter.app import App, Feature
 from ccrouter.config import Settings, load_settings
 from ccrouter.demo import demo_settings
+from ccrouter.dialplan_gen import CHANNELVARS
 from ccrouter.sim import PbxSimulator, SimOperator
 from tests.conftest import ROOT
 
@@ -75,6 +76,7 @@ async def stack(
     **sim_kw: Any,
 ) -> AsyncIterator[Stack]:
     base = settings or example_settings()
+    sim_kw.setdefault("channelvars", CHANNELVARS)  # as the generated manager.conf sets it
     sim = PbxSimulator(agi_port=0, username=base.ami.username, secret="demo-secret",
                        time_scale=time_scale, noise=True, **sim_kw)  # fmt: skip
     await sim.start()

@@ -13,8 +13,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from ccrouter.dialplan import VAR_CARD
 from ccrouter.sim import SimCall, SimCaller
 from tests.stack import Stack, add_operator, stack, wait_until
@@ -113,11 +111,6 @@ async def test_flapping_ami_connection_under_load_keeps_one_card_per_call(
     assert reasons["normal"] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a call answered while AMI was away is not in QueueStatus at the resync; its later "
-    "AgentComplete/Hangup close the card as normal but with outcome ivr_only",
-)
 async def test_call_answered_during_an_ami_gap_gets_the_answered_outcome(tmp_path: Path) -> None:
     async with stack(tmp_path) as st:
         add_operator(st.sim, "wallet-ru", "PJSIP/1001", "Dilnoza", answer_after_s=1,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ccrouter.dialplan import VAR_CARD
 from ccrouter.domain import events as ev
 
 Msg = Mapping[str, Any]
@@ -50,7 +51,20 @@ def _caller_id(value: str) -> str:
     return "" if value in ("<unknown>", "unknown") else value
 
 
+_CARD_PREFIX = VAR_CARD + "="
+
+
+def chan_card(value: Any) -> str:
+    """CCROUTER_CARD from a `ChanVariable` header value (`NAME=value`, one string or, with
+    several channelvars, a list; main/manager_channels.c prints one header per variable)."""
+    for item in value if isinstance(value, list) else (value,):
+        if isinstance(item, str) and item.startswith(_CARD_PREFIX):
+            return item[len(_CARD_PREFIX) :].strip()
+    return ""
+
+
 def _chan(m: Msg) -> ev.ChannelRef:
+    cv = m.get("ChanVariable")
     return ev.ChannelRef(
         uniqueid=_req(m, "Uniqueid"),
         linkedid=_s(m, "Linkedid"),
@@ -59,7 +73,27 @@ def _chan(m: Msg) -> ev.ChannelRef:
         caller_name=_caller_id(_s(m, "CallerIDName")),
         exten=_s(m, "Exten"),
         context=_s(m, "Context"),
+        card=chan_card(cv) if cv else "",
     )
+
+
+def header(m: Msg, key: str) -> str:
+    """One header's value ("" when absent; the last one when repeated)."""
+    return _s(m, key)
+
+
+def channel_from_item(m: Msg) -> ev.ChannelRef:
+    """A `CoreShowChannel` item of a CoreShowChannels reply (the same channel snapshot
+    headers as events, ChanVariable included; main/manager.c action_coreshowchannels)."""
+    return _chan(m)
+
+
+def interface_of(channel: str) -> str:
+    """The device interface of a channel name: `PJSIP/1001-0000000a` -> `PJSIP/1001`,
+    `Local/agent7@ctx-00000003;1` -> `Local/agent7@ctx`."""
+    name = channel.rsplit(";", 1)[0] if channel.startswith("Local/") else channel
+    base, sep, _ = name.rpartition("-")
+    return base if sep and "/" in base else name
 
 
 def _member(m: Msg, at: float, *, listed: bool = False) -> ev.MemberState:

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ccrouter.domain import events as ev
-from ccrouter.domain.cards import CardKind, CardState, CardWrite, CloseReason, Outcome
+from ccrouter.domain.cards import (
+    CardKind,
+    CardState,
+    CardWrite,
+    CloseReason,
+    Outcome,
+    is_valid_card_number,
+)
 from ccrouter.domain.routing import RouteDecision
 
 
@@ -252,7 +259,7 @@ class CallBook:
         writes: list[CardWrite] = []
         if call is None:  # first sight: a queue call that did not come through our route script
             call = LiveCall(
-                card=self._new_number(),
+                card=self._card_for(e.chan),
                 uniqueid=e.chan.uniqueid,
                 started_at=e.at,
                 linkedid=e.chan.linkedid,
@@ -288,6 +295,60 @@ class CallBook:
             call.joined_at = e.at
         writes.append(CardWrite(call.card, fields))
         return writes
+
+    def _card_for(self, chan: ev.ChannelRef) -> str:
+        """The card of a call first seen in an event: the channel's own CCROUTER_CARD when
+        Asterisk reports a valid one that no live call holds (the card of a call routed just
+        before a crash, whose insert died uncommitted), else a new number."""
+        card = chan.card
+        if card and is_valid_card_number(card) and self.holder(card) is None:
+            return card
+        return self._new_number()
+
+    def holder(self, card: str) -> LiveCall | None:
+        """The live call holding card number `card` (a scan: only for rare paths)."""
+        return next((c for c in self._by_uniqueid.values() if c.card == card), None)
+
+    def adopt(self, *, at: float, chan: ev.ChannelRef) -> list[CardWrite]:
+        """A live channel carrying a valid CCROUTER_CARD that no live call holds (seen at a
+        resync): track it under that card again. The card row is (re)written, so a card lost
+        in a crash before its insert was committed exists again with the number the caller
+        was given."""
+        if not is_valid_card_number(chan.card) or self.holder(chan.card) is not None:
+            return []
+        if chan.uniqueid in self._by_uniqueid:
+            return []
+        call = LiveCall(card=chan.card, uniqueid=chan.uniqueid, started_at=at,
+                        linkedid=chan.linkedid, channel=chan.channel,
+                        caller_num=chan.caller_num, caller_name=chan.caller_name,
+                        routed=True)  # fmt: skip
+        self._by_uniqueid[call.uniqueid] = call
+        if call.linkedid and call.linkedid not in self._by_linkedid:
+            self._by_linkedid[call.linkedid] = call
+        row = {"kind": CardKind.INBOUND.value, "state": CardState.OPEN.value,
+               "uniqueid": call.uniqueid, "linkedid": call.linkedid, "channel": call.channel,
+               "caller_num": call.caller_num, "caller_name": call.caller_name,
+               "dialled": chan.exten, "started_at": at}  # fmt: skip
+        return [CardWrite(call.card, row, insert=True)]
+
+    def bridged(
+        self, *, at: float, uniqueid: str, interface: str, operator: str
+    ) -> list[CardWrite]:
+        """A resync found this call's channel in a bridge with an operator's channel (it was
+        answered while AMI was away): mark it answered by `interface` (`operator`: the member
+        name, "" when unknown). A call already known to be answered is left alone."""
+        call = self._by_uniqueid.get(uniqueid)
+        if call is None or call.answered or call.hungup_at is not None:
+            return []
+        call.answered, call.ringing = True, ""
+        call.operator, call.interface = operator, interface
+        fields: dict[str, Any] = {
+            "answered_at": at,
+            "operator": operator,
+            "interface": interface,
+            "outcome": Outcome.ANSWERED.value,
+        }
+        return [CardWrite(call.card, fields)]
 
     def _ringing(self, e: ev.AgentRinging) -> list[CardWrite]:
         call = self._call_for(e.chan)

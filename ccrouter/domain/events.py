@@ -21,6 +21,9 @@ class ChannelRef:
     caller_name: str
     exten: str
     context: str
+    card: str = ""
+    """The channel's CCROUTER_CARD as Asterisk reports it (`ChanVariable:` headers, present when
+    manager.conf has `channelvars = CCROUTER_CARD`); "" when unset or not reported."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 import structlog
 
-from ccrouter.ami.translate import BadEvent, caller_from_queue_entry, translate
+from ccrouter.ami.translate import (
+    BadEvent,
+    caller_from_queue_entry,
+    channel_from_item,
+    header,
+    interface_of,
+    translate,
+)
 from ccrouter.domain import events as ev
 from ccrouter.domain.calls import CallBook
 from ccrouter.domain.cards import CardWrite
@@ -143,7 +151,9 @@ class CallTracker:
     # --- resync and housekeeping -----------------------------------------------------------
 
     async def resync(self, ami: AmiSender) -> None:
-        """After every AMI (re)connect: close the calls that vanished while we were away."""
+        """After every AMI (re)connect: close the calls that vanished while we were away, take
+        back calls whose card the channel holds but the book lost (a crash before the card was
+        committed), and mark calls answered while we were away."""
         seen_before = self._clock()
         status = await ami.send({"Action": "CoreStatus"})
         started = f"{status.get('CoreStartupDate', '')} {status.get('CoreStartupTime', '')}"
@@ -152,12 +162,15 @@ class CallTracker:
         )
         self._pbx_started, self._pbx_shut_down = started, False
         items = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
-        alive = {m.get("Uniqueid", "") for m in items if m.get("Event") == "CoreShowChannel"}
+        channels = [m for m in items if m.get("Event") == "CoreShowChannel"]
+        alive = {header(m, "Uniqueid") for m in channels}
         writes = self.book.reconcile(
             alive, seen_before=seen_before, pbx_restarted=restarted, now=self._clock()
         )
         self._submit(writes)
-        await self._resync_waiting(ami)
+        cards = self._adopt(channels)
+        names = await self._resync_waiting(ami, cards)
+        self._resync_bridged(channels, names)
         log.info(
             "ami_resynced",
             pbx_restarted=restarted,
@@ -166,11 +179,62 @@ class CallTracker:
             live_calls=len(self.book),
         )
 
-    async def _resync_waiting(self, ami: AmiSender) -> None:
-        """Callers waiting in a queue whose QueueCallerJoin we missed get their card now."""
+    def _adopt(self, channels: list[Mapping[str, Any]]) -> dict[str, str]:
+        """Channels whose CCROUTER_CARD (ChanVariable) no live call holds get their card back;
+        returns uniqueid -> card of every channel reporting one."""
+        cards: dict[str, str] = {}
+        for item in channels:
+            try:
+                chan = channel_from_item(item)
+            except BadEvent as e:
+                log.warning("ami_bad_event", error=str(e))
+                continue
+            if not chan.card:
+                continue
+            uniqueid = chan.uniqueid
+            cards[uniqueid] = chan.card
+            if chan.channel.startswith("Local/") or self.book.find(uniqueid=uniqueid):
+                continue  # a Local half: its call is known by the other half or by its leg
+            adopted = self.book.adopt(at=self._clock(), chan=chan)
+            if adopted:
+                log.warning("card_taken_back_from_channel", card=chan.card, uniqueid=uniqueid)
+                self._submit(adopted)
+        return cards
+
+    def _resync_bridged(self, channels: list[Mapping[str, Any]], names: Mapping[str, str]) -> None:
+        """A live call whose channel shares a bridge (BridgeId) with another channel was
+        answered while we were away: the other channel's name gives the operator's interface
+        (`PJSIP/1001-0000000a` -> `PJSIP/1001`), QueueStatus's members its name."""
+        by_bridge: dict[str, list[Mapping[str, Any]]] = {}
+        for item in channels:
+            bridge = header(item, "BridgeId")
+            if bridge:
+                by_bridge.setdefault(bridge, []).append(item)
+        for members in by_bridge.values():
+            for item in members:
+                call = self.book.find(uniqueid=header(item, "Uniqueid"))
+                if call is None or call.answered:
+                    continue
+                peers = [p for p in members if p is not item]
+                if not peers:
+                    continue
+                interface = interface_of(header(peers[0], "Channel"))
+                self._submit(self.book.bridged(at=self._clock(), uniqueid=call.uniqueid,
+                                               interface=interface,
+                                               operator=names.get(interface, "")))  # fmt: skip
+                log.info("call_answered_during_ami_gap", card=call.card, interface=interface)
+
+    async def _resync_waiting(self, ami: AmiSender, cards: Mapping[str, str]) -> dict[str, str]:
+        """Callers waiting in a queue whose QueueCallerJoin we missed get their card now (the
+        one their channel holds, from `cards`, else a new one). Returns the queue members'
+        interface -> name."""
         items = await ami.send({"Action": "QueueStatus"}, as_list=True)
+        names: dict[str, str] = {}
         for item in items:
-            if item.get("Event") != "QueueEntry":
+            kind = item.get("Event")
+            if kind == "QueueMember":
+                names[header(item, "Location")] = header(item, "Name")
+            if kind != "QueueEntry":
                 continue
             try:
                 joined = caller_from_queue_entry(item, self._clock())
@@ -179,7 +243,11 @@ class CallTracker:
                 continue
             call = self.book.find(uniqueid=joined.chan.uniqueid)
             if call is None or call.queue != joined.queue or not call.joined:
+                card = cards.get(joined.chan.uniqueid, "")
+                if card:  # QueueEntry has no ChanVariable: CoreShowChannels told us the card
+                    joined = replace(joined, chan=replace(joined.chan, card=card))
                 self.apply(joined)
+        return names
 
     async def run(self) -> None:
         """Close calls whose caller hung up long ago with parts still missing."""

@@ -2,7 +2,8 @@
 
 A channel caches its formatted snapshot (`Channel: ...` through `Linkedid: ...`) and its
 `Dest`-prefixed twin; any change goes through `update()`, which drops the caches. Header names
-and order follow `ast_manager_build_channel_state_string_prefix` (see the transcripts).
+and order follow `ast_manager_build_channel_state_string_prefix` (see the transcripts), which
+ends with one `ChanVariable: NAME=value` per manager.conf `channelvars` name.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Channel:
         "app",
         "appdata",
         "bridge",
+        "chanvars",
         "cid_name",
         "cid_num",
         "conn_name",
@@ -52,6 +54,7 @@ class Channel:
         state: int = 0,
         cid_num: str = "",
         cid_name: str = "",
+        chanvars: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.uniqueid = uniqueid
@@ -69,6 +72,7 @@ class Channel:
         self.bridge = ""
         self.created = created
         self.vars: dict[str, str] = {}
+        self.chanvars = chanvars  # manager.conf channelvars, in its order
         self._snap: str | None = None
         self._dest: str | None = None
 
@@ -106,4 +110,6 @@ class Channel:
             f"{p}Priority: {self.priority}\r\n"
             f"{p}Uniqueid: {self.uniqueid}\r\n"
             f"{p}Linkedid: {self.linkedid}\r\n"
+        ) + "".join(  # manager_channels.c: one header per channelvars name, "" when unset
+            f"{p}ChanVariable: {n}={self.vars.get(n, '')}\r\n" for n in self.chanvars
         )

@@ -44,6 +44,8 @@ class SimOptions:
     """The FastAGI script of ccrouter-inbound: `route`, or `ivr` when the config has menus."""
     survey: bool = False
     """Queue(...,c,...) then AGI(survey): the caller stays after the operator hangs up."""
+    channelvars: tuple[str, ...] = ()
+    """manager.conf `channelvars`: reported in every channel snapshot as `ChanVariable`."""
 
 
 class Core:
@@ -106,7 +108,7 @@ class Core:
                     uniqueid: str = "") -> Channel:
         uid = uniqueid or self.uniqueid()  # Originate's ChannelId sets it
         ch = Channel(name, uid, linkedid or uid, context, exten, self.now(), state=state,
-                     cid_num=cid_num, cid_name=cid_name)
+                     cid_num=cid_num, cid_name=cid_name, chanvars=self.opt.channelvars)
         self.channels[name] = ch
         self.emit("Newchannel", ev.CALL, Channel.snap, ch)
         return ch
@@ -134,6 +136,8 @@ class Core:
 
     def set_var(self, ch: Channel, name: str, value: str) -> None:
         ch.vars[name] = value
+        if name in ch.chanvars:
+            ch.update()  # the next snapshot reports the new value
         self.emit("VarSet", ev.DIALPLAN, ev.varset, ch, name, value)
 
     def hangup(self, ch: Channel, *, soft: bool = True, cause: int = 16) -> None:

@@ -44,11 +44,14 @@ class PbxSimulator:
         agi_timeout_s: float = 10.0,
         inbound_script: str = dp.SCRIPT_ROUTE,
         survey: bool = False,
+        channelvars: tuple[str, ...] = (),
     ) -> None:
+        """`channelvars`: manager.conf's `channelvars` (channel variables every channel
+        snapshot in an event reports as `ChanVariable: NAME=value`); none by default."""
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         opts = SimOptions(agi_host, agi_port, time_scale, noise, fallback_queue, prompt_s,
-                          agi_timeout_s, inbound_script, survey)
+                          agi_timeout_s, inbound_script, survey, tuple(channelvars))
         self._started = time.time()
         self._ami = AmiServer(username, secret, self._handle_action, login_fail_delay_s,
                               lambda: int(time.time() - self._started))
