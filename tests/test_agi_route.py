@@ -1,4 +1,4 @@
-"""The `route` AGI script: arguments -> Requirements -> router -> SET VARIABLE, over a socket."""
+"""The `route` AGI script: arguments -> Requirements -> router -> EXEC MSet, over a socket."""
 
 from __future__ import annotations
 
@@ -16,12 +16,19 @@ from tests.test_agi_session import Peer, header_of, running
 
 CARD = card_number(1)
 OK = b"200 result=1\n"
+EXEC_OK = b"200 result=0\n"
+"""What Asterisk answers `EXEC <app>` when the application returned 0 (agi-session.txt)."""
+MSET = (
+    f"EXEC MSet CCROUTER_QUEUE=support-ru,CCROUTER_CARD={CARD},CCROUTER_QUEUE_TIMEOUT=300,"
+    "CCROUTER_LANGUAGE=ru,CCROUTER_PRODUCT=wallet"
+)
 
 
 @dataclass
 class FakeRouter:
     priority: int = 0
     fail: bool = False
+    queue: str = "support-ru"
     calls: list[tuple[AgiRequest, Requirements]] = field(default_factory=list)
 
     async def route(self, request: AgiRequest, requirements: Requirements) -> RouteResult:
@@ -30,7 +37,7 @@ class FakeRouter:
             raise LookupError("no routing table loaded")
         decision = RouteDecision(
             target="support-ru",
-            queue="support-ru",
+            queue=self.queue,
             product=requirements.product or "wallet",
             language=requirements.language or "ru",
             priority=max(self.priority, requirements.priority),
@@ -80,16 +87,9 @@ async def test_route_session_sets_the_variables_in_order() -> None:
             "agi_arg_4: priority=2")
     async with running({SCRIPT_ROUTE: route_script(router)}) as (server, port):
         peer = await Peer.connect(port, header_of("agi-route-session.txt", args))
-        await peer.answer_all({}, default=OK)
-    assert peer.commands == [
-        "SET VARIABLE CCROUTER_QUEUE support-ru",
-        f"SET VARIABLE CCROUTER_CARD {CARD}",
-        "SET VARIABLE CCROUTER_QUEUE_TIMEOUT 300",
-        "SET VARIABLE CCROUTER_LANGUAGE ru",
-        "SET VARIABLE CCROUTER_PRODUCT wallet",
-        "SET VARIABLE QUEUE_PRIO 2",
-        "SET VARIABLE CCROUTER_STATUS ok",
-    ]
+        await peer.answer_all({}, default=EXEC_OK)
+    # one round trip, in order, CCROUTER_STATUS=ok last
+    assert peer.commands == [f"{MSET},QUEUE_PRIO=2,CCROUTER_STATUS=ok"]
     ((request, requirements),) = router.calls
     assert (request.uniqueid, request.caller_num) == ("1795443825.1", "79001234567")
     assert requirements == Requirements(product="wallet", language="ru", dialled="5555", priority=2)
@@ -102,8 +102,7 @@ async def test_recorded_route_call_without_args_has_no_queue_prio() -> None:
         peer = await Peer.connect(port, header_of("agi-route-session.txt"))
         await peer.answer_all({}, default=OK)
     assert router.calls[0][1] == Requirements()
-    assert "SET VARIABLE QUEUE_PRIO" not in " ".join(peer.commands)
-    assert peer.commands[-1] == "SET VARIABLE CCROUTER_STATUS ok" and len(peer.commands) == 6
+    assert peer.commands == [f"{MSET},CCROUTER_STATUS=ok"]  # no QUEUE_PRIO
 
 
 async def test_bad_args_still_route_and_are_logged() -> None:
@@ -114,7 +113,7 @@ async def test_bad_args_still_route_and_are_logged() -> None:
         async with running({SCRIPT_ROUTE: route_script(router)}) as (_, port):
             peer = await Peer.connect(port, header)
             await peer.answer_all({}, default=OK)
-    assert peer.commands[-1] == "SET VARIABLE CCROUTER_STATUS ok"
+    assert peer.commands == [f"{MSET.replace('=ru', '=xx')},CCROUTER_STATUS=ok"]
     assert router.calls[0][1] == Requirements(language="xx")
     (ignored,) = [e for e in logs if e["event"] == "route_arguments_ignored"]
     text = " ".join(ignored["problems"])
@@ -137,9 +136,35 @@ async def test_caller_hangup_mid_route_ends_quietly() -> None:
     router = FakeRouter()
     async with running({SCRIPT_ROUTE: route_script(router)}) as (server, port):
         peer = await Peer.connect(port, header_of("agi-route-session.txt"))
-        assert await peer.read_command() == "SET VARIABLE CCROUTER_QUEUE support-ru"
-        peer.send(OK)
-        assert await peer.read_command() == f"SET VARIABLE CCROUTER_CARD {CARD}"
+        assert await peer.read_command() == f"{MSET},CCROUTER_STATUS=ok"
         peer.writer.write_eof()  # Asterisk drops the socket: the channel is gone
         assert await peer.expect_eof() == []  # no error status attempted
     assert (server.stats.hangups, server.stats.errors, server.stats.ok) == (1, 0, 0)
+
+
+async def test_caller_hangup_during_one_by_one_variables_ends_quietly() -> None:
+    router = FakeRouter(queue="support,ru")  # a comma: MSet would split it
+    async with running({SCRIPT_ROUTE: route_script(router)}) as (server, port):
+        peer = await Peer.connect(port, header_of("agi-route-session.txt"))
+        assert await peer.read_command() == "SET VARIABLE CCROUTER_QUEUE support,ru"
+        peer.send(OK)
+        assert await peer.read_command() == f"SET VARIABLE CCROUTER_CARD {CARD}"
+        peer.writer.write_eof()
+        assert await peer.expect_eof() == []
+    assert (server.stats.hangups, server.stats.errors, server.stats.ok) == (1, 0, 0)
+
+
+@pytest.mark.parametrize("queue", ["support,ru", "support ru", 'sup"port', "a|b", "q=1", "${X}",
+                                   "f(x)", ""])  # fmt: skip
+async def test_a_value_mset_would_mangle_goes_one_by_one(queue: str) -> None:
+    """MSet splits on `,`/`|`/`=`, strips quotes and backslashes, nests (), [] (app.c): such a
+    value, or an empty one, is sent with SET VARIABLE instead, every variable, same order."""
+    router = FakeRouter(queue=queue)
+    async with running({SCRIPT_ROUTE: route_script(router)}) as (server, port):
+        peer = await Peer.connect(port, header_of("agi-route-session.txt"))
+        await peer.answer_all({}, default=OK)
+    assert [c.split(" ")[2] for c in peer.commands] == [
+        "CCROUTER_QUEUE", "CCROUTER_CARD", "CCROUTER_QUEUE_TIMEOUT", "CCROUTER_LANGUAGE",
+        "CCROUTER_PRODUCT", "CCROUTER_STATUS"]  # fmt: skip
+    assert all(c.startswith("SET VARIABLE ") for c in peer.commands)
+    assert server.stats.ok == 1

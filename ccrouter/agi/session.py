@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 
@@ -275,6 +275,14 @@ def _check_line(text: str, what: str) -> None:
 
 
 _QUOTE = frozenset(' \t"\\\n\r\0')
+_MSET_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.+@:/*#")
+"""Characters a name or value may hold to travel in one `EXEC MSet` unchanged: no separator
+(`,` `|` `=`), quote, backslash, bracket, parenthesis, `$` or space (app.c's argument splitter
+treats those specially; MSet strips quotes)."""
+_MSET_MAX = 99
+"""pbx_builtin_setvar_multiple parses at most 99 pairs."""
+_MSET_MAX_BYTES = 1024
+"""Well under res_agi's 2048-byte command buffer."""
 _DTMF = frozenset("0123456789*#ABCD")
 
 
@@ -454,6 +462,27 @@ class AgiSession:
 
     async def set_variable(self, name: str, value: str) -> None:
         await self.command(f"SET VARIABLE {_word(name, 'variable name')} {quote(value)}")
+
+    async def set_variables(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Set several channel variables, in order, in one round trip when possible.
+
+        `EXEC MSet NAME1=v1,NAME2=v2,...` (Asterisk's core MSet application, main/pbx_variables.c)
+        when every name and value is non-empty and made of plain characters; otherwise one
+        `SET VARIABLE` per pair, exactly as `set_variable` does.
+        """
+        if not pairs:
+            return
+        if len(pairs) > 1 and len(pairs) <= _MSET_MAX:
+            data = ",".join(f"{_word(n, 'variable name')}={v}" for n, v in pairs)
+            if len(data) <= _MSET_MAX_BYTES and all(
+                v and _MSET_SAFE.issuperset(n) and _MSET_SAFE.issuperset(v) for n, v in pairs
+            ):
+                reply = await self.command(f"EXEC MSet {data}")
+                if reply.result == "-2":
+                    raise AgiCommandError("no such application 'MSet'", reply)
+                return
+        for name, value in pairs:
+            await self.set_variable(name, value)
 
     async def get_variable(self, name: str) -> str | None:
         reply = await self.command(f"GET VARIABLE {_word(name, 'variable name')}")

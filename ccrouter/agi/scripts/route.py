@@ -2,8 +2,11 @@
 
 `AGI(agi://127.0.0.1:4573/route,product=wallet,lang=uz,did=${EXTEN},priority=1,card=...)`
 sets CCROUTER_QUEUE, CCROUTER_CARD, CCROUTER_QUEUE_TIMEOUT, CCROUTER_LANGUAGE, CCROUTER_PRODUCT,
-QUEUE_PRIO (when > 0) and, last, CCROUTER_STATUS=ok. A bad or unknown argument is logged and
-ignored: the call is still routed. If the router fails, the server sets CCROUTER_STATUS=error.
+QUEUE_PRIO (when > 0), the skill-routing variables and, last, CCROUTER_STATUS=ok — in one round
+trip, `EXEC MSet CCROUTER_QUEUE=...,...,CCROUTER_STATUS=ok` (Asterisk's core MSet application),
+unless a value holds a character MSet would mangle; then one SET VARIABLE each. A bad or unknown
+argument is logged and ignored: the call is still routed. If the router fails, the server sets
+CCROUTER_STATUS=error.
 """
 
 from __future__ import annotations
@@ -123,26 +126,38 @@ async def route(session: AgiSession, router: RouteService) -> None:
         problems.append(f"URL query {request.query!r} ignored: pass ,key=value arguments")
     if problems:
         log.warning("route_arguments_ignored", problems=problems)
-    await set_route_variables(session, await router.route(request, requirements))
+    result = await router.route(request, requirements)
+    await set_route_variables(session, result, one_command=True)
 
 
-async def set_route_variables(session: AgiSession, result: RouteResult) -> None:
+async def set_route_variables(
+    session: AgiSession, result: RouteResult, *, one_command: bool = False
+) -> None:
     """Hand a routing result to the dialplan (ccrouter-queue reads these); also used by the
-    IVR script when its caller is routed. CCROUTER_STATUS=ok comes last."""
+    IVR script when its caller is routed. CCROUTER_STATUS=ok comes last.
+
+    `one_command` (the route script): all of them in one `EXEC MSet` round trip when every
+    value is plain, else one SET VARIABLE each (what the IVR script always sends)."""
     structlog.contextvars.bind_contextvars(card=result.card)
     decision = result.decision
     if decision.notes:
         log.warning("route_requirements_not_honoured", notes=list(decision.notes))
-    await session.set_variable(VAR_QUEUE, decision.queue)
-    await session.set_variable(VAR_CARD, result.card)
-    await session.set_variable(VAR_QUEUE_TIMEOUT, str(decision.timeout_s))
-    await session.set_variable(VAR_LANGUAGE, decision.language)
-    await session.set_variable(VAR_PRODUCT, decision.product)
+    pairs = [
+        (VAR_QUEUE, decision.queue),
+        (VAR_CARD, result.card),
+        (VAR_QUEUE_TIMEOUT, str(decision.timeout_s)),
+        (VAR_LANGUAGE, decision.language),
+        (VAR_PRODUCT, decision.product),
+    ]
     if decision.priority > 0:
-        await session.set_variable(VAR_QUEUE_PRIO, str(decision.priority))
-    for name, value in routing_variables(decision):
+        pairs.append((VAR_QUEUE_PRIO, str(decision.priority)))
+    pairs += routing_variables(decision)
+    pairs.append((VAR_STATUS, STATUS_OK))
+    if one_command:
+        await session.set_variables(pairs)
+        return
+    for name, value in pairs:
         await session.set_variable(name, value)
-    await session.set_variable(VAR_STATUS, STATUS_OK)
 
 
 def routing_variables(decision: RouteDecision) -> list[tuple[str, str]]:
