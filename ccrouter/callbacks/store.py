@@ -185,6 +185,22 @@ class CallbackStore:
                 values["due_at"] = due_at
             await conn.execute(R.update().where(R.c.id == req_id).values(**values))
 
+    async def release(self, attempt_id: int, now: float, *, due_at: float) -> None:
+        """The attempt ended through no fault of the customer (operator first: the operator
+        did not answer): it does not count. Its row goes (its leg's card keeps the story:
+        outcome operator_missed) and the request is pending again at `due_at`."""
+        async with self._engine.begin() as conn:
+            req_id = (
+                await conn.execute(
+                    A.delete().where(A.c.id == attempt_id).returning(A.c.request_id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                R.update().where(R.c.id == req_id)
+                .values(state=State.PENDING.value, attempts=R.c.attempts - 1, due_at=due_at,
+                        updated_at=now, reason="operator_missed")
+            )  # fmt: skip
+
     async def end(self, request_id: int, state: State, reason: str, now: float) -> bool:
         """A pending request ends without an attempt (expired)."""
         async with self._engine.begin() as conn:

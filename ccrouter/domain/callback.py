@@ -51,6 +51,9 @@ class AttemptResult(StrEnum):
     FAILED = "failed"
     ABANDONED = "abandoned"  # the customer answered, then hung up before an operator took it
     LOST = "lost"  # ccrouter restarted and the channel was gone: the outcome is unknown
+    OPERATOR_MISSED = "operator_missed"
+    """Operator first: the operator did not answer (or hung up before the customer was
+    dialled). Not the customer's fault: the attempt does not count, another operator is tried."""
 
 
 # OriginateResponse `Reason` is the last control frame seen while dialling
@@ -70,6 +73,22 @@ def result_of_originate(success: bool, reason: int) -> AttemptResult:
         return AttemptResult.ANSWERED
     result = _REASONS.get(reason, AttemptResult.FAILED)
     return AttemptResult.FAILED if result is AttemptResult.ANSWERED else result
+
+
+_DIAL_STATUS: Final = {
+    "ANSWER": AttemptResult.CONNECTED,
+    "BUSY": AttemptResult.BUSY,
+    "NOANSWER": AttemptResult.NO_ANSWER,
+    "CONGESTION": AttemptResult.CONGESTION,
+    "CHANUNAVAIL": AttemptResult.FAILED,
+    "CANCEL": AttemptResult.OPERATOR_MISSED,  # the operator hung up while the customer rang
+    "": AttemptResult.OPERATOR_MISSED,  # the operator hung up before Dial() ran
+}
+
+
+def result_of_dial(dial_status: str) -> AttemptResult:
+    """Operator first: the customer leg's outcome from Dial()'s DIALSTATUS (app_dial.c)."""
+    return _DIAL_STATUS.get(dial_status.strip().upper(), AttemptResult.FAILED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ import structlog
 from ccrouter import dialplan as dp
 from ccrouter.ami.connection import AmiActionFailed, AmiNotConnected, AmiTimeout
 from ccrouter.ami.translate import BadEvent, member_from_status_item
+from ccrouter.callbacks import operator_first
 from ccrouter.callbacks.store import Added, Attempt, CallbackStore
 from ccrouter.config import Settings
 from ccrouter.domain import callback as cb
@@ -64,6 +65,8 @@ class Flight:
     attempt: Attempt
     request: cb.Request
     answered: bool = False
+    interface: str = ""
+    """Operator first: the operator rung."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +80,10 @@ class _Abandon:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    kind: str  # "answered" | "originated" | "hungup" | "wake"
+    kind: str  # "answered" | "originated" | "hungup" | "dialled" | "wake"
     key: str = ""  # caller number / ActionID / Uniqueid
     result: cb.AttemptResult | None = None
+    detail: str = ""  # "dialled": ANSWEREDTIME
 
 
 class CallbackService:
@@ -110,6 +114,8 @@ class CallbackService:
         self._flights: dict[str, Flight] = {}  # by ActionID
         self._by_channel: dict[str, Flight] = {}  # by ChannelId (the leg's Uniqueid)
         self._last: dict[str, float] = {}  # target -> last Originate time (pacing)
+        self._operator_first = self._s.mode == "operator_first"
+        self._cooldown: dict[str, float] = {}  # operator first: interface -> rung again after
         self._next_poll = 0.0
         self.originated = 0
 
@@ -188,6 +194,10 @@ class CallbackService:
             )
         elif isinstance(e, ev.ChannelHungUp) and e.uniqueid in self._by_channel:
             self._put(_Job("hungup", e.uniqueid))
+        elif (isinstance(e, ev.UserEventRaised) and e.name == dp.USER_EVENT_CALLBACK
+              and e.uniqueid in self._by_channel):  # fmt: skip
+            self._put(_Job("dialled", e.uniqueid, cb.result_of_dial(e.get("DialStatus")),
+                           e.get("AnsweredTime")))  # fmt: skip
 
     # --- the owned task --------------------------------------------------------------------------
 
@@ -234,10 +244,16 @@ class CallbackService:
             if job.result is cb.AttemptResult.ANSWERED:
                 flight.answered = True
                 await self._store.attempt_answered(flight.attempt.id)
+            elif self._operator_first:  # the operator did not answer
+                await self._operator_missed(flight)
             else:
                 self._tracker.leg_failed(uniqueid=flight.attempt.channel_id,
                                          card=flight.attempt.card, outcome=job.result.value)
                 await self._finish(flight, job.result)
+        elif job.kind == "dialled":
+            flight = self._by_channel.get(job.key)
+            if flight is not None and job.result is not None:
+                await self._dialled(flight, job.result, job.detail)
         elif job.kind == "hungup":
             flight = self._by_channel.get(job.key)
             if flight is not None and flight.answered:
@@ -272,7 +288,9 @@ class CallbackService:
             if await self._store.end(r.id, cb.State.EXPIRED, "too_old", now) and r.card:
                 self._card(r.card, cb.State.EXPIRED.value, "too_old")
         await self._drop_stale(now)
-        in_flight = Counter(f.attempt.target for f in self._flights.values())
+        # Operator first: the rung operators are left out of the free ones (`_lines`).
+        in_flight = Counter(
+            () if self._operator_first else (f.attempt.target for f in self._flights.values()))
         plan = cb.plan(list(self._pending.values()), self._lines(now), in_flight, now,
                        self.policy, self._hours)  # fmt: skip
         for d in plan.dispatch:
@@ -296,8 +314,10 @@ class CallbackService:
 
     def _lines(self, now: float) -> dict[str, cb.Line]:
         free: dict[str, set[str]] = {}
+        busy = {f.interface for f in self._flights.values()} | {
+            i for i, until in self._cooldown.items() if until > now}
         for (queue, iface), m in self._members.items():
-            if not m.paused and m.status == 1:
+            if not m.paused and m.status == 1 and iface not in busy:
                 free.setdefault(queue, set()).add(iface)
         lines = {}
         for name, t in self._targets.items():
@@ -313,7 +333,8 @@ class CallbackService:
         r = d.request
         n = r.attempts + 1
         card = self._new_number()
-        action_id = f"ccrouter-cb-{r.id}-{n}"
+        action_id = f"ccrouter-cb-{r.id}-{n}" + (f"-{int(now * 1000)}" if self._operator_first
+                                                 else "")  # an attempt may be released
         channel_id = f"ccrouter-cb-{r.id}-{n}-{int(now * 1000)}"
         attempt = await self._store.claim(r, card=card, action_id=action_id,
                                           channel_id=channel_id, target=d.target, now=now)
@@ -328,6 +349,13 @@ class CallbackService:
                                fields=self._leg_fields(r, d.target))  # fmt: skip
         if r.card:
             self._card(r.card, cb.State.DIALING.value, f"attempt {n}")
+        if self._operator_first:
+            self._by_channel[channel_id].interface = d.interface
+            ring = operator_first.originate(self._s, r, interface=d.interface,
+                                            action_id=action_id, channel_id=channel_id,
+                                            card=card)  # fmt: skip
+            await self._send(ring, r, d, card, channel_id)
+            return
         variables = {
             dp.VAR_QUEUE: t.queue_name, dp.VAR_QUEUE_TIMEOUT: str(t.timeout_s),
             dp.VAR_QUEUE_PRIO: str(self._s.queue_priority), dp.VAR_CARD: card,
@@ -343,6 +371,11 @@ class CallbackService:
         }  # fmt: skip
         if self._s.caller_id:
             action["CallerID"] = self._s.caller_id
+        await self._send(action, r, d, card, channel_id)
+
+    async def _send(self, action: dict[str, Any], r: cb.Request, d: cb.Dispatch, card: str,
+                    channel_id: str) -> None:  # fmt: skip
+        n = r.attempts + 1
         self.originated += 1
         log.info("callback_dialing", request=r.id, attempt=n, target=d.target, card=card,
                  operator=d.interface)  # fmt: skip
@@ -368,6 +401,36 @@ class CallbackService:
         self._flights[attempt.action_id] = flight
         self._by_channel[attempt.channel_id] = flight
         return flight
+
+    async def _operator_missed(self, flight: Flight) -> None:
+        """Operator first: the operator did not answer (or hung up before the customer was
+        dialled). The attempt does not count; they are left alone for a while."""
+        self._flights.pop(flight.attempt.action_id, None)
+        self._by_channel.pop(flight.attempt.channel_id, None)
+        now, r = self._clock(), flight.request
+        self._cooldown[flight.interface] = now + self._s.operator_cooldown_s
+        self._tracker.leg_failed(uniqueid=flight.attempt.channel_id, card=flight.attempt.card,
+                                 outcome=cb.AttemptResult.OPERATOR_MISSED.value)  # fmt: skip
+        await self._store.release(flight.attempt.id, now, due_at=now)
+        self._pending[r.id] = replace(r, state=cb.State.PENDING.value, due_at=now)
+        if r.card:
+            self._card(r.card, cb.State.PENDING.value, cb.AttemptResult.OPERATOR_MISSED.value)
+        log.info("callback_operator_missed", request=r.id, operator=flight.interface)
+
+    async def _dialled(self, flight: Flight, result: cb.AttemptResult, answered: str) -> None:
+        """Operator first: the customer leg's outcome (UserEvent from the dialplan)."""
+        if result is cb.AttemptResult.OPERATOR_MISSED:
+            await self._operator_missed(flight)
+            return
+        card = flight.attempt.card
+        if result is cb.AttemptResult.CONNECTED:
+            talk = operator_first.talk_seconds(answered)
+            self._cards.submit(CardWrite(card, {
+                "interface": flight.interface, "talk_s": talk,
+                "answered_at": self._clock() - (talk or 0)}))  # fmt: skip
+        outcome = "answered" if result is cb.AttemptResult.CONNECTED else result.value
+        self._tracker.leg_failed(uniqueid=flight.attempt.channel_id, card=card, outcome=outcome)
+        await self._finish(flight, result)
 
     async def _finish(self, flight: Flight, result: cb.AttemptResult) -> None:
         """An attempt ended: the request is done, retried later, or failed for good."""
