@@ -22,7 +22,7 @@ import structlog
 from ccrouter.app import App, run
 from ccrouter.config import Settings
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_ROUTE
-from ccrouter.dialplan_gen import queuerules_conf, queues_conf
+from ccrouter.dialplan_gen import CHANNELVARS, queuerules_conf, queues_conf
 from ccrouter.logs import configure_logging
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller, SimOperator
 
@@ -115,7 +115,7 @@ async def demo(
     sim = PbxSimulator(agi_host="127.0.0.1", agi_port=0, username=settings.ami.username,
                        secret=DEMO_SECRET, time_scale=time_scale, noise=True, seed=7,
                        inbound_script=SCRIPT_IVR if settings.ivr.enabled else SCRIPT_ROUTE,
-                       survey=settings.survey.enabled)  # fmt: skip
+                       survey=settings.survey.enabled, channelvars=CHANNELVARS)  # fmt: skip
     await sim.start(host="127.0.0.1", port=0)
     build_pbx(sim, settings, rng)
     app = App(demo_settings(settings, sim.ami_port, db_url))
