@@ -91,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     from ccrouter.app import main as app_main
 
+    os.environ.setdefault("CCROUTER_CONFIG", str(Path(args.config).resolve()))  # admin reload
     return app_main(settings)
 
 

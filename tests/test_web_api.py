@@ -48,6 +48,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/v1/operators/{operator}/state"): OWNER_OR_STAFF,
     ("PUT", "/api/v1/operators/{operator}/skills"): ADMIN_ONLY,
     ("DELETE", "/api/v1/operators/{operator}/skills"): ADMIN_ONLY,
+    ("POST", "/api/v1/admin/reload"): ADMIN_ONLY,
 }
 NUMBERS = itertools.count(79001230000)
 BODIES: dict[tuple[str, str], Any] = {

@@ -72,9 +72,9 @@ def test_the_cache_always_equals_a_full_rebuild(
     for batch in batches:
         for kind, i, queue, paused, status in batch:
             m = member(i, queue=queue, paused=paused, status=status)
-            e = {"add": ev.MemberAdded, "change": ev.MemberChanged,
-                 "remove": ev.MemberRemoved}[kind](0.0, m)
-            live.apply(e)
+            kinds: dict[str, type[ev.MemberAdded | ev.MemberChanged | ev.MemberRemoved]] = {
+                "add": ev.MemberAdded, "change": ev.MemberChanged, "remove": ev.MemberRemoved}
+            live.apply(kinds[kind](0.0, m))
         assert json.loads(cache.text(live, ops)) == full(live, ops)
 
 

@@ -12,7 +12,7 @@ import aiohttp
 from ccrouter.config import Settings
 from ccrouter.web import WebFeature
 from ccrouter.web.auth import Role, TokenStore
-from tests.stack import Stack, example_settings, stack
+from tests.stack import EXAMPLE, Stack, example_settings, stack
 
 
 def web_settings(**update: Any) -> Settings:
@@ -50,7 +50,7 @@ class WebStack:
 @contextlib.asynccontextmanager
 async def web_stack(tmp_path: Path, settings: Settings | None = None,
                     **kw: Any) -> AsyncIterator[WebStack]:
-    web = WebFeature()
+    web = WebFeature(config_path=kw.pop("config_path", EXAMPLE))
     async with (
         stack(tmp_path, settings=settings or web_settings(), features=[web], **kw) as st,
         aiohttp.ClientSession() as client,

@@ -82,6 +82,13 @@ class AlertService:
     def active(self) -> list[Alert]:
         return self._book.active()
 
+    def reconfigure(self, settings: AlertSettings, timezone: str) -> None:
+        """New rules/thresholds from a config reload; used from the next evaluation (alerts
+        of a removed rule resolve then). A webhook URL set where there was none needs a
+        restart (the sender task is started only with one)."""
+        self._s = settings
+        self._tz = zoneinfo.ZoneInfo(timezone)
+
     async def load(self) -> None:
         """Restore the alerts that were active when ccrouter stopped."""
         q = sa.select(alert_state).where(alert_state.c.active.is_(True))

@@ -180,6 +180,10 @@ class Auth:
     ) -> None:
         self._tokens, self._interfaces, self._masked = tokens, interfaces, set(masked)
 
+    def reconfigure(self, interfaces: Mapping[str, str], masked: Sequence[str]) -> None:
+        """After a config reload: operators' interfaces and the masked roles."""
+        self._interfaces, self._masked = interfaces, set(masked)
+
     async def __call__(self, token: str) -> Principal | None:
         if len(token) > 200:
             return None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ccrouter.config import Operator, Settings
@@ -28,6 +29,8 @@ class WebContext:
     hub: Hub
     reports: Reports
     alerts: AlertService | None = None
+    reload_hooks: list[Callable[[Settings], None]] = field(default_factory=list)
+    """Called with the new settings after an admin config reload."""
 
     def operator(self, op_id: str) -> Operator | None:
         return next((o for o in self.settings.operators if o.id == op_id), None)

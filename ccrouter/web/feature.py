@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ from ccrouter.web.context import WebContext, card_out
 from ccrouter.web.live import LATENCY_BUCKETS, Histogram, LiveModel
 from ccrouter.web.metrics import CONTENT_TYPE, AppCollector, registry, render
 from ccrouter.web.openapi import document
+from ccrouter.web.reload import CONFIG_ENV, Reloader, reload_endpoint
 from ccrouter.web.streams import Hub
 from ccrouter.web.wallboard import OperatorsJson, splice
 
@@ -69,7 +71,9 @@ def timed(script: Script, hist: Histogram) -> Script:
 
 
 class WebFeature:
-    def __init__(self) -> None:
+    def __init__(self, config_path: Path | None = None) -> None:
+        self.config_path = config_path
+        """The file `POST /api/v1/admin/reload` re-reads (default: $CCROUTER_CONFIG)."""
         self.address: tuple[str, int] = ("", 0)
         self.ctx: WebContext | None = None
         self._pops: asyncio.Queue[tuple[str, str, str, dict[str, Any]]] = asyncio.Queue(1000)
@@ -100,8 +104,13 @@ class WebFeature:
         self.endpoints = [*cards.endpoints(ctx), *live_routes.endpoints(ctx),
                           *reports.endpoints(ctx), *self._alert_endpoints(ctx),
                           *ops.endpoints(ctx)]
+        env_path = os.environ.get(CONFIG_ENV)
+        path = self.config_path or (Path(env_path) if env_path else None)
+        self.endpoints.append(reload_endpoint(Reloader(ctx, path)))
         auth = Auth(TokenStore(app.engine), {o.id: o.interface for o in s.operators},
                     s.http.mask_numbers_for)
+        ctx.reload_hooks.append(lambda new: auth.reconfigure(
+            {o.id: o.interface for o in new.operators}, new.http.mask_numbers_for))
         web_app = self.web_app
         add_routes(web_app, self.endpoints, auth)
         reg = registry(AppCollector(ctx, latency, self._callback_depth))
@@ -202,9 +211,9 @@ class WebFeature:
     async def _screen_pop(self) -> None:
         ctx = self.ctx
         assert ctx is not None
-        masked = Role.OPERATOR.value in ctx.settings.http.mask_numbers_for
         while True:
             op_id, number, phase, live = await self._pops.get()
+            masked = Role.OPERATOR.value in ctx.settings.http.mask_numbers_for
             try:
                 card, history = await self._pop_cards(number, live)
                 ctx.hub.publish(live_routes.operator_topic(op_id), "pop", {
@@ -239,7 +248,6 @@ class WebFeature:
     async def _wallboard(self) -> None:
         ctx = self.ctx
         assert ctx is not None
-        masked = Role.SUPERVISOR.value in ctx.settings.http.mask_numbers_for
         seen: tuple[int, int, int] = (-1, -1, -1)
         next_kpi = next_push = 0.0
         while True:
@@ -255,6 +263,7 @@ class WebFeature:
                 state = (ctx.live.version, len(ctx.app.tracker.book), alerts)
                 if state != seen or now >= next_push:
                     seen, next_push = state, now + 2.0
+                    masked = Role.SUPERVISOR.value in ctx.settings.http.mask_numbers_for
                     ctx.hub.publish_text(live_routes.WALLBOARD, "snapshot",
                                          self.snapshot_text(masked), retain=True)
             await asyncio.sleep(WALLBOARD_TICK_S)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ccrouter.callbacks.store import CallbackStore, OpenRequestExists
+from ccrouter.config import Settings
 from ccrouter.domain import callback as cb
 from ccrouter.ivr.incidents import IncidentError, IncidentService
 from ccrouter.routing.state import OperatorError, OperatorService, OperatorStore
@@ -94,6 +95,11 @@ class Ops:
         self.incidents = IncidentService(ctx.app.engine, s.products)
         self.callbacks = CallbackStore(ctx.app.engine)
         self.operators = OperatorService(s, OperatorStore(ctx.app.engine))
+        ctx.reload_hooks.append(self._reconfigure)
+
+    def _reconfigure(self, s: Settings) -> None:
+        self.incidents = IncidentService(self.ctx.app.engine, s.products)
+        self.operators = OperatorService(s, OperatorStore(self.ctx.app.engine))
 
     # --- incidents --------------------------------------------------------------------------
 
