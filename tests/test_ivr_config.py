@@ -131,6 +131,19 @@ def test_voicemail_out_of_hours_needs_a_mailbox(tmp_path: Path) -> None:
         "c.yaml:12: ivr.out_of_hours.mailbox: required when then: voicemail"]
 
 
+def test_a_lines_own_out_of_hours_is_checked_and_reaches_the_spec(tmp_path: Path) -> None:
+    line = '    weekly: {mon: ["09:00-18:00"]}\n'
+    bad = BASE.replace(line, line + "    out_of_hours: {then: voicemail}\n")
+    assert errors(tmp_path, bad) == [
+        "c.yaml:11: hours.wallet.out_of_hours.mailbox: required when then: voicemail"]
+    good = BASE.replace(line, line + "    out_of_hours: {prompt: ccrouter/wallet-closed, "
+                        "then: voicemail, mailbox: 300@default}\n")  # fmt: skip
+    assert errors(tmp_path, good) == []
+    spec = ivr_spec(load_settings(tmp_path / "c.yaml", environ={}))
+    assert spec.line_out_of_hours["wallet"].mailbox == "300@default"
+    assert spec.out_of_hours_for("general") == spec.out_of_hours
+
+
 def test_account_table_longest_prefix() -> None:
     table = AccountTable({"4": "wallet", "40": "terminal"})
     assert table.product("4012") == "terminal"
