@@ -23,7 +23,7 @@ ESSENTIAL = frozenset({
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentConnect",
     "AgentComplete", "AgentRingNoAnswer", "AgentDump", "QueueMemberAdded", "QueueMemberRemoved",
     "QueueMemberStatus", "QueueMemberPause", "QueueMemberPenalty", "Hangup",
-    "OriginateResponse", "FullyBooted", "Shutdown",
+    "OriginateResponse", "FullyBooted", "Shutdown", "UserEvent",
 })
 """Events sent with noise=False: what a call-centre client needs."""
 

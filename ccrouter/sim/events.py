@@ -16,6 +16,7 @@ AGI = "agi,all"
 CDR = "cdr,all"
 SYSTEM = "system,all"
 SECURITY = "security,all"
+USER = "user,all"
 
 CAUSE_TXT = {16: "Normal Clearing", 17: "User busy", 19: "No user responding", 0: "Unknown"}
 
@@ -111,6 +112,11 @@ def hangup_request(ch: Channel, cause: int = 16) -> str:
 
 def hangup(ch: Channel, cause: int = 16) -> str:
     return f"{ch.snap()}Cause: {cause}\r\nCause-txt: {CAUSE_TXT.get(cause, 'Unknown')}\r\n"
+
+
+def user_event(ch: Channel, name: str, body: tuple[tuple[str, str], ...]) -> str:
+    """UserEvent(name,Key: Value,...): the channel snapshot, `UserEvent`, then the body."""
+    return f"{ch.snap()}UserEvent: {name}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in body)
 
 
 def device_state(device: str, state: str) -> str:

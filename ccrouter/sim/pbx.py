@@ -15,6 +15,7 @@ from ccrouter import dialplan as dp
 from . import events as ev
 from .actions import Actions, OriginateRequest
 from .ami import AmiServer
+from .callback_leg import operator_first_leg
 from .calls import LiveCall, OriginateInfo, cancel_quietly
 from .core import INUSE, NOT_INUSE, Core, SimOptions
 from .engine import QueueEngine
@@ -236,7 +237,11 @@ class PbxSimulator:
                           "<unknown>", req.cid_num, req.cid_name)
             return False
         answered = asyncio.get_running_loop().create_future()
-        self._spawn(self._operator_leg(req, answered))
+        if req.context == dp.CONTEXT_CALLBACK_OPERATOR:  # operator-first callback
+            self._spawn(operator_first_leg(core, req, core.operator(req.channel),
+                                           self._customers, self._cues, answered))
+        else:
+            self._spawn(self._operator_leg(req, answered))
         if req.asynchronous:
             return True
         return bool(await answered)
