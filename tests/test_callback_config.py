@@ -65,3 +65,20 @@ def test_callback_leg_priority_comes_from_callbacks_queue_priority() -> None:
 
     s = load_settings(EXAMPLE, environ={})
     assert routing_table(s).priorities.callback == s.callbacks.queue_priority
+
+
+def test_operator_first_mode_loads_and_needs_a_whisper(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert "mode: customer_first" in text  # the example documents both modes
+    path = tmp_path / "c.yaml"
+    path.write_text(text.replace("mode: customer_first", "mode: operator_first"), "utf-8")
+    s = load_settings(path, environ={})
+    assert (s.callbacks.mode, s.callbacks.whisper) == ("operator_first",
+                                                       "ccrouter-callback-whisper")
+    path.write_text(text.replace("mode: customer_first", "mode: operator_first").replace(
+        "whisper: ccrouter-callback-whisper", 'whisper: ""'), "utf-8")
+    (err,) = check_settings(path, environ={})
+    assert err.key == "callbacks.whisper" and "operator_first needs a whisper" in err.message
+    path.write_text(text.replace("mode: customer_first", "mode: agent_first"), "utf-8")
+    (err,) = check_settings(path, environ={})
+    assert err.key == "callbacks.mode" and "customer_first" in err.message
