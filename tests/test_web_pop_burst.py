@@ -40,8 +40,10 @@ async def test_a_burst_of_pops_keeps_the_group_commit(tmp_path: Path) -> None:
         hub.publish = counting  # type: ignore[method-assign]
         writer = ws.st.app.writer
         before = writer.stats.commits
-        calls = [ws.st.sim.place_call(SimCaller(f"7900555{i:04}", dialled=WALLET_DID))
-                 for i in range(N)]
+        calls = []
+        for i in range(N):  # a steady stream: every pop finds new writes waiting
+            calls.append(ws.st.sim.place_call(SimCaller(f"7900555{i:04}", dialled=WALLET_DID)))
+            await asyncio.sleep(0.03)
         results = await asyncio.wait_for(asyncio.gather(*(c.finished for c in calls)), 20)
         assert results == ["answered"] * N
         await wait_until(lambda: len(pops) >= 2 * N, what="a ringing and a connected pop each")
