@@ -158,6 +158,9 @@ class Overflow(_Model):
     target: str | None = Field(default=None, pattern=_NAME)
     queue: str | None = Field(default=None, pattern=_NAME)
     voicemail: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(@[A-Za-z0-9_-]+)?$")
+    callback: bool = False
+    """Offer a callback ("press 1 to be called back", callbacks.offer's prompt and key) on this
+    target's line; a caller who declines hears ss-noservice."""
     when_unstaffed: bool = True
     """Overflow at once (no queue wait) when nobody is logged in with the skills."""
 
@@ -866,8 +869,11 @@ def _routing_checks(
         if not isinstance(overflow, dict):
             continue
         given = [k for k in ("target", "queue", "voicemail") if overflow.get(k) is not None]
+        given += ["callback"] if overflow.get("callback") is True else []
         if len(given) != 1:
-            yield (*at, "overflow"), "give exactly one of target, queue, voicemail"
+            yield (*at, "overflow"), "give exactly one of target, queue, voicemail, callback"
+        elif given == ["callback"] and _as_dict(data.get("callbacks")).get("enabled") is False:
+            yield (*at, "overflow", "callback"), "callbacks are disabled (callbacks.enabled)"
         dest = overflow.get("target")
         if isinstance(dest, str):
             if dest not in target_names:

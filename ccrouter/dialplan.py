@@ -36,6 +36,9 @@ CONTEXT_CALLBACK_OPERATOR: Final = "ccrouter-callback-operator"
 """callbacks.mode operator_first: ccrouter's Originate rings the free operator with this
 context; once they answer they hear CCROUTER_WHISPER, then Dial(${CCROUTER_DIAL}) rings the
 customer; the `h` extension reports the outcome as UserEvent(CcrouterCallback)."""
+CONTEXT_CALLBACK_OVERFLOW: Final = "ccrouter-callback-overflow"
+"""A target whose overflow step is a callback offer: CONTEXT_FALLBACK sends the caller here
+(CCROUTER_OVERFLOW_CALLBACK set), the callback_offer script asks and requests it."""
 CONTEXT_CALLBACK: Final = "ccrouter-callback"
 """Where an originated callback/outbound leg goes once the customer answers: the prompt in their
 language, then CONTEXT_QUEUE (the Originate sets the variables, QUEUE_PRIO puts it first)."""
@@ -63,6 +66,10 @@ CCROUTER_LAST_AGENT_RING seconds before CCROUTER_QUEUE."""
 VAR_LAST_AGENT_RING: Final = "CCROUTER_LAST_AGENT_RING"
 PERSONAL_QUEUE_PREFIX: Final = "ccrouter-op-"
 """Personal (last-agent) queues are named ccrouter-op-<operator id> (queues_ccrouter.conf)."""
+VAR_OVERFLOW_CALLBACK: Final = "CCROUTER_OVERFLOW_CALLBACK"
+"""Overflow to a callback offer: the target whose line calls back (set by the route script;
+the call goes to CONTEXT_CALLBACK_OVERFLOW after TIMEOUT/JOINEMPTY/LEAVEEMPTY, or at once when
+CCROUTER_QUEUE is empty)."""
 VAR_DIAL: Final = "CCROUTER_DIAL"
 """Operator-first callback: the customer's dial string (Dial()'s first argument)."""
 VAR_DIAL_TIMEOUT: Final = "CCROUTER_DIAL_TIMEOUT"

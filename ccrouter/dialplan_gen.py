@@ -119,10 +119,13 @@ def extensions_conf(settings: Settings) -> str:
     lines += [" same => n,Hangup()", "", *_callback_context(), *_operator_first_context(),
               *_offer_context(settings)]
     lines += ["", f"[{dp.CONTEXT_FALLBACK}]"]
+    to_offer = f"{dp.CONTEXT_CALLBACK_OVERFLOW},s,1"
+    offer_step = f" same => n,GotoIf({_is(dp.VAR_OVERFLOW_CALLBACK, '!=', '')}?{to_offer})"
     if fallback is None:
         lines += [
             "exten => s,1,NoOp(ccrouter fallback: no fallback queue configured)",
             f" same => n,GotoIf({_is(dp.VAR_VOICEMAIL, '!=', '')}?{dp.CONTEXT_VOICEMAIL},s,1)",
+            offer_step,
             " same => n,Playback(ss-noservice)",
             " same => n,Hangup()",
         ]
@@ -131,6 +134,7 @@ def extensions_conf(settings: Settings) -> str:
             f"exten => s,1,NoOp(ccrouter fallback {status}={_var(status)}"
             " AGISTATUS=${AGISTATUS} QUEUESTATUS=${QUEUESTATUS})",
             f" same => n,GotoIf({_is(dp.VAR_VOICEMAIL, '!=', '')}?{dp.CONTEXT_VOICEMAIL},s,1)",
+            offer_step,
             f" same => n,ExecIf({_is(fallback_var, '=', '')}?Set({fallback_var}={fallback}))",
             # A caller whose own queue was the fallback queue is not queued there again.
             f" same => n,GotoIf({_is(fallback_var, '=', _var(queue))}?done)",
@@ -142,6 +146,7 @@ def extensions_conf(settings: Settings) -> str:
             " same => n,NoOp(QUEUESTATUS=${QUEUESTATUS})",
             " same => n(done),Hangup()",
         ]
+    lines += _overflow_offer_context(settings)
     vm = dp.VAR_VOICEMAIL
     lines += [
         "",
@@ -170,6 +175,25 @@ def _offer_context(settings: Settings) -> list[str]:
         f" same => n,GotoIf({_is(status, '!=', dp.STATUS_OK)}?{to_queue})",
         " same => n,Hangup()",
         "",
+    ]
+
+
+def _overflow_offer_context(settings: Settings) -> list[str]:
+    """A target's overflow step offers a callback: the callback_offer script asks for the
+    offer key and requests it; a caller who declines (or cannot be called) hears ss-noservice."""
+    status = dp.VAR_STATUS
+    return [
+        "",
+        f"; {dp.CONTEXT_CALLBACK_OVERFLOW}: a target's overflow step is a callback offer",
+        f";   ({dp.VAR_OVERFLOW_CALLBACK} = the target); the {dp.SCRIPT_CALLBACK_OFFER} script",
+        f";   asks for the key and requests the callback ({status}={dp.STATUS_OK}), else",
+        ";   ss-noservice.",
+        f"[{dp.CONTEXT_CALLBACK_OVERFLOW}]",
+        f"exten => s,1,NoOp(ccrouter overflow callback offer {_var(dp.VAR_CARD)})",
+        f" same => n,Set({status}=)",
+        f" same => n,AGI({agi_url(settings, dp.SCRIPT_CALLBACK_OFFER)})",
+        f" same => n,ExecIf({_is(status, '!=', dp.STATUS_OK)}?Playback(ss-noservice))",
+        " same => n,Hangup()",
     ]
 
 

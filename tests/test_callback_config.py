@@ -82,3 +82,19 @@ def test_operator_first_mode_loads_and_needs_a_whisper(tmp_path: Path) -> None:
     path.write_text(text.replace("mode: customer_first", "mode: agent_first"), "utf-8")
     (err,) = check_settings(path, environ={})
     assert err.key == "callbacks.mode" and "customer_first" in err.message
+
+
+def test_callback_overflow_is_one_step_and_needs_callbacks(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    s = load_settings(EXAMPLE, environ={})
+    tg = s.target("wallet-tg")
+    assert tg.overflow is not None and tg.overflow.callback  # the example has one
+    path = tmp_path / "c.yaml"
+    path.write_text(text.replace("overflow: {callback: true}",
+                                 "overflow: {callback: true, queue: general-line}"), "utf-8")
+    (err,) = check_settings(path, environ={})
+    assert err.key == "targets[2].overflow" and "callback" in err.message
+    path.write_text(text.replace("callbacks:\n  enabled: true", "callbacks:\n  enabled: false"),
+                    "utf-8")  # fmt: skip
+    (err,) = check_settings(path, environ={})
+    assert err.key == "targets[2].overflow.callback" and "callbacks.enabled" in err.message

@@ -143,7 +143,7 @@ def test_extensions_well_formed_and_jumps_resolve(settings: Settings) -> None:
     contexts = parse(extensions_conf(settings))
     assert set(contexts) == {dp.CONTEXT_INBOUND, dp.CONTEXT_QUEUE, dp.CONTEXT_FALLBACK,
                              dp.CONTEXT_CALLBACK, dp.CONTEXT_VOICEMAIL, dp.CONTEXT_CALLBACK_OFFER,
-                             dp.CONTEXT_CALLBACK_OPERATOR}
+                             dp.CONTEXT_CALLBACK_OPERATOR, dp.CONTEXT_CALLBACK_OVERFLOW}
     check_jumps(contexts)
     inbound = {s.exten for s in contexts[dp.CONTEXT_INBOUND]}
     assert inbound == {"_X.", "_+X.", "s"}
@@ -221,7 +221,8 @@ def test_no_fallback_queue(settings: Settings) -> None:
     check_jumps(contexts)
     assert "QUEUESTATUS}\" =" not in extensions_conf(with_routing(settings, fallback_queue=None))
     apps = [s.app for s in contexts[dp.CONTEXT_FALLBACK]]
-    assert apps == ["NoOp", "GotoIf", "Playback", "Hangup"]  # GotoIf: a voicemail overflow
+    # GotoIf: a voicemail overflow, a callback-offer overflow
+    assert apps == ["NoOp", "GotoIf", "GotoIf", "Playback", "Hangup"]
 
 
 @pytest.mark.parametrize(

@@ -109,3 +109,19 @@ def test_load_hook_names_what_is_wrong() -> None:
         load_hook("nosuch.module:route")
     with pytest.raises(HookLoadError, match="has no function 'nothing'"):
         load_hook("os.path:nothing")
+
+
+def test_callback_overflow_offers_after_timeout_and_at_once_when_unstaffed() -> None:
+    from ccrouter.domain.routing import OverflowSpec
+
+    base = TABLE.by_name("wallet-ru")
+    assert base is not None
+    spec = replace(base, overflow=OverflowSpec("callback", "wallet-ru"))
+    targets = {k: (spec if v.name == "wallet-ru" else v) for k, v in TABLE.targets.items()}
+    table = replace(TABLE, targets=targets)
+    d = decide(Requirements(product="wallet", language="ru"), table)
+    assert (d.queue, d.callback_offer, d.overflow_queue, d.escalation) == (
+        "wallet-ru", "wallet-ru", None, ())
+    d = decide(Requirements(product="wallet", language="ru"), table,
+               Floor(staffed=ALL - {"wallet-ru"}))  # fmt: skip
+    assert (d.queue, d.callback_offer, d.escalation) == ("", "wallet-ru", ("wallet-ru",))

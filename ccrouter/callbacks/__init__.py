@@ -46,6 +46,8 @@ def feature(*, line_hours: Hours | None = None) -> Callable[[App], Awaitable[Non
             callback_offer, callbacks=service, book=app.tracker.book,
             target_of_queue={t.queue_name: t.name for t in app.settings.targets},
             confirm_prompt=app.settings.callbacks.offer.confirm_prompt,
+            offer_prompt=app.settings.callbacks.offer.prompt,
+            offer_key=app.settings.callbacks.offer.key, cards=app.writer,
         )  # fmt: skip
         app.tracker.subscribe(service.on_event)
         app.resync_hooks.append(service.resync)

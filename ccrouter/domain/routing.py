@@ -5,7 +5,8 @@
    (argument, else the default); no target in that language -> the product's default-language
    target; no target for the product -> the default target;
 2. nobody logged in with the skills (`floor.staffed`) and the target overflows `when_unstaffed`
-   -> follow its overflow step at once (another target, a plain queue, voicemail), noted in
+   -> follow its overflow step at once (another target, a plain queue, voicemail, a callback
+   offer), noted in
    `escalation`;
 3. priority: the highest of the argument, VIP number, repeat caller, callback leg;
 4. expansion: the target's first max penalty (QUEUE_MAX_PENALTY; its queue rule widens it);
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-OverflowKind = Literal["target", "queue", "voicemail"]
+OverflowKind = Literal["target", "queue", "voicemail", "callback"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,8 @@ class Requirements:
 class OverflowSpec:
     kind: OverflowKind
     dest: str
-    """Target name, queue name, or voicemail box (box@context)."""
+    """Target name, queue name, voicemail box (box@context), or (callback) the target whose
+    line the callback is for."""
     when_unstaffed: bool = True
 
 
@@ -119,6 +121,8 @@ class RouteDecision:
     overflow_max_penalty: int | None = None
     voicemail: str | None = None
     """Voicemail box the dialplan uses when the call overflows (box@context)."""
+    callback_offer: str | None = None
+    """The overflow step offers a callback on this target's line."""
     last_agent_queue: str | None = None
     last_agent_ring_s: int = 0
     escalation: tuple[str, ...] = ()
@@ -174,6 +178,8 @@ def _overflow_fields(spec: TargetSpec, table: RoutingTable) -> dict[str, object]
         return {"overflow_max_penalty": _start_of(table, table.fallback_queue)}
     if o.kind == "voicemail":
         return {"voicemail": o.dest}
+    if o.kind == "callback":
+        return {"callback_offer": o.dest}
     if o.kind == "queue":
         return {"overflow_queue": o.dest, "overflow_max_penalty": _start_of(table, o.dest)}
     nxt = table.by_name(o.dest)
@@ -191,6 +197,7 @@ def decide(req: Requirements, table: RoutingTable, floor: Floor | None = None) -
     escalation: list[str] = []
     queue: str | None = spec.queue
     voicemail: str | None = None
+    offer: str | None = None
     staffed = floor.staffed
     while staffed is not None and queue is not None and queue not in staffed:
         o = spec.overflow
@@ -203,6 +210,9 @@ def decide(req: Requirements, table: RoutingTable, floor: Floor | None = None) -
             spec, queue = nxt, nxt.queue
         elif o.kind == "queue":
             queue = o.dest
+            break
+        elif o.kind == "callback":
+            queue, offer = None, o.dest
             break
         else:
             queue, voicemail = None, o.dest
@@ -226,6 +236,8 @@ def decide(req: Requirements, table: RoutingTable, floor: Floor | None = None) -
         decision = replace(decision, **_overflow_fields(spec, table))  # type: ignore[arg-type]
     elif voicemail is not None:
         decision = replace(decision, voicemail=voicemail)
+    elif offer is not None:
+        decision = replace(decision, callback_offer=offer)
     if floor.last_agent_queue and table.last_agent_ring_s > 0 and queue:
         decision = replace(decision, last_agent_queue=floor.last_agent_queue,
                            last_agent_ring_s=table.last_agent_ring_s)  # fmt: skip

@@ -32,6 +32,8 @@ def _overflow(target: Target) -> OverflowSpec | None:
         return OverflowSpec("target", o.target, o.when_unstaffed)
     if o.queue is not None:
         return OverflowSpec("queue", o.queue, o.when_unstaffed)
+    if o.callback:
+        return OverflowSpec("callback", target.name, o.when_unstaffed)
     assert o.voicemail is not None  # config checks: exactly one is given
     return OverflowSpec("voicemail", o.voicemail, o.when_unstaffed)
 

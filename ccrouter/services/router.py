@@ -112,7 +112,12 @@ class Router:
                 notes["last_agent_hit"] = False  # set to true when that operator answers
             if decision.escalation:
                 notes["escalation"] = "->".join([*decision.escalation,
-                                                 decision.queue or "voicemail"])  # fmt: skip
+                                                 decision.queue or _step(decision)])  # fmt: skip
             if notes:
                 s.cards.submit(CardWrite(card, notes))
         return RouteResult(decision=decision, card=card)
+
+
+def _step(decision: RouteDecision) -> str:
+    """Where an unstaffed call went when it was not queued."""
+    return "callback" if decision.callback_offer else "voicemail"

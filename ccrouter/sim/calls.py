@@ -213,6 +213,9 @@ class LiveCall:
             core.exten(chan, "VoiceMail", f"{box},u", 2)
             self.call.agi_commands.append(f"VoiceMail({box},u)")
             return outcome
+        if self.get_var(dp.VAR_OVERFLOW_CALLBACK):  # -> ccrouter-callback-overflow
+            await self._callback_overflow()
+            return outcome
         name = self.get_var(dp.VAR_FALLBACK_QUEUE) or core.opt.fallback_queue
         fallback = core.queues.get(name)
         if fallback is None or name == qname:
@@ -222,6 +225,24 @@ class LiveCall:
             self.set_var(dp.VAR_QUEUE_MAX_PENALTY, limit)
         core.exten(chan, "Queue", fallback.name, 5)
         return await self._queue(fallback, 0)
+
+    async def _callback_overflow(self) -> None:
+        """ccrouter-callback-overflow: Set(CCROUTER_STATUS=), AGI(callback_offer), then
+        Playback(ss-noservice) unless the script set CCROUTER_STATUS=ok; Hangup()."""
+        core, chan, opt = self.core, self.chan, self.core.opt
+        core.exten(chan, "Goto", f"{dp.CONTEXT_CALLBACK_OVERFLOW},s,1", 3)
+        core.exten(chan, "Set", f"{dp.VAR_STATUS}=", 2)
+        self.set_var(dp.VAR_STATUS, "")
+        script = dp.SCRIPT_CALLBACK_OFFER
+        core.exten(chan, "AGI", f"agi://{opt.agi_host}:{opt.agi_port}/{script}", 3)
+        self.agi = AgiSession(self, opt.prompt_s / opt.time_scale, opt.agi_timeout_s)
+        try:
+            self.set_var("AGISTATUS", await self.agi.run(opt.agi_host, opt.agi_port, script, []))
+        finally:
+            self.agi = None
+        if not self.dead.is_set() and self.get_var(dp.VAR_STATUS) != dp.STATUS_OK:
+            core.exten(chan, "ExecIf", "1?Playback(ss-noservice)", 4)
+            self.call.agi_commands.append("Playback(ss-noservice)")
 
     def _outer_answered(self) -> None:
         core, outer, o = self.core, self.outer, self.originate
