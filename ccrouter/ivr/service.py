@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import structlog
 
 from ccrouter.agi.scripts.route import RouteResult, RouteService
-from ccrouter.agi.session import AgiRequest
+from ccrouter.agi.session import AgiCommandError, AgiRequest, AgiSession
 from ccrouter.config import Settings
 from ccrouter.domain.cards import Outcome, is_valid_card_number
 from ccrouter.domain.ivr import CallStart, CollectKind, IvrSpec, IvrState
@@ -162,3 +162,12 @@ class IvrService:
             log.warning("ivr_callback_failed", error=repr(exc))
             return False
         return added is not None
+
+    async def confirm_callback(self, session: AgiSession) -> None:
+        """The caller hears that they will be called back (callbacks.offer.confirm_prompt, in
+        their language); a missing sound does not undo the request."""
+        prompt = self.settings.callbacks.offer.confirm_prompt
+        try:
+            await session.stream_file(prompt)
+        except AgiCommandError as e:
+            log.warning("ivr_callback_prompt_failed", prompt=prompt, error=str(e))

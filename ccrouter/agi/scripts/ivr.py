@@ -115,6 +115,7 @@ async def _finish(session: AgiSession, service: IvrService, state: IvrState, ste
     end = step.end
     if end is End.CALLBACK:
         if await service.request_callback(request, state, card):
+            await service.confirm_callback(session)
             await session.set_variable(VAR_STATUS, STATUS_HANGUP)
             return
         mailbox = step.mailbox or service.settings.ivr.out_of_hours.mailbox
