@@ -452,3 +452,35 @@ async def test_bad_values_are_refused_before_the_wire() -> None:
         await peer.answer_all({}, default=b"200 result=1\n")
     assert peer.commands == ['SET VARIABLE X "say \\"hi\\""']
     assert server.stats.ok == 1
+
+
+async def test_set_variables_is_one_mset_or_one_set_variable_each() -> None:
+    """EXEC MSet (answered `200 result=0` like `EXEC Playback` in agi-session.txt) for plain
+    values; SET VARIABLE each for one pair, a value MSet would mangle, or an empty one; a
+    missing MSet application (`result=-2`) is an AgiCommandError."""
+
+    async def script(s: AgiSession) -> None:
+        await s.set_variables([("A", "1"), ("B_2", "x-y.z@q:1/2+*#")])
+        await s.set_variables([("ONE", "1")])
+        await s.set_variables([("A", "1"), ("C", "a,b")])
+        await s.set_variables([("A", "1"), ("E", "")])
+        await s.set_variables([])
+        with pytest.raises(AgiCommandError, match="no such application 'MSet'"):
+            await s.set_variables([("A", "1"), ("B", "2")])
+        with pytest.raises(AgiArgumentError, match="variable name"):
+            await s.set_variables([("A", "1"), ("BAD NAME", "2")])
+
+    replies = {"EXEC MSet A=1,B=2": b"200 result=-2\n"}
+    async with running({"route": script}) as (server, port):
+        peer = await Peer.connect(port, header_of("agi-route-session.txt"))
+        await peer.answer_all(replies, default=b"200 result=0\n")
+    assert peer.commands == [
+        "EXEC MSet A=1,B_2=x-y.z@q:1/2+*#",
+        "SET VARIABLE ONE 1",
+        "SET VARIABLE A 1",
+        'SET VARIABLE C a,b',
+        "SET VARIABLE A 1",
+        'SET VARIABLE E ""',
+        "EXEC MSet A=1,B=2",
+    ]
+    assert server.stats.ok == 1
