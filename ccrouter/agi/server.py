@@ -157,29 +157,32 @@ class AgiServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> AgiRequest | None:
         s = self._settings
-        peer = writer.get_extra_info("peername")
+
+        def peer() -> object:  # only the failure paths log it (a getpeername call)
+            return writer.get_extra_info("peername")
+
         try:
             async with asyncio.timeout(s.header_timeout_s):
                 block = await reader.readuntil(b"\n\n")
         except asyncio.IncompleteReadError as exc:
-            log.warning("agi_header_incomplete", peer=peer, received_bytes=len(exc.partial))
+            log.warning("agi_header_incomplete", peer=peer(), received_bytes=len(exc.partial))
             return None
         except asyncio.LimitOverrunError:
-            log.warning("agi_header_too_large", peer=peer, limit_bytes=s.header_max_bytes)
+            log.warning("agi_header_too_large", peer=peer(), limit_bytes=s.header_max_bytes)
             return None
         except TimeoutError:
-            log.warning("agi_header_timeout", peer=peer, timeout_s=s.header_timeout_s)
+            log.warning("agi_header_timeout", peer=peer(), timeout_s=s.header_timeout_s)
             return None
         except OSError as exc:
-            log.warning("agi_header_connection_lost", peer=peer, error=str(exc))
+            log.warning("agi_header_connection_lost", peer=peer(), error=str(exc))
             return None
         if len(block) > s.header_max_bytes:
-            log.warning("agi_header_too_large", peer=peer, limit_bytes=s.header_max_bytes)
+            log.warning("agi_header_too_large", peer=peer(), limit_bytes=s.header_max_bytes)
             return None
         try:
             return AgiRequest.from_env(parse_env(block))
         except AgiProtocolError as exc:
-            log.warning("agi_header_invalid", peer=peer, error=str(exc))
+            log.warning("agi_header_invalid", peer=peer(), error=str(exc))
             return None
 
     async def _run(self, script: Script, session: AgiSession) -> bool:
