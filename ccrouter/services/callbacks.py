@@ -20,73 +20,37 @@ import contextlib
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 import structlog
 
 from ccrouter import dialplan as dp
 from ccrouter.ami.connection import AmiActionFailed, AmiNotConnected, AmiTimeout
-from ccrouter.ami.translate import BadEvent, member_from_status_item
 from ccrouter.callbacks import operator_first
+from ccrouter.callbacks.legs import (
+    CAUGHT_UP,
+    STALE_MARGIN_S,
+    Abandon,
+    CardSink,
+    Flight,
+    Job,
+    customer_first,
+    leg_fields,
+    members_of,
+    policy,
+)
+from ccrouter.callbacks.operator_first import OperatorFirst
 from ccrouter.callbacks.store import Added, Attempt, CallbackStore
 from ccrouter.config import Settings
 from ccrouter.domain import callback as cb
 from ccrouter.domain import events as ev
-from ccrouter.domain.cards import CardKind, CardWrite
+from ccrouter.domain.cards import CardWrite
 from ccrouter.services.tracker import AmiSender, CallTracker
 
 log = structlog.get_logger(__name__)
 
-CAUGHT_UP = "caller_got_through"
-STALE_MARGIN_S = 30.0
-"""A leg not answered this long after its ring timeout has lost its OriginateResponse."""
-
-
-class CardSink(Protocol):
-    def submit(self, write: CardWrite) -> None: ...
-
-
-def policy(settings: Settings) -> cb.Policy:
-    c = settings.callbacks
-    return cb.Policy(
-        short_abandon_s=settings.calls.short_abandon_s, withheld=c.withheld_pattern,
-        valid=c.valid_pattern, do_not_call=frozenset(c.do_not_call),
-        max_attempts=c.max_attempts, backoff_s=tuple(c.retry_backoff_s),
-        expire_after_s=c.expire_after_s, max_live_wait_s=c.max_live_wait_s, pace_s=c.pace_s,
-        fallback={k: tuple(v) for k, v in c.fallback.items()},
-    )  # fmt: skip
-
-
-@dataclass(slots=True)
-class Flight:
-    """An attempt in flight: dialling the customer, or the customer waiting for the operator."""
-
-    attempt: Attempt
-    request: cb.Request
-    answered: bool = False
-    interface: str = ""
-    """Operator first: the operator rung."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Abandon:
-    number: str
-    target: str
-    card: str | None
-    place_at: float
-    hold_time: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    kind: str  # "answered" | "originated" | "hungup" | "dialled" | "wake"
-    key: str = ""  # caller number / ActionID / Uniqueid
-    result: cb.AttemptResult | None = None
-    detail: str = ""  # "dialled": ANSWEREDTIME
-
-
-class CallbackService:
+class CallbackService(OperatorFirst):
     def __init__(
         self,
         settings: Settings,
@@ -107,7 +71,7 @@ class CallbackService:
         self._clock = clock
         self._targets = {t.name: t for t in settings.targets}
         self._target_of_queue = {t.queue_name: t.name for t in settings.targets}
-        self._jobs: deque[_Job | _Abandon] = deque()
+        self._jobs: deque[Job | Abandon] = deque()
         self._ready = asyncio.Event()  # jobs are waiting (no wait_for: it can swallow a cancel)
         self._members: dict[tuple[str, str], ev.MemberState] = {}
         self._pending: dict[int, cb.Request] = {}
@@ -149,10 +113,10 @@ class CallbackService:
             self._card(added.card, cb.State.PENDING.value, None)
         log.info("callback_requested", request=added.id, merged=added.merged, target=target,
                  kind=kind.value, card=card)  # fmt: skip
-        self._put(_Job("wake"))
+        self._put(Job("wake"))
         return added
 
-    def _put(self, job: _Job | _Abandon) -> None:
+    def _put(self, job: Job | Abandon) -> None:
         self._jobs.append(job)
         self._ready.set()
 
@@ -170,7 +134,7 @@ class CallbackService:
             m = e.member
             self._members[(m.queue, m.interface)] = m
             if not m.paused and m.status == 1:
-                self._put(_Job("wake"))
+                self._put(Job("wake"))
         elif isinstance(e, ev.MemberRemoved):
             self._members.pop((e.member.queue, e.member.interface), None)
         elif isinstance(e, ev.CallerAbandoned):
@@ -181,22 +145,22 @@ class CallbackService:
             if target is None:
                 log.info("callback_refused", reason="unknown_queue", queue=e.queue)
                 return
-            self._put(_Abandon(e.chan.caller_num, target,
+            self._put(Abandon(e.chan.caller_num, target,
                                            call.card if call else None, e.at - e.hold_time,
                                            e.hold_time))  # fmt: skip
         elif isinstance(e, ev.AgentAnswered):
             key = e.chan.uniqueid if e.chan.uniqueid in self._by_channel else e.chan.caller_num
             kind = "connected" if e.chan.uniqueid in self._by_channel else "answered"
-            self._put(_Job(kind, key))
+            self._put(Job(kind, key))
         elif isinstance(e, ev.OriginateDone) and e.action_id in self._flights:
             self._put(
-                _Job("originated", e.action_id, cb.result_of_originate(e.success, e.reason))
+                Job("originated", e.action_id, cb.result_of_originate(e.success, e.reason))
             )
         elif isinstance(e, ev.ChannelHungUp) and e.uniqueid in self._by_channel:
-            self._put(_Job("hungup", e.uniqueid))
+            self._put(Job("hungup", e.uniqueid))
         elif (isinstance(e, ev.UserEventRaised) and e.name == dp.USER_EVENT_CALLBACK
               and e.uniqueid in self._by_channel):  # fmt: skip
-            self._put(_Job("dialled", e.uniqueid, cb.result_of_dial(e.get("DialStatus")),
+            self._put(Job("dialled", e.uniqueid, cb.result_of_dial(e.get("DialStatus")),
                            e.get("AnsweredTime")))  # fmt: skip
 
     # --- the owned task --------------------------------------------------------------------------
@@ -228,8 +192,8 @@ class CallbackService:
                 log.exception("callback_dispatch_failed")
                 wake_at = self._clock() + self._s.poll_s
 
-    async def _handle(self, job: _Job | _Abandon) -> None:
-        if isinstance(job, _Abandon):
+    async def _handle(self, job: Job | Abandon) -> None:
+        if isinstance(job, Abandon):
             await self._abandoned(job)
         elif job.kind == "answered":
             await self._caller_got_through(job.key)
@@ -259,7 +223,7 @@ class CallbackService:
             if flight is not None and flight.answered:
                 await self._finish(flight, cb.AttemptResult.ABANDONED)
 
-    async def _abandoned(self, a: _Abandon) -> None:
+    async def _abandoned(self, a: Abandon) -> None:
         why = cb.refusal(a.number, a.hold_time, self.policy)
         if why is not None:
             log.info("callback_refused", reason=why.value, card=a.card)
@@ -356,21 +320,8 @@ class CallbackService:
                                             card=card)  # fmt: skip
             await self._send(ring, r, d, card, channel_id)
             return
-        variables = {
-            dp.VAR_QUEUE: t.queue_name, dp.VAR_QUEUE_TIMEOUT: str(t.timeout_s),
-            dp.VAR_QUEUE_PRIO: str(self._s.queue_priority), dp.VAR_CARD: card,
-            dp.VAR_CALLBACK_OF: r.card or "", dp.VAR_LANGUAGE: r.language,
-            dp.VAR_PRODUCT: r.product, dp.VAR_PROMPT: r.message or self._s.prompt,
-        }  # fmt: skip
-        action: dict[str, Any] = {
-            "Action": "Originate", "ActionID": action_id, "ChannelId": channel_id,
-            "Channel": self._s.dial.replace("{number}", r.number),
-            "Context": dp.CONTEXT_CALLBACK, "Exten": "s", "Priority": "1",
-            "Timeout": str(self._s.ring_timeout_s * 1000), "Async": "true",
-            "Variable": [f"{k}={v}" for k, v in variables.items()],
-        }  # fmt: skip
-        if self._s.caller_id:
-            action["CallerID"] = self._s.caller_id
+        action = customer_first(self._s, r, t, action_id=action_id, channel_id=channel_id,
+                                card=card)
         await self._send(action, r, d, card, channel_id)
 
     async def _send(self, action: dict[str, Any], r: cb.Request, d: cb.Dispatch, card: str,
@@ -390,47 +341,13 @@ class CallbackService:
             log.warning("callback_originate_unconfirmed", request=r.id)
 
     def _leg_fields(self, r: cb.Request, target: str) -> dict[str, Any]:
-        t = self._targets[target]
-        kind = CardKind.OUTBOUND if r.kind == cb.Kind.OUTBOUND else CardKind.CALLBACK
-        return {"kind": kind.value, "callback_of": r.card, "target": t.name,
-                "queue": t.queue_name, "language": r.language, "product": r.product,
-                "dialled": r.number, "priority": str(self._s.queue_priority)}  # fmt: skip
+        return leg_fields(self._s, r, self._targets[target])
 
     def _adopt(self, attempt: Attempt, request: cb.Request) -> Flight:
         flight = Flight(attempt, request, answered=attempt.state == "answered")
         self._flights[attempt.action_id] = flight
         self._by_channel[attempt.channel_id] = flight
         return flight
-
-    async def _operator_missed(self, flight: Flight) -> None:
-        """Operator first: the operator did not answer (or hung up before the customer was
-        dialled). The attempt does not count; they are left alone for a while."""
-        self._flights.pop(flight.attempt.action_id, None)
-        self._by_channel.pop(flight.attempt.channel_id, None)
-        now, r = self._clock(), flight.request
-        self._cooldown[flight.interface] = now + self._s.operator_cooldown_s
-        self._tracker.leg_failed(uniqueid=flight.attempt.channel_id, card=flight.attempt.card,
-                                 outcome=cb.AttemptResult.OPERATOR_MISSED.value)  # fmt: skip
-        await self._store.release(flight.attempt.id, now, due_at=now)
-        self._pending[r.id] = replace(r, state=cb.State.PENDING.value, due_at=now)
-        if r.card:
-            self._card(r.card, cb.State.PENDING.value, cb.AttemptResult.OPERATOR_MISSED.value)
-        log.info("callback_operator_missed", request=r.id, operator=flight.interface)
-
-    async def _dialled(self, flight: Flight, result: cb.AttemptResult, answered: str) -> None:
-        """Operator first: the customer leg's outcome (UserEvent from the dialplan)."""
-        if result is cb.AttemptResult.OPERATOR_MISSED:
-            await self._operator_missed(flight)
-            return
-        card = flight.attempt.card
-        if result is cb.AttemptResult.CONNECTED:
-            talk = operator_first.talk_seconds(answered)
-            self._cards.submit(CardWrite(card, {
-                "interface": flight.interface, "talk_s": talk,
-                "answered_at": self._clock() - (talk or 0)}))  # fmt: skip
-        outcome = "answered" if result is cb.AttemptResult.CONNECTED else result.value
-        self._tracker.leg_failed(uniqueid=flight.attempt.channel_id, card=card, outcome=outcome)
-        await self._finish(flight, result)
 
     async def _finish(self, flight: Flight, result: cb.AttemptResult) -> None:
         """An attempt ended: the request is done, retried later, or failed for good."""
@@ -460,20 +377,11 @@ class CallbackService:
         adopted when their channel still exists, else ended as `lost` (and retried)."""
         seen_before = self._clock()
         items = await ami.send({"Action": "QueueStatus"}, as_list=True)
-        members: dict[tuple[str, str], ev.MemberState] = {}
-        for item in items:
-            if item.get("Event") == "QueueMember":
-                try:
-                    m = member_from_status_item(item, seen_before)
-                except BadEvent as e:
-                    log.warning("ami_bad_event", error=str(e))
-                    continue
-                members[(m.queue, m.interface)] = m
-        self._members = members
+        self._members = members_of(items, seen_before)
         chans = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
         alive = {c.get("Uniqueid", "") for c in chans if c.get("Event") == "CoreShowChannel"}
         await self._reconcile(alive, seen_before)
-        self._put(_Job("wake"))
+        self._put(Job("wake"))
 
     async def _reconcile(self, alive: Iterable[str], seen_before: float) -> None:
         alive = set(alive)
