@@ -144,6 +144,7 @@ class App:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.store.close()
         await self.engine.dispose()
         log.info("ccrouter_stopped", cards_written=self.writer.stats.rows_written)
 
