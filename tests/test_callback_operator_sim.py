@@ -61,8 +61,8 @@ async def test_answered_callback_reports_answer_in_a_user_event() -> None:
     # the operator's channel reports, before it hangs up
     assert names.index("UserEvent") < max(i for i, m in enumerate(events)
                                          if m["Event"] == "Hangup" and m["Uniqueid"] == "cb-o-1")
-    block = raw[raw.index(b"Event: UserEvent\r\n"):]
-    block = block[:block.index(b"\r\n\r\n")].decode()
+    start = raw[raw.index(b"Event: UserEvent\r\n"):]
+    block = start[:start.index(b"\r\n\r\n")].decode()
     keys = [line.split(": ", 1)[0] for line in block.split("\r\n")]
     assert keys == ["Event", "Privilege", *SNAPSHOT, "UserEvent", "Card", "DialStatus",
                     "AnsweredTime"]  # fmt: skip
