@@ -267,7 +267,8 @@ class CallbackService(OperatorFirst):
     async def _drop_stale(self, now: float) -> None:
         """A leg still ringing long after its Originate timeout lost its OriginateResponse (an
         action whose reply timed out, an AMI gap): end it as `lost` so it frees its operator."""
-        limit = self._s.ring_timeout_s + STALE_MARGIN_S
+        ring = self._s.operator_ring_s if self._operator_first else self._s.ring_timeout_s
+        limit = ring + STALE_MARGIN_S
         for flight in [f for f in self._flights.values()
                        if not f.answered and now - f.attempt.started_at > limit]:  # fmt: skip
             log.warning("callback_attempt_stale", request=flight.request.id,
