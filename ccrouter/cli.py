@@ -13,7 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ccrouter.config import ConfigError, ConfigInvalid, Settings, check_settings, load_settings
+from ccrouter.cli_support import settings_or_none
+from ccrouter.config import ConfigError, Settings, check_settings, load_settings
 
 DEFAULT_CONFIG = Path("config/ccrouter.yaml")
 CONFIG_ENV = "CCROUTER_CONFIG"
@@ -30,12 +31,10 @@ def _print_errors(errors: Sequence[ConfigError]) -> None:
 
 def _settings_or_none(path: Path) -> Settings | None:
     """The settings, or None after printing every error (callers exit 2)."""
-    try:
-        return load_settings(path)
-    except ConfigInvalid as exc:
-        _print_errors(exc.errors)
+    settings = settings_or_none(path)
+    if settings is None:
         print(f"{path}: invalid configuration, not starting", file=sys.stderr)
-        return None
+    return settings
 
 
 def cmd_check(args: argparse.Namespace) -> int:

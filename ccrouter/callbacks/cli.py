@@ -22,7 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ccrouter.config import ConfigInvalid, Settings, load_settings
+from ccrouter.cli_support import database, settings_or_none
+from ccrouter.config import Settings
 from ccrouter.domain import callback as cb
 
 STATES = tuple(s.value for s in cb.State)
@@ -73,12 +74,7 @@ def add_parsers(sub: Any, config_help: str) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings | None:
-    try:
-        return load_settings(args.config)
-    except ConfigInvalid as exc:
-        for e in exc.errors:
-            print(e, file=sys.stderr)
-        return None
+    return settings_or_none(args.config)
 
 
 def cmd_callback(args: argparse.Namespace) -> int:
@@ -112,14 +108,8 @@ def _print(requests: list[cb.Request], as_json: bool) -> None:
 
 async def _run(settings: Settings, args: argparse.Namespace, command: str) -> int:
     from ccrouter.callbacks.store import CallbackStore, OpenRequestExists
-    from ccrouter.logs import configure_logging
-    from ccrouter.store.engine import make_engine
-    from ccrouter.store.migrate import migrate
 
-    configure_logging(settings.log.model_copy(update={"level": "warning"}))
-    engine = make_engine(settings.database.url)
-    try:
-        await migrate(engine)
+    async with database(settings) as engine:
         store = CallbackStore(engine)
         if command == "list":
             _print(await store.find(args.state), args.json)
@@ -152,8 +142,6 @@ async def _run(settings: Settings, args: argparse.Namespace, command: str) -> in
                 return 1
             print(f"outbound call {added.id} scheduled for {_fmt(args.at)}")
         return 0
-    finally:
-        await engine.dispose()
 
 
 def _check_schedule(settings: Settings, args: argparse.Namespace) -> str:

@@ -21,7 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ccrouter.config import ConfigInvalid, Settings, load_settings
+from ccrouter.cli_support import database, settings_or_none
+from ccrouter.config import Settings
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
@@ -75,11 +76,8 @@ def _fmt_time(at: float | None) -> str:
 
 
 def cmd_incident(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except ConfigInvalid as exc:
-        for e in exc.errors:
-            print(e, file=sys.stderr)
+    settings = settings_or_none(args.config)
+    if settings is None:
         return 2
     return asyncio.run(_run(settings, args))
 
@@ -88,14 +86,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     import getpass
 
     from ccrouter.ivr.incidents import IncidentError, IncidentService
-    from ccrouter.logs import configure_logging
-    from ccrouter.store.engine import make_engine
-    from ccrouter.store.migrate import migrate
 
-    configure_logging(settings.log.model_copy(update={"level": "warning"}))
-    engine = make_engine(settings.database.url)
-    try:
-        await migrate(engine)
+    async with database(settings) as engine:
         service = IncidentService(engine, settings.products)
         out: Callable[[str], None] = print
         try:
@@ -125,5 +117,3 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"incident {args.incident_command}: {exc}", file=sys.stderr)
             return 2
         return 0
-    finally:
-        await engine.dispose()

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ccrouter.config import ConfigInvalid, Settings, load_settings
+from ccrouter.cli_support import database, settings_or_none
+from ccrouter.config import Settings
 
 
 def _level(text: str) -> tuple[str, int]:
@@ -54,11 +55,8 @@ def add_parser(sub: Any, config_help: str) -> None:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except ConfigInvalid as exc:
-        for e in exc.errors:
-            print(e, file=sys.stderr)
+    settings = settings_or_none(args.config)
+    if settings is None:
         return 2
     if args.operator_command == "skills" and not args.levels and not args.reset:
         print("operator skills: give SKILL=LEVEL pairs or --reset", file=sys.stderr)
@@ -67,15 +65,9 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from ccrouter.logs import configure_logging
     from ccrouter.routing.state import OperatorError, OperatorService, OperatorStore
-    from ccrouter.store.engine import make_engine
-    from ccrouter.store.migrate import migrate
 
-    configure_logging(settings.log.model_copy(update={"level": "warning"}))
-    engine = make_engine(settings.database.url)
-    try:
-        await migrate(engine)
+    async with database(settings) as engine:
         service = OperatorService(settings, OperatorStore(engine))
         by = f"cli:{getpass.getuser()}"
         cmd = args.operator_command
@@ -108,5 +100,3 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         skills = " ".join(f"{k}={v}" for k, v in sorted(op.skills.items()))
         print(f"{op.id}: {state}; skills {skills or '(none)'}")
         return 0
-    finally:
-        await engine.dispose()

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ccrouter.config import ConfigInvalid, Settings, load_settings
+from ccrouter.cli_support import database, settings_or_none
+from ccrouter.config import Settings
 from ccrouter.web.auth import Role, TokenStore
 
 
@@ -54,12 +55,8 @@ def _check(settings: Settings, args: argparse.Namespace) -> str | None:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from ccrouter.store.engine import make_engine
-    from ccrouter.store.migrate import migrate
 
-    engine = make_engine(settings.database.url)
-    try:
-        await migrate(engine)
+    async with database(settings) as engine:
         store = TokenStore(engine)
         if args.token_command == "create":
             token, token_id = await store.create(args.name.strip(), Role(args.role),
@@ -78,16 +75,11 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         print(f"no active token with id {args.id}", file=sys.stderr)
         return 1
-    finally:
-        await engine.dispose()
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except ConfigInvalid as exc:
-        for error in exc.errors:
-            print(error, file=sys.stderr)
+    settings = settings_or_none(args.config)
+    if settings is None:
         return 2
     problem = _check(settings, args)
     if problem:
