@@ -102,6 +102,32 @@ class CallBook:
             call = self._by_linkedid.get(linkedid)
         return call
 
+    def _open_inbound(
+        self, *, card: str, at: float, chan: ev.ChannelRef, dialled: str, routed: bool,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[LiveCall, CardWrite]:
+        """Track a new inbound call and the insert that opens its card."""
+        call = LiveCall(card=card, uniqueid=chan.uniqueid, started_at=at, linkedid=chan.linkedid,
+                        channel=chan.channel, caller_num=chan.caller_num,
+                        caller_name=chan.caller_name, routed=routed)  # fmt: skip
+        self._by_uniqueid[call.uniqueid] = call
+        if call.linkedid and call.linkedid not in self._by_linkedid:
+            self._by_linkedid[call.linkedid] = call
+        row: dict[str, Any] = {
+            "kind": CardKind.INBOUND.value,
+            "state": CardState.OPEN.value,
+            "uniqueid": call.uniqueid,
+            "channel": call.channel,
+            "caller_num": call.caller_num,
+            "caller_name": call.caller_name,
+            "dialled": dialled,
+            "started_at": at,
+        }
+        if call.linkedid:
+            row["linkedid"] = call.linkedid
+        row.update(extra or {})
+        return call, CardWrite(card, row, insert=True)
+
     def views(self) -> list[CallView]:
         return [
             CallView(
@@ -133,7 +159,7 @@ class CallBook:
         repeat_of: str | None = None,
     ) -> tuple[str, list[CardWrite]]:
         """The route script decided for this channel: open its card (or re-route a known call)."""
-        routing = {
+        routing: dict[str, Any] = {
             "language": decision.language,
             "product": decision.product,
             "target": decision.target,
@@ -146,31 +172,13 @@ class CallBook:
             if repeat_of:
                 routing["repeat_of"] = repeat_of
             return call.card, [CardWrite(call.card, routing)]
-        call = LiveCall(
-            card=self._new_number(),
-            uniqueid=uniqueid,
-            started_at=at,
-            channel=channel,
-            caller_num=caller_num,
-            caller_name=caller_name,
-            queue=decision.queue,
-            routed=True,
-        )
-        self._by_uniqueid[uniqueid] = call
-        fields: dict[str, Any] = {
-            "kind": CardKind.INBOUND.value,
-            "state": CardState.OPEN.value,
-            "uniqueid": uniqueid,
-            "channel": channel,
-            "caller_num": caller_num,
-            "caller_name": caller_name,
-            "dialled": dialled,
-            "started_at": at,
-            **routing,
-        }
         if repeat_of:
-            fields["repeat_of"] = repeat_of
-        return call.card, [CardWrite(call.card, fields, insert=True)]
+            routing["repeat_of"] = repeat_of
+        chan = _chan(uniqueid, channel, caller_num, caller_name)
+        call, insert = self._open_inbound(card=self._new_number(), at=at, chan=chan,
+                                          dialled=dialled, routed=True, extra=routing)  # fmt: skip
+        call.queue = decision.queue
+        return call.card, [insert]
 
     def open_ivr(
         self, *, at: float, uniqueid: str, channel: str, caller_num: str, caller_name: str,
@@ -181,14 +189,10 @@ class CallBook:
         call = self._by_uniqueid.get(uniqueid)
         if call is not None:
             return call.card, []
-        call = LiveCall(card=self._new_number(), uniqueid=uniqueid, started_at=at,
-                        channel=channel, caller_num=caller_num, caller_name=caller_name,
-                        routed=True)  # fmt: skip
-        self._by_uniqueid[uniqueid] = call
-        row = {"kind": CardKind.INBOUND.value, "state": CardState.OPEN.value,
-               "uniqueid": uniqueid, "channel": channel, "caller_num": caller_num,
-               "caller_name": caller_name, "dialled": dialled, "started_at": at}  # fmt: skip
-        return call.card, [CardWrite(call.card, row, insert=True)]
+        chan = _chan(uniqueid, channel, caller_num, caller_name)
+        call, insert = self._open_inbound(card=self._new_number(), at=at, chan=chan,
+                                          dialled=dialled, routed=True)  # fmt: skip
+        return call.card, [insert]
 
     def note(
         self, *, uniqueid: str, fields: Mapping[str, Any], outcome: str = ""
@@ -258,34 +262,9 @@ class CallBook:
         call = self._call_for(e.chan)
         writes: list[CardWrite] = []
         if call is None:  # first sight: a queue call that did not come through our route script
-            call = LiveCall(
-                card=self._card_for(e.chan),
-                uniqueid=e.chan.uniqueid,
-                started_at=e.at,
-                linkedid=e.chan.linkedid,
-                channel=e.chan.channel,
-                caller_num=e.chan.caller_num,
-                caller_name=e.chan.caller_name,
-            )
-            self._by_uniqueid[call.uniqueid] = call
-            if call.linkedid:
-                self._by_linkedid[call.linkedid] = call
-            writes.append(
-                CardWrite(
-                    call.card,
-                    {
-                        "kind": CardKind.INBOUND.value,
-                        "state": CardState.OPEN.value,
-                        "uniqueid": call.uniqueid,
-                        "channel": call.channel,
-                        "caller_num": call.caller_num,
-                        "caller_name": call.caller_name,
-                        "dialled": e.chan.exten,
-                        "started_at": e.at,
-                    },
-                    insert=True,
-                )
-            )
+            call, insert = self._open_inbound(card=self._card_for(e.chan), at=e.at, chan=e.chan,
+                                              dialled=e.chan.exten, routed=False)  # fmt: skip
+            writes.append(insert)
         fields: dict[str, Any] = {"linkedid": call.linkedid, "queue": e.queue}
         if call.queues and call.queues[-1] != e.queue:  # overflow into another queue
             fields["escalation"] = "->".join([*call.queues, e.queue])
@@ -318,18 +297,9 @@ class CallBook:
             return []
         if chan.uniqueid in self._by_uniqueid:
             return []
-        call = LiveCall(card=chan.card, uniqueid=chan.uniqueid, started_at=at,
-                        linkedid=chan.linkedid, channel=chan.channel,
-                        caller_num=chan.caller_num, caller_name=chan.caller_name,
-                        routed=True)  # fmt: skip
-        self._by_uniqueid[call.uniqueid] = call
-        if call.linkedid and call.linkedid not in self._by_linkedid:
-            self._by_linkedid[call.linkedid] = call
-        row = {"kind": CardKind.INBOUND.value, "state": CardState.OPEN.value,
-               "uniqueid": call.uniqueid, "linkedid": call.linkedid, "channel": call.channel,
-               "caller_num": call.caller_num, "caller_name": call.caller_name,
-               "dialled": chan.exten, "started_at": at}  # fmt: skip
-        return [CardWrite(call.card, row, insert=True)]
+        _call, insert = self._open_inbound(card=chan.card, at=at, chan=chan, dialled=chan.exten,
+                                           routed=True)  # fmt: skip
+        return [insert]
 
     def bridged(
         self, *, at: float, uniqueid: str, interface: str, operator: str
@@ -495,3 +465,9 @@ class CallBook:
             self._by_uniqueid[uniqueid] = call
             if call.linkedid:
                 self._by_linkedid[call.linkedid] = call
+
+
+def _chan(uniqueid: str, channel: str, caller_num: str, caller_name: str) -> ev.ChannelRef:
+    """The caller channel as the route script sees it (the queue events bring the linkedid)."""
+    return ev.ChannelRef(uniqueid=uniqueid, linkedid="", channel=channel, caller_num=caller_num,
+                         caller_name=caller_name, exten="", context="")
