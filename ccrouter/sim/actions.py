@@ -102,34 +102,37 @@ class Actions:
         s.respond(m, resp, "Command output follows", "".join(f"Output: {o}\r\n" for o in out))
 
     async def setvar(self, s: AmiSession, m: Message) -> None:
-        name, chan = m.get("Variable"), m.get("Channel")
-        if not name:
-            s.error(m, "No variable specified")
+        target = self._var_target(s, m)
+        if target is None:
             return
-        if chan:
-            live = self._live_by_channel(chan)
-            if live is None:
-                s.error(m, "No such channel")
-                return
+        name, live = target
+        if live is not None:
             live.set_var(name, m.get("Value"))
         else:
             self.core.globals[name] = m.get("Value")
         s.ok(m, "Variable Set")
 
     async def getvar(self, s: AmiSession, m: Message) -> None:
+        target = self._var_target(s, m)
+        if target is None:
+            return
+        name, live = target
+        value = (live.get_var(name) or "") if live is not None else self.core.globals.get(name, "")
+        s.respond(m, "Success", None, f"Variable: {name}\r\nValue: {value}\r\n")
+
+    def _var_target(self, s: AmiSession, m: Message) -> tuple[str, LiveCall | None] | None:
+        """Setvar/Getvar's Variable and (optional) Channel; None after answering an error."""
         name, chan = m.get("Variable"), m.get("Channel")
         if not name:
             s.error(m, "No variable specified")
-            return
-        if chan:
-            live = self._live_by_channel(chan)
-            if live is None:
-                s.error(m, "No such channel")
-                return
-            value = live.get_var(name) or ""
-        else:
-            value = self.core.globals.get(name, "")
-        s.respond(m, "Success", None, f"Variable: {name}\r\nValue: {value}\r\n")
+            return None
+        if not chan:
+            return name, None
+        live = self._live_by_channel(chan)
+        if live is None:
+            s.error(m, "No such channel")
+            return None
+        return name, live
 
     def _live_by_channel(self, name: str) -> LiveCall | None:
         ch = self.core.channels.get(name)
