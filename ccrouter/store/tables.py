@@ -27,6 +27,13 @@ NAMING_CONVENTION: Final = {
 }
 
 
+def encode_json(value: Any) -> str | None:
+    """How a JSON column's value is stored (NULL stays None)."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 class JsonText(sa.types.TypeDecorator[Any]):
     """A JSON value stored as TEXT: encoded on write, decoded on read (NULL stays None)."""
 
@@ -34,9 +41,7 @@ class JsonText(sa.types.TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return encode_json(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:

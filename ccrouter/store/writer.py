@@ -25,22 +25,41 @@ from typing import Any, Final
 import sqlalchemy as sa
 import structlog
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ccrouter.config import DatabaseSettings
-from ccrouter.domain.cards import CARD_FIELDS, CardWrite
+from ccrouter.domain.cards import CardWrite
 from ccrouter.store.numbers import CardNumbers, reserve_statement
-from ccrouter.store.tables import cards
+from ccrouter.store.tables import JSON_COLUMNS, cards, encode_json
 
 log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_S: Final = 30.0
 DEFAULT_MAX_PENDING: Final = 100_000
 
-_INSERT: Final = sqlite_insert(cards).on_conflict_do_nothing(index_elements=["number"])
-_UPDATE: Final = cards.update().where(cards.c.number == sa.bindparam("b_number"))
-_EMPTY_ROW: Final = dict.fromkeys(CARD_FIELDS)
+_STAMPS: Final = ("created_at", "updated_at")
+
+
+def _insert_sql(columns: tuple[str, ...]) -> str:
+    """INSERT of one shape of new card: the given columns (the others stay NULL), `?` each."""
+    names = ", ".join(("number", *columns, *_STAMPS))
+    marks = ", ".join("?" * (len(columns) + 3))
+    return f"INSERT INTO {cards.name} ({names}) VALUES ({marks}) ON CONFLICT (number) DO NOTHING"
+
+
+def _update_sql(columns: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{name} = ?" for name in (*columns, "updated_at"))
+    return f"UPDATE {cards.name} SET {sets} WHERE number = ?"
+
+
+def _values(entry: _Pending, columns: tuple[str, ...]) -> list[Any]:
+    get = entry.fields.get
+    values = [get(c) for c in columns]
+    if not JSON_COLUMNS.isdisjoint(columns):
+        for i, name in enumerate(columns):
+            if name in JSON_COLUMNS:
+                values[i] = encode_json(values[i])
+    return values
 
 
 class CardWriterStopped(RuntimeError):
@@ -341,20 +360,12 @@ class CardWriter:
         due = self._numbers.reservation_due() if self._numbers is not None else None
         written = 0
         async with self._engine.begin() as conn:
-            if inserts:
-                rows = [
-                    {
-                        **_EMPTY_ROW,
-                        **e.fields,
-                        "number": e.number,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for e in inserts
-                ]
-                result = await conn.execute(_INSERT, rows)
-                written += result.rowcount
-                if result.rowcount != len(rows):
+            if inserts:  # one executemany: the columns any new card sets, NULL where it doesn't
+                columns = tuple(sorted(set().union(*(e.fields for e in inserts))))
+                rows = [(e.number, *_values(e, columns), now, now) for e in inserts]
+                inserted = (await conn.exec_driver_sql(_insert_sql(columns), rows)).rowcount
+                written += inserted
+                if inserted != len(inserts):
                     updates.extend(await self._conflicts(conn, inserts, now))
             written += await self._update(conn, updates, now)
             if due is not None:
@@ -390,13 +401,10 @@ class CardWriter:
         return out
 
     async def _update(self, conn: AsyncConnection, updates: list[_Pending], now: float) -> int:
-        shapes: defaultdict[tuple[str, ...], list[_Pending]] = defaultdict(list)
-        for entry in updates:
-            shapes[tuple(sorted(entry.fields))].append(entry)
         written = 0
-        for group in shapes.values():
-            rows = [{**e.fields, "b_number": e.number, "updated_at": now} for e in group]
-            result = await conn.execute(_UPDATE, rows)
+        for columns, group in _by_shape(updates).items():
+            rows = [(*_values(e, columns), now, e.number) for e in group]
+            result = await conn.exec_driver_sql(_update_sql(columns), rows)
             written += result.rowcount
             if result.rowcount != len(rows):
                 numbers = [e.number for e in group]
@@ -408,3 +416,11 @@ class CardWriter:
                             "card_update_without_card", card=entry.number, fields=entry.fields
                         )
         return written
+
+
+def _by_shape(entries: list[_Pending]) -> dict[tuple[str, ...], list[_Pending]]:
+    """Entries grouped by the fields they set: one executemany per group."""
+    shapes: defaultdict[tuple[str, ...], list[_Pending]] = defaultdict(list)
+    for entry in entries:
+        shapes[tuple(sorted(entry.fields))].append(entry)
+    return shapes
