@@ -9,7 +9,6 @@ replies to actions, so panoramisk's action futures keep working unchanged.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,23 +22,24 @@ _SEP = b"\r\n\r\n"
 _BANNER = "Asterisk Call Manager/"
 
 
-_HEADER = re.compile(r"([^\r\n]*?): ([^\r\n]*)(?:\r\n|\Z)")
-"""`Key: value` lines: one C-level scan of the block; only lines that hold ": " can match."""
-
-
 def parse_block(block: bytes) -> AmiMessage:
-    """One AMI message (without its terminating blank line) -> dict of headers."""
+    """One AMI message (without its terminating blank line) -> dict of headers.
+
+    The common case takes one split per line and one `dict`: every line holds ": " and no
+    header repeats. Otherwise
+    (a line without ": " makes `dict` raise ValueError, a repeated header makes the dict
+    shorter than the line list) the line-by-line reference decides, so both paths agree by
+    construction: the key is what precedes a line's first ": ", the value all that follows.
+    """
     text = block.decode("utf-8", "replace")
-    pairs = _HEADER.findall(text)
-    msg: AmiMessage = dict(pairs)
-    if (
-        len(msg) == len(pairs)
-        and ":\r\n" not in text
-        and not text.endswith(":")
-        and text.count("\r") == text.count("\n") == text.count("\r\n")
-    ):
-        return msg  # the common case: no repeated header, no "Header:", no stray CR or LF
-    return _parse_block_slow(text)
+    lines = text.split("\r\n")
+    try:
+        msg: AmiMessage = dict([line.split(": ", 1) for line in lines])
+    except ValueError:
+        return _parse_block_slow(text)
+    if len(msg) != len(lines):
+        return _parse_block_slow(text)
+    return msg
 
 
 def _parse_block_slow(text: str) -> AmiMessage:
