@@ -30,27 +30,34 @@ def _s(m: Msg, key: str) -> str:
     return str(v)
 
 
-def _req(m: Msg, key: str) -> str:
-    v = m.get(key)
-    if v is None or v == "":
-        raise BadEvent(_s(m, "Event"), key, "is missing")
-    return _s(m, key)
+def _plain(m: Msg) -> Msg:
+    """`m` with every value a str as `_s` reads it (the last of a repeated header), except the
+    raw `ChanVariable` (see `chan_card`); `m` itself in the parser's common case, so the
+    translators below read headers with a plain `m.get`."""
+    for v in m.values():
+        if v.__class__ is not str:
+            break
+    else:
+        return m
+    return {str(k): v if k == "ChanVariable" else _s(m, k) for k, v in m.items()}
 
 
-def _i(m: Msg, key: str, default: int = 0) -> int:
-    v = _s(m, key)
-    if v == "":
-        return default
-    try:
-        return int(v)
-    except ValueError:
-        raise BadEvent(_s(m, "Event"), key, f"is not a number: {v[:40]!r}") from None
+def _missing(m: Msg, key: str) -> BadEvent:
+    return BadEvent(_s(m, "Event"), key, "is missing")
 
 
-def _caller_id(value: str) -> str:
-    return "" if value in ("<unknown>", "unknown") else value
+def _not_a_number(m: Msg, *keys: str) -> BadEvent:
+    """The error for the first of `keys` (headers read as numbers) that is not one."""
+    for key in keys:
+        v = _s(m, key)
+        try:
+            int(v or 0)
+        except ValueError:
+            return BadEvent(_s(m, "Event"), key, f"is not a number: {v[:40]!r}")
+    raise AssertionError(f"no bad number among {keys}")  # pragma: no cover
 
 
+_NO_CALLER_ID = ("<unknown>", "unknown")
 _CARD_PREFIX = VAR_CARD + "="
 
 
@@ -63,18 +70,35 @@ def chan_card(value: Any) -> str:
     return ""
 
 
+# Frozen events built without a per-field object.__setattr__ (see `ev.builder`).
+_ChannelRef = ev.builder(ev.ChannelRef)
+_MemberState = ev.builder(ev.MemberState)
+_CallerJoined = ev.builder(ev.CallerJoined)
+_CallerLeft = ev.builder(ev.CallerLeft)
+_CallerAbandoned = ev.builder(ev.CallerAbandoned)
+_AgentRinging = ev.builder(ev.AgentRinging)
+_AgentNoAnswer = ev.builder(ev.AgentNoAnswer)
+_AgentAnswered = ev.builder(ev.AgentAnswered)
+_AgentFinished = ev.builder(ev.AgentFinished)
+_AgentDumped = ev.builder(ev.AgentDumped)
+_ChannelHungUp = ev.builder(ev.ChannelHungUp)
+_MemberAdded = ev.builder(ev.MemberAdded)
+_MemberRemoved = ev.builder(ev.MemberRemoved)
+_MemberChanged = ev.builder(ev.MemberChanged)
+
+
 def _chan(m: Msg) -> ev.ChannelRef:
-    cv = m.get("ChanVariable")
-    return ev.ChannelRef(
-        uniqueid=_req(m, "Uniqueid"),
-        linkedid=_s(m, "Linkedid"),
-        channel=_s(m, "Channel"),
-        caller_num=_caller_id(_s(m, "CallerIDNum")),
-        caller_name=_caller_id(_s(m, "CallerIDName")),
-        exten=_s(m, "Exten"),
-        context=_s(m, "Context"),
-        card=chan_card(cv) if cv else "",
-    )
+    """The channel snapshot of a `_plain` message."""
+    g = m.get
+    uniqueid = g("Uniqueid")
+    if not uniqueid:
+        raise _missing(m, "Uniqueid")
+    num, name, cv = g("CallerIDNum", ""), g("CallerIDName", ""), g("ChanVariable")
+    return _ChannelRef(
+        uniqueid, g("Linkedid", ""), g("Channel", ""),
+        "" if num in _NO_CALLER_ID else num, "" if name in _NO_CALLER_ID else name,
+        g("Exten", ""), g("Context", ""), chan_card(cv) if cv else "",
+    )  # fmt: skip
 
 
 def header(m: Msg, key: str) -> str:
@@ -85,7 +109,7 @@ def header(m: Msg, key: str) -> str:
 def channel_from_item(m: Msg) -> ev.ChannelRef:
     """A `CoreShowChannel` item of a CoreShowChannels reply (the same channel snapshot
     headers as events, ChanVariable included; main/manager.c action_coreshowchannels)."""
-    return _chan(m)
+    return _chan(_plain(m))
 
 
 def interface_of(channel: str) -> str:
@@ -99,25 +123,27 @@ def interface_of(channel: str) -> str:
 def _member(m: Msg, at: float, *, listed: bool = False) -> ev.MemberState:
     # QueueStatus list items say Name/Location where member events say MemberName/Interface.
     name_key, iface_key = ("Name", "Location") if listed else ("MemberName", "Interface")
-    return ev.MemberState(
-        at=at,
-        queue=_req(m, "Queue"),
-        interface=_req(m, iface_key),
-        member_name=_s(m, name_key),
-        state_interface=_s(m, "StateInterface"),
-        penalty=_i(m, "Penalty"),
-        paused=_s(m, "Paused") == "1",
-        paused_reason=_s(m, "PausedReason"),
-        status=_i(m, "Status"),
-        in_call=_s(m, "InCall") == "1",
-        calls_taken=_i(m, "CallsTaken"),
-        membership=_s(m, "Membership"),
-    )
+    g = m.get
+    queue, interface = g("Queue"), g(iface_key)
+    if not queue:
+        raise _missing(m, "Queue")
+    if not interface:
+        raise _missing(m, iface_key)
+    try:
+        penalty, status = int(g("Penalty") or 0), int(g("Status") or 0)
+        calls_taken = int(g("CallsTaken") or 0)
+    except ValueError:
+        raise _not_a_number(m, "Penalty", "Status", "CallsTaken") from None
+    return _MemberState(
+        at, queue, interface, g(name_key, ""), g("StateInterface", ""), penalty,
+        g("Paused") == "1", g("PausedReason", ""), status, g("InCall") == "1", calls_taken,
+        g("Membership", ""),
+    )  # fmt: skip
 
 
 def member_from_status_item(m: Msg, at: float) -> ev.MemberState:
     """A `QueueMember` item of a QueueStatus reply."""
-    return _member(m, at, listed=True)
+    return _member(_plain(m), at, listed=True)
 
 
 def caller_from_queue_entry(m: Msg, at: float) -> ev.CallerJoined:
@@ -125,92 +151,142 @@ def caller_from_queue_entry(m: Msg, at: float) -> ev.CallerJoined:
 
     QueueEntry carries Uniqueid but no Linkedid (apps/app_queue.c manager_queues_status).
     """
-    return ev.CallerJoined(at, _chan(m), _req(m, "Queue"), _i(m, "Position"), 0)
+    m = _plain(m)
+    chan, queue = _chan(m), _queue(m)
+    try:
+        position = int(m.get("Position") or 0)
+    except ValueError:
+        raise _not_a_number(m, "Position") from None
+    return _CallerJoined(at, chan, queue, position, 0)
+
+
+def _queue(m: Msg) -> str:
+    queue: str | None = m.get("Queue")
+    if not queue:
+        raise _missing(m, "Queue")
+    return queue
 
 
 def _caller_joined(m: Msg, at: float) -> ev.CallerJoined:
-    return ev.CallerJoined(at, _chan(m), _req(m, "Queue"), _i(m, "Position"), _i(m, "Count"))
+    chan, queue, g = _chan(m), _queue(m), m.get
+    try:
+        position, count = int(g("Position") or 0), int(g("Count") or 0)
+    except ValueError:
+        raise _not_a_number(m, "Position", "Count") from None
+    return _CallerJoined(at, chan, queue, position, count)
 
 
 def _caller_left(m: Msg, at: float) -> ev.CallerLeft:
-    return ev.CallerLeft(at, _chan(m), _req(m, "Queue"), _i(m, "Position"), _i(m, "Count"))
+    chan, queue, g = _chan(m), _queue(m), m.get
+    try:
+        position, count = int(g("Position") or 0), int(g("Count") or 0)
+    except ValueError:
+        raise _not_a_number(m, "Position", "Count") from None
+    return _CallerLeft(at, chan, queue, position, count)
 
 
 def _caller_abandoned(m: Msg, at: float) -> ev.CallerAbandoned:
-    return ev.CallerAbandoned(
-        at,
-        _chan(m),
-        _req(m, "Queue"),
-        _i(m, "Position"),
-        _i(m, "OriginalPosition"),
-        _i(m, "HoldTime"),
-    )
+    chan, queue, g = _chan(m), _queue(m), m.get
+    try:
+        position, original = int(g("Position") or 0), int(g("OriginalPosition") or 0)
+        hold = int(g("HoldTime") or 0)
+    except ValueError:
+        raise _not_a_number(m, "Position", "OriginalPosition", "HoldTime") from None
+    return _CallerAbandoned(at, chan, queue, position, original, hold)
+
+
+def _agent(m: Msg) -> tuple[ev.ChannelRef, str, str, str]:
+    """The channel, Queue, Interface and MemberName that every Agent* event carries."""
+    chan, queue, g = _chan(m), _queue(m), m.get
+    interface = g("Interface")
+    if not interface:
+        raise _missing(m, "Interface")
+    return chan, queue, interface, g("MemberName", "")
 
 
 def _agent_called(m: Msg, at: float) -> ev.AgentRinging:
-    return ev.AgentRinging(
-        at, _chan(m), _req(m, "Queue"), _req(m, "Interface"), _s(m, "MemberName"),
-        _s(m, "DestUniqueid"),
-    )  # fmt: skip
+    chan, queue, interface, member = _agent(m)
+    return _AgentRinging(at, chan, queue, interface, member, m.get("DestUniqueid", ""))
 
 
 def _agent_no_answer(m: Msg, at: float) -> ev.AgentNoAnswer:
-    return ev.AgentNoAnswer(
-        at, _chan(m), _req(m, "Queue"), _req(m, "Interface"), _s(m, "MemberName"),
-        _i(m, "RingTime"),
-    )  # fmt: skip
+    chan, queue, interface, member = _agent(m)
+    try:
+        ring = int(m.get("RingTime") or 0)
+    except ValueError:
+        raise _not_a_number(m, "RingTime") from None
+    return _AgentNoAnswer(at, chan, queue, interface, member, ring)
 
 
 def _agent_connect(m: Msg, at: float) -> ev.AgentAnswered:
-    return ev.AgentAnswered(
-        at, _chan(m), _req(m, "Queue"), _req(m, "Interface"), _s(m, "MemberName"),
-        _i(m, "HoldTime"), _i(m, "RingTime"),
-    )  # fmt: skip
+    chan, queue, interface, member = _agent(m)
+    g = m.get
+    try:
+        hold, ring = int(g("HoldTime") or 0), int(g("RingTime") or 0)
+    except ValueError:
+        raise _not_a_number(m, "HoldTime", "RingTime") from None
+    return _AgentAnswered(at, chan, queue, interface, member, hold, ring)
 
 
 def _agent_complete(m: Msg, at: float) -> ev.AgentFinished:
-    return ev.AgentFinished(
-        at, _chan(m), _req(m, "Queue"), _req(m, "Interface"), _s(m, "MemberName"),
-        _i(m, "HoldTime"), _i(m, "TalkTime"), _s(m, "Reason"),
-    )  # fmt: skip
+    chan, queue, interface, member = _agent(m)
+    g = m.get
+    try:
+        hold, talk = int(g("HoldTime") or 0), int(g("TalkTime") or 0)
+    except ValueError:
+        raise _not_a_number(m, "HoldTime", "TalkTime") from None
+    return _AgentFinished(at, chan, queue, interface, member, hold, talk, g("Reason", ""))
 
 
 def _agent_dump(m: Msg, at: float) -> ev.AgentDumped:
-    return ev.AgentDumped(at, _chan(m), _req(m, "Queue"), _req(m, "Interface"), _s(m, "MemberName"))
+    return _AgentDumped(at, *_agent(m))
 
 
 def _hangup(m: Msg, at: float) -> ev.ChannelHungUp:
-    return ev.ChannelHungUp(
-        at, _req(m, "Uniqueid"), _s(m, "Linkedid"), _s(m, "Channel"), _i(m, "Cause"),
-        _s(m, "Cause-txt"),
-    )  # fmt: skip
+    g = m.get
+    uniqueid = g("Uniqueid")
+    if not uniqueid:
+        raise _missing(m, "Uniqueid")
+    try:
+        cause = int(g("Cause") or 0)
+    except ValueError:
+        raise _not_a_number(m, "Cause") from None
+    return _ChannelHungUp(at, uniqueid, g("Linkedid", ""), g("Channel", ""), cause,
+                          g("Cause-txt", ""))  # fmt: skip
 
 
 def _member_added(m: Msg, at: float) -> ev.MemberAdded:
-    return ev.MemberAdded(at, _member(m, at))
+    return _MemberAdded(at, _member(m, at))
 
 
 def _member_removed(m: Msg, at: float) -> ev.MemberRemoved:
-    return ev.MemberRemoved(at, _member(m, at))
+    return _MemberRemoved(at, _member(m, at))
 
 
 def _member_changed(m: Msg, at: float) -> ev.MemberChanged:
-    return ev.MemberChanged(at, _member(m, at))
+    return _MemberChanged(at, _member(m, at))
 
 
 def _originate_response(m: Msg, at: float) -> ev.OriginateDone:
-    return ev.OriginateDone(
-        at, _s(m, "ActionID"), _s(m, "Response") == "Success", _i(m, "Reason"),
-        _s(m, "Uniqueid"), _s(m, "Channel"),
-    )  # fmt: skip
+    g = m.get
+    try:
+        reason = int(g("Reason") or 0)
+    except ValueError:
+        raise _not_a_number(m, "Reason") from None
+    return ev.OriginateDone(at, g("ActionID", ""), g("Response") == "Success", reason,
+                            g("Uniqueid", ""), g("Channel", ""))  # fmt: skip
 
 
 def _fully_booted(m: Msg, at: float) -> ev.PbxBooted:
-    return ev.PbxBooted(at, _i(m, "Uptime"), _i(m, "LastReload"))
+    try:
+        uptime, last_reload = int(m.get("Uptime") or 0), int(m.get("LastReload") or 0)
+    except ValueError:
+        raise _not_a_number(m, "Uptime", "LastReload") from None
+    return ev.PbxBooted(at, uptime, last_reload)
 
 
 def _shutdown(m: Msg, at: float) -> ev.PbxShutdown:
-    return ev.PbxShutdown(at, _s(m, "Restart").lower() in ("true", "yes", "1"))
+    return ev.PbxShutdown(at, m.get("Restart", "").lower() in ("true", "yes", "1"))
 
 
 _SNAPSHOT = frozenset({
@@ -223,8 +299,10 @@ _SNAPSHOT = frozenset({
 
 def _user_event(m: Msg, at: float) -> ev.UserEventRaised:
     body = tuple((str(k), _s(m, str(k))) for k in m if k not in _SNAPSHOT)
-    return ev.UserEventRaised(at, _req(m, "UserEvent"), _s(m, "Uniqueid"), _s(m, "Linkedid"),
-                              body)  # fmt: skip
+    name = m.get("UserEvent")
+    if not name:
+        raise _missing(m, "UserEvent")
+    return ev.UserEventRaised(at, name, m.get("Uniqueid", ""), m.get("Linkedid", ""), body)
 
 
 Translator = Callable[[Msg, float], ev.DomainEvent]
@@ -253,5 +331,6 @@ EVENT_TABLE: Mapping[str, Translator] = {
 
 def translate(msg: Msg, at: float) -> ev.DomainEvent | None:
     """The domain event for an AMI event message, or None for an event ccrouter ignores."""
-    fn = EVENT_TABLE.get(_s(msg, "Event"))
-    return fn(msg, at) if fn is not None else None
+    name = msg.get("Event")
+    fn = EVENT_TABLE.get(name if name.__class__ is str else _s(msg, "Event"))
+    return fn(_plain(msg), at) if fn is not None else None
