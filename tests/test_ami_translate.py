@@ -12,6 +12,7 @@ import pytest
 from ccrouter.ami.replay import messages
 from ccrouter.ami.translate import BadEvent, translate
 from ccrouter.domain import events as ev
+from ccrouter.domain.cards import CardWrite
 from tests.conftest import fixture_bytes
 
 
@@ -122,3 +123,12 @@ def test_builder_refuses_what_it_cannot_copy() -> None:
     for cls in (Mutable, NoSlots, dict):
         with pytest.raises(TypeError, match="frozen slotted dataclass"):
             ev.builder(cls)
+
+
+def test_builder_runs_post_init_checks() -> None:
+    make = ev.builder(CardWrite)
+    write = make("0000013", {"queue": "q"}, insert=True)
+    assert type(write) is CardWrite and write == CardWrite("0000013", {"queue": "q"}, True)
+    assert make("0000013") == CardWrite("0000013")  # default_factory
+    with pytest.raises(ValueError, match="unknown card fields"):
+        make("0000013", {"no_such_field": 1})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from structlog.testing import capture_logs
 
 from ccrouter.ami.replay import messages, replay
 from ccrouter.ami.translate import EVENT_TABLE, BadEvent, translate
@@ -165,3 +166,13 @@ def test_bad_event_is_counted_and_skipped_not_raised() -> None:
     tracker, rows = make_tracker()
     tracker.on_ami_event({"Event": "AgentConnect", "Queue": "q"})
     assert tracker.bad_events == 1 and rows.rows == {}
+
+
+def test_skipped_events_are_counted_and_logged_once_per_name() -> None:
+    tracker, rows = make_tracker()
+    with capture_logs() as logs:
+        for name in ("Newexten", "VarSet", "Newexten", "Newexten"):
+            tracker.on_ami_event({"Event": name, "Uniqueid": "1.1"})
+    assert tracker.events_seen == tracker.events_skipped == 4 and rows.rows == {}
+    skipped = [e["ami_event"] for e in logs if e["event"] == "ami_event_skipped"]
+    assert skipped == ["Newexten", "VarSet"]

@@ -229,14 +229,15 @@ def builder(cls: Callable[P, T]) -> Callable[P, T]:
     times slower than a plain attribute store. The constructor returned here is a private
     mutable twin with the same slots whose generated `__init__` stores the fields plainly; its
     `__post_init__` then makes the object a `cls` (CPython allows `__class__` assignment between
-    classes of the same slot layout). What comes out is a genuine, frozen `cls`: equal to,
-    hashed and `replace()`d like one built by `cls(...)`.
+    classes of the same slot layout) and runs `cls.__post_init__` if it has one. What comes
+    out is a genuine, frozen `cls`: equal to, hashed and `replace()`d like one built by
+    `cls(...)`.
     """
     frozen = getattr(getattr(cls, "__dataclass_params__", None), "frozen", False)
     if not (isinstance(cls, type) and is_dataclass(cls) and frozen and "__slots__" in vars(cls)):
         raise TypeError(f"builder() needs a frozen slotted dataclass, not {cls!r}")
-    if hasattr(cls, "__post_init__"):
-        raise TypeError(f"builder(): {cls.__name__} has a __post_init__ the twin would skip")
+    if len(fields(cls)) != len(vars(cls)["__dataclass_fields__"]):
+        raise TypeError(f"builder(): {cls.__name__} has InitVar or ClassVar fields")
     specs: list[Any] = []
     for f in fields(cls):
         if f.default_factory is not MISSING:
@@ -246,8 +247,12 @@ def builder(cls: Callable[P, T]) -> Callable[P, T]:
         else:
             specs.append((f.name, f.type))
 
+    post_init: Callable[[Any], None] | None = getattr(cls, "__post_init__", None)
+
     def __post_init__(self: Any) -> None:
         self.__class__ = cls
+        if post_init is not None:
+            post_init(self)
 
     twin = make_dataclass(f"_{cls.__name__}Builder", specs, slots=True, eq=False, repr=False,
                           match_args=False, namespace={"__post_init__": __post_init__})  # fmt: skip

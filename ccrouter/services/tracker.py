@@ -30,6 +30,9 @@ from ccrouter.domain.routing import RouteDecision
 
 log = structlog.get_logger(__name__)
 
+_SKIPPED_NAMES_LOGGED = 256
+"""Distinct skipped event names logged (Asterisk has a few hundred; a broken peer, any)."""
+
 
 class CardSink(Protocol):
     def submit(self, write: CardWrite) -> None: ...
@@ -62,6 +65,8 @@ class CallTracker:
         self._pbx_shut_down = False  # a Shutdown event came: the next resync follows a restart
         self.events_seen = 0
         self.bad_events = 0
+        self.events_skipped = 0
+        self._skipped_names: set[str] = set()
 
     def subscribe(self, listener: Listener) -> None:
         """`listener(event)` is called for every domain event, after the book applied it."""
@@ -79,15 +84,27 @@ class CallTracker:
             log.warning("ami_bad_event", error=str(e))
             return
         if event is None:
-            log.debug("ami_event_skipped", ami_event=msg.get("Event"))
+            self._skipped(msg)
             return
         self.apply(event)
+
+    def _skipped(self, msg: Mapping[str, Any]) -> None:
+        """An event ccrouter has no use for (the AMI Filter keeps them away from a real
+        Asterisk): counted, and logged at debug level only the first time its name is seen (a
+        structlog call costs microseconds even when its level is off)."""
+        self.events_skipped += 1
+        name = header(msg, "Event")
+        if name not in self._skipped_names and len(self._skipped_names) < _SKIPPED_NAMES_LOGGED:
+            self._skipped_names.add(name)
+            log.debug("ami_event_skipped", ami_event=name)
 
     def apply(self, event: ev.DomainEvent) -> None:
         if isinstance(event, ev.PbxShutdown):
             self._pbx_shut_down = True
             log.warning("pbx_shutting_down", restart=event.restart)
-        self._submit(self.book.apply(event))
+        writes = self.book.apply(event)
+        if writes:
+            self._submit(writes)
         for listener in self._listeners:
             try:
                 listener(event)
