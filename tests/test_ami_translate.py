@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ccrouter.ami.protocol import Headers
 from ccrouter.ami.replay import messages
 from ccrouter.ami.translate import BadEvent, translate
 from ccrouter.domain import events as ev
@@ -56,7 +57,9 @@ def test_member_pause_of_the_abandoned_transcript() -> None:
 
 def test_repeated_headers_and_non_str_values_read_like_plain_ones() -> None:
     msg = first("ami-queue-answered.txt", "AgentConnect")
+    assert type(msg) is Headers  # the parser's common case: values read unchecked
     plain = translate(msg, 1.0)
+    assert translate(dict(msg), 1.0) == plain  # a plain dict: values checked first
     odd = dict(msg, Queue=["old-queue", "support-ru"], HoldTime=0, RingTime="0",
                ChanVariable=["OTHER=1", "CCROUTER_CARD=0000013"])  # fmt: skip
     event = translate(odd, 1.0)

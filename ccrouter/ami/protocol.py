@@ -22,11 +22,18 @@ _SEP = b"\r\n\r\n"
 _BANNER = "Asterisk Call Manager/"
 
 
+class Headers(dict[str, str]):
+    """A parsed message in which every header came once, so every value is a str: readers
+    (`ccrouter.ami.translate`) can skip checking for the list a repeated header gives."""
+
+    __slots__ = ()
+
+
 def parse_block(block: bytes) -> AmiMessage:
     """One AMI message (without its terminating blank line) -> dict of headers.
 
-    The common case takes one split per line and one `dict`: every line holds ": " and no
-    header repeats. Otherwise
+    The common case takes one split per line and one dict (a `Headers`): every line holds
+    ": " and no header repeats. Otherwise
     (a line without ": " makes `dict` raise ValueError, a repeated header makes the dict
     shorter than the line list) the line-by-line reference decides, so both paths agree by
     construction: the key is what precedes a line's first ": ", the value all that follows.
@@ -34,7 +41,7 @@ def parse_block(block: bytes) -> AmiMessage:
     text = block.decode("utf-8", "replace")
     lines = text.split("\r\n")
     try:
-        msg: AmiMessage = dict([line.split(": ", 1) for line in lines])
+        msg: AmiMessage = Headers([line.split(": ", 1) for line in lines])
     except ValueError:
         return _parse_block_slow(text)
     if len(msg) != len(lines):
@@ -87,16 +94,16 @@ class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no t
             self._buf = b""
             self.transport.close()
             return
-        responses = self.responses
+        responses, sink = self.responses, self.sink
         for block in blocks:
             if not block:
                 continue
             msg = parse_block(block)
-            action_id = msg.get("ActionID")
-            if isinstance(action_id, str) and action_id in responses:  # repeated -> a list
-                self.handle_message(Message(msg))
+            action_id = msg.get("ActionID")  # most events have none
+            if action_id is not None and isinstance(action_id, str) and action_id in responses:
+                self.handle_message(Message(msg))  # (a repeated ActionID is a list: no match)
             elif "Event" in msg:
-                if self.sink is not None:
-                    self.sink(msg)
+                if sink is not None:
+                    sink(msg)
             elif "Response" in msg:
                 self.log.debug("ami_unmatched_response", response=msg.get("Response"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ccrouter.ami.protocol import Headers
 from ccrouter.dialplan import VAR_CARD
 from ccrouter.domain import events as ev
 
@@ -32,8 +33,10 @@ def _s(m: Msg, key: str) -> str:
 
 def _plain(m: Msg) -> Msg:
     """`m` with every value a str as `_s` reads it (the last of a repeated header), except the
-    raw `ChanVariable` (see `chan_card`); `m` itself in the parser's common case, so the
-    translators below read headers with a plain `m.get`."""
+    raw `ChanVariable` (see `chan_card`); `m` itself in the parser's common case (`Headers`),
+    so the translators below read headers with a plain `m.get`."""
+    if m.__class__ is Headers:
+        return m
     for v in m.values():
         if v.__class__ is not str:
             break
