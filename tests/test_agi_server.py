@@ -235,3 +235,33 @@ def test_server_survives_garbage_headers(data: bytes) -> None:
 
     structlog.contextvars.clear_contextvars()
     asyncio.run(asyncio.wait_for(scenario(), WAIT))
+
+
+# --- the daemon's loop: uvloop (its transports are not asyncio.Transport subclasses) ----------
+
+
+def test_sessions_and_rejections_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        with capture_logs() as logs:
+            async with running({"route": noop_script}, header_timeout_s=0.1) as (server, port):
+                ok = await Peer.connect(port, HEADER)
+                assert await ok.read_command() == "NOOP"
+                ok.send(b"200 result=0\n")
+                assert await ok.expect_eof() == []
+                garbage = await Peer.connect(port, b"GET / HTTP/1.1\n\n")
+                assert await garbage.expect_eof() == []
+                slow = await Peer.connect(port, HEADER[:50])
+                assert await slow.expect_eof() == []
+                hangup = await Peer.connect(port, HEADER)
+                assert await hangup.read_command() == "NOOP"
+                hangup.send(b"HANGUP\n511 Command Not Permitted on a dead channel\n")
+                assert await hangup.expect_eof() == []
+        assert [e["event"] for e in logs if e["log_level"] == "warning"] == [
+            "agi_header_invalid", "agi_header_timeout"]  # fmt: skip
+        s = server.stats
+        assert (s.connections, s.ok, s.rejected, s.errors, s.active) == (4, 1, 2, 0, 0)
+
+    structlog.contextvars.clear_contextvars()
+    uvloop.run(asyncio.wait_for(scenario(), WAIT))

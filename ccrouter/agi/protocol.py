@@ -5,11 +5,11 @@ request and reply values and the typed errors. `session.py` builds commands on t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Protocol
 
 _MAX_REPLY_BYTES = 1 << 16
 """A reply (520 usage blocks included) larger than this is not Asterisk talking."""
@@ -47,6 +47,17 @@ class AgiCommandError(AgiError):
 
 class AgiTimeoutError(AgiError, TimeoutError):
     """No reply within the per-command timeout."""
+
+
+class LineReader(Protocol):
+    """Where replies come from: asyncio.StreamReader's `readline` contract (the line with its
+    `\\n`; the rest, or b"", at EOF; ValueError for an over-long line)."""
+
+    async def readline(self) -> bytes: ...
+
+
+class LineWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
 
 
 # --- the request ------------------------------------------------------------------------
@@ -208,7 +219,7 @@ def parse_reply(line: str) -> AgiReply:
     return AgiReply(200, result, data, endpos, (line,))
 
 
-async def read_reply(reader: asyncio.StreamReader) -> tuple[AgiReply, bool]:
+async def read_reply(reader: LineReader) -> tuple[AgiReply, bool]:
     """The next reply, and whether a `HANGUP` notice came before it.
 
     AgiHangup when the socket closes first; AgiProtocolError on anything not FastAGI.
@@ -226,7 +237,7 @@ async def read_reply(reader: asyncio.StreamReader) -> tuple[AgiReply, bool]:
         return parse_reply(line), hangup
 
 
-async def _read_usage(reader: asyncio.StreamReader, first: str) -> AgiReply:
+async def _read_usage(reader: LineReader, first: str) -> AgiReply:
     lines = [first]
     size = len(first)
     while True:
@@ -239,7 +250,7 @@ async def _read_usage(reader: asyncio.StreamReader, first: str) -> AgiReply:
             raise AgiProtocolError(f"520 usage block longer than {_MAX_REPLY_BYTES} bytes")
 
 
-async def _readline(reader: asyncio.StreamReader) -> str:
+async def _readline(reader: LineReader) -> str:
     try:
         raw = await reader.readline()
     except ValueError:  # LimitOverrunError surfaces as ValueError from readline()

@@ -1,4 +1,5 @@
-"""The FastAGI server: asyncio streams, one task per connection, owned and cancelled by the server.
+"""The FastAGI server: one `AgiConnection` protocol per socket and, once its header is in, one
+session task, owned and cancelled by the server.
 
 Per connection: read the `agi_*` header (size limit, read timeout), route by script name, run the
 script under a session time limit, and on any failure set CCROUTER_STATUS=error (best effort) so
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from ccrouter.agi.connection import AgiConnection, HeaderError
 from ccrouter.agi.session import (
     AgiArgumentError,
     AgiError,
@@ -74,6 +76,7 @@ class AgiServer:
         self._scripts = dict(scripts)
         self._settings = settings
         self._server: asyncio.Server | None = None
+        self._connections: set[AgiConnection] = set()
         self._sessions: set[asyncio.Task[None]] = set()
         self._closing = False
         self.stats = AgiStats()
@@ -83,8 +86,8 @@ class AgiServer:
         if self._server is not None or self._closing:
             raise RuntimeError("AgiServer.start() called twice")
         s = self._settings
-        self._server = await asyncio.start_server(
-            self._on_connection, s.host, s.port, limit=max(s.header_max_bytes + 2, _STREAM_LIMIT)
+        self._server = await asyncio.get_running_loop().create_server(
+            self._new_connection, s.host, s.port
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         log.info("agi_listening", host=host, port=port, scripts=sorted(self._scripts))
@@ -96,6 +99,8 @@ class AgiServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        for conn in list(self._connections):  # still reading a header: no task to cancel
+            conn.close()
         tasks = list(self._sessions)
         for task in tasks:
             task.cancel()
@@ -104,109 +109,112 @@ class AgiServer:
         if server is not None:
             await server.wait_closed()
 
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        if self._closing or task is None:
-            writer.close()
-            return
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        stats = self.stats
-        stats.connections += 1
-        stats.active += 1
-        self._sessions.add(task)
-        try:
-            if await self._serve(reader, writer):
-                elapsed = loop.time() - started
-                stats.latency_total_s += elapsed
-                if elapsed > stats.latency_max_s:
-                    stats.latency_max_s = elapsed
-        except asyncio.CancelledError:
-            # close() cancelled us and awaits this task; ending normally keeps asyncio's
-            # stream callback from logging the cancellation as an error.
-            log.debug("agi_session_cancelled")
-        finally:
-            stats.active -= 1
-            self._sessions.discard(task)
-            writer.close()
+    # --- connections ---------------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        """One connection; True when a session ran (for the latency stats)."""
-        request = await self._read_request(reader, writer)
-        if request is None:
-            self.stats.rejected += 1
-            return False
-        self.stats.sessions += 1
-        structlog.contextvars.bind_contextvars(uniqueid=request.uniqueid, script=request.script)
-        session = AgiSession(request, reader, writer, self._settings.command_timeout_s)
-        script = self._scripts.get(request.script)
-        try:
-            if script is None:
-                log.warning("agi_unknown_script", known=sorted(self._scripts))
-                self.stats.errors += 1
-                await self._set_error_status(session)
-            elif await self._run(script, session):
-                self.stats.ok += 1
-        finally:
-            session.close()
-        return True
-
-    async def _read_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> AgiRequest | None:
+    def _new_connection(self) -> AgiConnection:
         s = self._settings
+        conn = AgiConnection(
+            on_header=self._on_header,
+            on_failure=self._on_header_failure,
+            header_max_bytes=s.header_max_bytes,
+            header_timeout_s=s.header_timeout_s,
+            limit=max(s.header_max_bytes + 2, _STREAM_LIMIT),
+        )
+        self._track(conn)
+        return conn
 
-        def peer() -> object:  # only the failure paths log it (a getpeername call)
-            return writer.get_extra_info("peername")
+    def _track(self, conn: AgiConnection) -> None:
+        self._connections.add(conn)
+        self.stats.connections += 1
+        self.stats.active += 1
 
+    def _untrack(self, conn: AgiConnection) -> None:
+        if conn in self._connections:
+            self._connections.discard(conn)
+            self.stats.active -= 1
+
+    def _on_header_failure(self, conn: AgiConnection, error: HeaderError) -> None:
+        if conn not in self._connections:  # refused before tracking (closing)
+            return
+        log.warning(error.kind, peer=conn.peer(), **error.details)
+        self.stats.rejected += 1
+        self._untrack(conn)
+
+    def _on_header(self, conn: AgiConnection, block: bytes) -> None:
+        if conn not in self._connections:
+            return
         try:
-            async with asyncio.timeout(s.header_timeout_s):
-                block = await reader.readuntil(b"\n\n")
-        except asyncio.IncompleteReadError as exc:
-            log.warning("agi_header_incomplete", peer=peer(), received_bytes=len(exc.partial))
-            return None
-        except asyncio.LimitOverrunError:
-            log.warning("agi_header_too_large", peer=peer(), limit_bytes=s.header_max_bytes)
-            return None
-        except TimeoutError:
-            log.warning("agi_header_timeout", peer=peer(), timeout_s=s.header_timeout_s)
-            return None
-        except OSError as exc:
-            log.warning("agi_header_connection_lost", peer=peer(), error=str(exc))
-            return None
-        if len(block) > s.header_max_bytes:
-            log.warning("agi_header_too_large", peer=peer(), limit_bytes=s.header_max_bytes)
-            return None
-        try:
-            return AgiRequest.from_env(parse_env(block))
+            request = AgiRequest.from_env(parse_env(block))
         except AgiProtocolError as exc:
-            log.warning("agi_header_invalid", peer=peer(), error=str(exc))
-            return None
+            log.warning("agi_header_invalid", peer=conn.peer(), error=str(exc))
+            self.stats.rejected += 1
+            self._untrack(conn)
+            conn.close()
+            return
+        task = asyncio.get_running_loop().create_task(self._session(conn, request))
+        self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
+
+    async def _session(self, conn: AgiConnection, request: AgiRequest) -> None:
+        loop = asyncio.get_running_loop()
+        stats = self.stats
+        try:
+            stats.sessions += 1
+            structlog.contextvars.bind_contextvars(uniqueid=request.uniqueid,
+                                                   script=request.script)  # fmt: skip
+            session = AgiSession(request, conn, conn, self._settings.command_timeout_s)
+            script = self._scripts.get(request.script)
+            try:
+                if script is None:
+                    log.warning("agi_unknown_script", known=sorted(self._scripts))
+                    stats.errors += 1
+                    await self._set_error_status(session)
+                elif await self._run(script, session):
+                    stats.ok += 1
+            finally:
+                session.close()
+            elapsed = loop.time() - conn.started
+            stats.latency_total_s += elapsed
+            if elapsed > stats.latency_max_s:
+                stats.latency_max_s = elapsed
+        except asyncio.CancelledError:
+            log.debug("agi_session_cancelled")  # close() cancelled us and awaits this task
+        finally:
+            self._untrack(conn)
+            conn.close()
 
     async def _run(self, script: Script, session: AgiSession) -> bool:
         """Run the script under the session time limit; True when it returned normally."""
         limit = self._settings.session_timeout_s
-        deadline = asyncio.timeout(limit)
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        deadline = asyncio.get_running_loop().call_later(limit, expire)
         try:
-            async with deadline:
-                await script(session)
+            await script(session)
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            task.uncancel()
+            log.error("agi_session_timeout", timeout_s=limit)
         except AgiHangup as exc:
             self.stats.hangups += 1
             log.debug("agi_caller_hangup", reason=str(exc))
             return False
-        except TimeoutError as exc:
-            if deadline.expired():
-                log.error("agi_session_timeout", timeout_s=limit)
-            else:
-                log.error("agi_script_failed", error=repr(exc))
         except AgiArgumentError as exc:
             log.error("agi_bad_arguments", error=str(exc))
         except Exception as exc:
             log.exception("agi_script_failed", error=repr(exc))
         else:
             return True
+        finally:
+            deadline.cancel()
         self.stats.errors += 1
         await self._set_error_status(session)
         return False

@@ -20,6 +20,8 @@ from ccrouter.agi.protocol import (
     AgiReply,
     AgiRequest,
     AgiTimeoutError,
+    LineReader,
+    LineWriter,
     parse_env,
     parse_kwarg,
     parse_reply,
@@ -130,8 +132,8 @@ class AgiSession:
     def __init__(
         self,
         request: AgiRequest,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        reader: LineReader,
+        writer: LineWriter,
         command_timeout_s: float,
     ) -> None:
         self.request = request
