@@ -92,7 +92,9 @@ async def test_route_session_sets_the_variables_in_order() -> None:
     assert peer.commands == [f"{MSET},QUEUE_PRIO=2,CCROUTER_STATUS=ok"]
     ((request, requirements),) = router.calls
     assert (request.uniqueid, request.caller_num) == ("1795443825.1", "79001234567")
-    assert requirements == Requirements(product="wallet", language="ru", dialled="5555", priority=2)
+    # did= wins over the channel's dialled number; the caller's number comes from the channel
+    assert requirements == Requirements(product="wallet", language="ru", dialled="5555", priority=2,
+                                        caller_num="79001234567")  # fmt: skip
     assert server.stats.ok == 1
 
 
@@ -101,7 +103,10 @@ async def test_recorded_route_call_without_args_has_no_queue_prio() -> None:
     async with running({SCRIPT_ROUTE: route_script(router)}) as (_, port):
         peer = await Peer.connect(port, header_of("agi-route-session.txt"))
         await peer.answer_all({}, default=OK)
-    assert router.calls[0][1] == Requirements()
+    ((request, requirements),) = router.calls
+    assert request.dnid or request.extension
+    assert requirements == Requirements(dialled=request.dnid or request.extension,
+                                        caller_num=request.caller_num)  # from the channel
     assert peer.commands == [f"{MSET},CCROUTER_STATUS=ok"]  # no QUEUE_PRIO
 
 
@@ -114,7 +119,9 @@ async def test_bad_args_still_route_and_are_logged() -> None:
             peer = await Peer.connect(port, header)
             await peer.answer_all({}, default=OK)
     assert peer.commands == [f"{MSET.replace('=ru', '=xx')},CCROUTER_STATUS=ok"]
-    assert router.calls[0][1] == Requirements(language="xx")
+    ((request, requirements),) = router.calls
+    assert requirements == Requirements(language="xx", dialled=request.dnid or request.extension,
+                                        caller_num=request.caller_num or None)  # fmt: skip
     (ignored,) = [e for e in logs if e["event"] == "route_arguments_ignored"]
     text = " ".join(ignored["problems"])
     for name in ("'arg1'", "'arg2'", "'colour'", "'lang=ru'"):

@@ -142,6 +142,6 @@ class CardWrite:
     insert: bool = False
 
     def __post_init__(self) -> None:
-        unknown = set(self.fields) - CARD_FIELDS
-        if unknown:
+        if not CARD_FIELDS.issuperset(self.fields):
+            unknown = set(self.fields) - CARD_FIELDS
             raise ValueError(f"unknown card fields: {sorted(unknown)}")

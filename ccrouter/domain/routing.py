@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 OverflowKind = Literal["target", "queue", "voicemail", "callback"]
@@ -220,7 +220,17 @@ def decide(req: Requirements, table: RoutingTable, floor: Floor | None = None) -
     if escalation:
         notes.append(f"nobody logged in for {'->'.join(escalation)}")
     repeat = bool(req.repeat_of or req.card)
-    decision = RouteDecision(
+    extra: dict[str, object] = {}  # one construction: replace() on a frozen class is slow
+    if queue is not None and queue == spec.queue:
+        extra = _overflow_fields(spec, table)
+    elif voicemail is not None:
+        extra["voicemail"] = voicemail
+    elif offer is not None:
+        extra["callback_offer"] = offer
+    if floor.last_agent_queue and table.last_agent_ring_s > 0 and queue:
+        extra["last_agent_queue"] = floor.last_agent_queue
+        extra["last_agent_ring_s"] = table.last_agent_ring_s
+    return RouteDecision(
         target=spec.name,
         queue=queue or "",
         product=spec.product,
@@ -231,14 +241,5 @@ def decide(req: Requirements, table: RoutingTable, floor: Floor | None = None) -
         max_penalty=spec.initial_max_penalty if queue == spec.queue else None,
         escalation=tuple(escalation),
         repeat_of=req.repeat_of or req.card,
+        **extra,  # type: ignore[arg-type]
     )
-    if queue is not None and queue == spec.queue:
-        decision = replace(decision, **_overflow_fields(spec, table))  # type: ignore[arg-type]
-    elif voicemail is not None:
-        decision = replace(decision, voicemail=voicemail)
-    elif offer is not None:
-        decision = replace(decision, callback_offer=offer)
-    if floor.last_agent_queue and table.last_agent_ring_s > 0 and queue:
-        decision = replace(decision, last_agent_queue=floor.last_agent_queue,
-                           last_agent_ring_s=table.last_agent_ring_s)  # fmt: skip
-    return decision

@@ -63,7 +63,7 @@ class Router:
             changes["dialled"] = dialled
         if requirements.caller_num is None and request.caller_num:
             changes["caller_num"] = request.caller_num
-        return replace(requirements, **changes), dialled
+        return (replace(requirements, **changes) if changes else requirements), dialled
 
     def _floor(self, req: Requirements, prev: PreviousCall | None) -> tuple[Requirements, Floor]:
         s = self._skills

@@ -12,6 +12,7 @@ CCROUTER_STATUS=error.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -49,6 +50,7 @@ from ccrouter.domain.routing import Requirements, RouteDecision
 log = structlog.get_logger(__name__)
 
 _MAX_PRIORITY = 1_000_000
+_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +68,12 @@ def _is_name(value: str) -> bool:
     return bool(value) and value.replace("_", "").replace("-", "").replace(".", "").isalnum()
 
 
-def requirements_from_args(args: Sequence[str]) -> tuple[Requirements, list[str]]:
-    """The route arguments as Requirements, and what was ignored (one message per problem)."""
+def requirements_from_args(
+    args: Sequence[str], *, dialled: str = "", caller_num: str = ""
+) -> tuple[Requirements, list[str]]:
+    """The route arguments as Requirements, and what was ignored (one message per problem).
+    `dialled` (the channel's DNID or extension) stands when no `did=` argument is given;
+    `caller_num` is the channel's caller ID number."""
     values: dict[str, str] = {}
     problems: list[str] = []
     for arg in args:
@@ -104,17 +110,18 @@ def requirements_from_args(args: Sequence[str]) -> tuple[Requirements, list[str]
     if card is not None and not is_valid_card_number(card):
         problems.append(f"bad {ARG_CARD}={card!r}: not a card number (wrong check digit?)")
         card = None
-    dialled = values.get(ARG_DIALLED)
-    if dialled is not None and (not dialled or any(c.isspace() for c in dialled)):
-        problems.append(f"bad {ARG_DIALLED}={dialled!r}: expected a dialled number")
-        dialled = None
+    did = values.get(ARG_DIALLED)
+    if did is not None and (not did or _SPACE.search(did)):
+        problems.append(f"bad {ARG_DIALLED}={did!r}: expected a dialled number")
+        did = None
     return (
         Requirements(
             product=name(ARG_PRODUCT),
             language=name(ARG_LANGUAGE),
-            dialled=dialled,
+            dialled=did or dialled or None,
             priority=priority,
             card=card,
+            caller_num=caller_num or None,
         ),
         problems,
     )
@@ -122,7 +129,9 @@ def requirements_from_args(args: Sequence[str]) -> tuple[Requirements, list[str]
 
 async def route(session: AgiSession, router: RouteService) -> None:
     request = session.request
-    requirements, problems = requirements_from_args(request.args)
+    requirements, problems = requirements_from_args(
+        request.args, dialled=request.dnid or request.extension, caller_num=request.caller_num
+    )
     if request.query:
         problems.append(f"URL query {request.query!r} ignored: pass ,key=value arguments")
     if problems:
