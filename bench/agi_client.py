@@ -9,6 +9,7 @@ connect to close). Runs in its own process so the server under test has a core t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
 import time
@@ -27,12 +28,14 @@ HEADER = "".join(f"{k}: {v}\n" for k, v in (
     ("agi_accountcode", ""), ("agi_threadid", "140230001"), ("agi_arg_1", "did=712000100"),
 )).encode() + b"\n"  # fmt: skip
 REPLY = b"200 result=1\n"
+_UNIQUEID = b"agi_uniqueid: 1795443825.1\n"
 
 
-async def session(port: int) -> tuple[float, int]:
+async def session(port: int, serial: int) -> tuple[float, int]:
+    """One call: its own uniqueid, as Asterisk gives every channel."""
     started = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(HEADER)
+    writer.write(HEADER.replace(_UNIQUEID, b"agi_uniqueid: 1795443825.%d\n" % serial))
     commands = 0
     while await reader.readline():
         commands += 1
@@ -45,10 +48,11 @@ async def load(port: int, concurrency: int, seconds: float) -> dict[str, float]:
     latencies: list[float] = []
     commands: list[int] = []
     deadline = time.perf_counter() + seconds
+    serials = itertools.count(int(time.time() * 1000) % 10**9 * 1000)
 
     async def channel() -> None:
         while time.perf_counter() < deadline:
-            took, n = await session(port)
+            took, n = await session(port, next(serials))
             latencies.append(took)
             commands.append(n)
 
