@@ -334,6 +334,8 @@ EVENT_TABLE: Mapping[str, Translator] = {
 
 def translate(msg: Msg, at: float) -> ev.DomainEvent | None:
     """The domain event for an AMI event message, or None for an event ccrouter ignores."""
-    name = msg.get("Event")
-    fn = EVENT_TABLE.get(name if name.__class__ is str else _s(msg, "Event"))
+    if msg.__class__ is Headers:  # the parser's common case: every value one str
+        fn = EVENT_TABLE.get(msg.get("Event", ""))
+        return fn(msg, at) if fn is not None else None
+    fn = EVENT_TABLE.get(_s(msg, "Event"))
     return fn(_plain(msg), at) if fn is not None else None
