@@ -26,6 +26,11 @@ from ccrouter.domain.routing import RouteDecision
 
 _CardWrite = ev.builder(CardWrite)  # the same CardWrite, built faster (one or two per event)
 
+# Enum `.value` is a Python-level property: the per-event paths use the plain strings.
+_INBOUND, _OPEN, _CLOSED = CardKind.INBOUND.value, CardState.OPEN.value, CardState.CLOSED.value
+_ANSWERED, _ABANDONED = Outcome.ANSWERED.value, Outcome.ABANDONED.value
+_SHORT_ABANDON = Outcome.SHORT_ABANDON.value
+
 
 @dataclass(slots=True)
 class LiveCall:
@@ -116,8 +121,8 @@ class CallBook:
         if call.linkedid and call.linkedid not in self._by_linkedid:
             self._by_linkedid[call.linkedid] = call
         row: dict[str, Any] = {
-            "kind": CardKind.INBOUND.value,
-            "state": CardState.OPEN.value,
+            "kind": _INBOUND,
+            "state": _OPEN,
             "uniqueid": call.uniqueid,
             "channel": call.channel,
             "caller_num": call.caller_num,
@@ -350,7 +355,7 @@ class CallBook:
                     "operator": e.member_name,
                     "interface": e.interface,
                     "queue": e.queue,
-                    "outcome": Outcome.ANSWERED.value,
+                    "outcome": _ANSWERED,
                 },
             )
         ]
@@ -369,8 +374,8 @@ class CallBook:
             return []
         call.abandoned = True
         short = call.short_abandon = e.hold_time < self._short_abandon_s
-        outcome = Outcome.SHORT_ABANDON if short else Outcome.ABANDONED
-        return [_CardWrite(call.card, {"wait_s": e.hold_time, "outcome": outcome.value})]
+        outcome = _SHORT_ABANDON if short else _ABANDONED
+        return [_CardWrite(call.card, {"wait_s": e.hold_time, "outcome": outcome})]
 
     def _hungup(self, e: ev.ChannelHungUp) -> list[CardWrite]:
         call = self._by_uniqueid.get(e.uniqueid)
@@ -408,7 +413,7 @@ class CallBook:
             del self._by_linkedid[call.linkedid]
         lost = reason in (CloseReason.RECONCILED, CloseReason.LOST_ON_PBX_RESTART)
         fields: dict[str, Any] = {
-            "state": CardState.CLOSED.value,
+            "state": _CLOSED,
             "ended_at": at,
             "close_reason": reason.value,
             "outcome": call.preset_outcome
