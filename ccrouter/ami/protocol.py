@@ -33,10 +33,10 @@ def parse_block(block: bytes) -> AmiMessage:
     """One AMI message (without its terminating blank line) -> dict of headers.
 
     The common case takes one split per line and one dict (a `Headers`): every line holds
-    ": " and no header repeats. Otherwise
-    (a line without ": " makes `dict` raise ValueError, a repeated header makes the dict
-    shorter than the line list) the line-by-line reference decides, so both paths agree by
-    construction: the key is what precedes a line's first ": ", the value all that follows.
+    ": " and no header repeats. Otherwise (a line without ": " makes `dict` raise ValueError,
+    a repeated header makes the dict shorter than the line list) the line-by-line reference
+    decides, so both paths agree by construction: the key is what precedes a line's first
+    ": ", the value all that follows.
     """
     text = block.decode("utf-8", "replace")
     lines = text.split("\r\n")
