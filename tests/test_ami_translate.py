@@ -51,7 +51,10 @@ def test_member_pause_of_the_abandoned_transcript() -> None:
     assert isinstance(event, ev.MemberChanged)
     m = event.member
     assert (m.queue, m.interface, m.member_name) == (
-        "support-uz", "Local/agent3@lab-agents", "Agent Three UZ")
+        "support-uz",
+        "Local/agent3@lab-agents",
+        "Agent Three UZ",
+    )
     assert m.paused and m.paused_reason == "lab-abandon-test" and m.membership == "static"
 
 
@@ -64,8 +67,7 @@ def test_repeated_headers_and_non_str_values_read_like_plain_ones() -> None:
                ChanVariable=["OTHER=1", "CCROUTER_CARD=0000013"])  # fmt: skip
     event = translate(odd, 1.0)
     assert isinstance(plain, ev.AgentAnswered) and isinstance(event, ev.AgentAnswered)
-    assert event == dataclasses.replace(plain, chan=dataclasses.replace(plain.chan,
-                                                                        card="0000013"))
+    assert event == dataclasses.replace(plain, chan=dataclasses.replace(plain.chan, card="0000013"))
 
 
 def test_bad_numbers_and_missing_headers_name_the_header() -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from ccrouter.domain import events as ev
 from ccrouter.domain.calls import CallBook
-from ccrouter.domain.cards import card_number
+from ccrouter.domain.cards import CardWrite, card_number
 from ccrouter.domain.routing import RouteDecision
 
 DEC = RouteDecision("wallet-ru", "wallet-ru", "wallet", "ru", 0, 60)
@@ -21,14 +22,14 @@ def chan(uid: str = "1.1", linked: str = "1.1") -> ev.ChannelRef:
     return ev.ChannelRef(uid, linked, "PJSIP/trunk-00000001", "7900", "Ivan", "2000", "inbound")
 
 
-def merged(writes: list) -> dict:
-    out: dict = {}
+def merged(writes: list[CardWrite]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for w in writes:
         out.update(w.fields)
     return out
 
 
-def open_call(b: CallBook, at: float = 0.0) -> tuple[str, list]:
+def open_call(b: CallBook, at: float = 0.0) -> tuple[str, list[CardWrite]]:
     return b.open_routed(at=at, uniqueid="1.1", channel="PJSIP/trunk-00000001", caller_num="7900",
                          caller_name="Ivan", dialled="2000", decision=DEC)  # fmt: skip
 
