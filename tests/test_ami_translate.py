@@ -125,9 +125,15 @@ def test_builder_refuses_what_it_cannot_copy() -> None:
     class NoSlots:
         x: int
 
+    @dataclasses.dataclass(frozen=True, slots=True, weakref_slot=True)
+    class Weak:  # CPython refuses __class__ assignment to this layout
+        x: int
+
     for cls in (Mutable, NoSlots, dict):
         with pytest.raises(TypeError, match="frozen slotted dataclass"):
             ev.builder(cls)
+    with pytest.raises(TypeError, match="slots beyond its fields"):
+        ev.builder(Weak)
 
 
 def test_builder_runs_post_init_checks() -> None:

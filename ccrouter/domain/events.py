@@ -238,6 +238,8 @@ def builder(cls: Callable[P, T]) -> Callable[P, T]:
         raise TypeError(f"builder() needs a frozen slotted dataclass, not {cls!r}")
     if len(fields(cls)) != len(vars(cls)["__dataclass_fields__"]):
         raise TypeError(f"builder(): {cls.__name__} has InitVar or ClassVar fields")
+    if vars(cls)["__slots__"] != tuple(f.name for f in fields(cls)):  # e.g. weakref_slot=True:
+        raise TypeError(f"builder(): {cls.__name__} has slots beyond its fields")  # no __class__
     specs: list[Any] = []
     for f in fields(cls):
         if f.default_factory is not MISSING:
