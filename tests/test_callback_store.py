@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.callbacks.store import CallbackStore, OpenRequestExists
+from ccrouter.callbacks.store import CallbackStore, OpenRequestExists, Transactions
 from ccrouter.domain.callback import Kind, State
 from ccrouter.store.engine import make_engine
 from ccrouter.store.migrate import migrate
@@ -74,3 +76,88 @@ async def test_cancel_only_touches_pending_requests(engine: AsyncEngine) -> None
     assert (cancelled.id, cancelled.state, cancelled.reason) == (a.id, "cancelled",
                                                                  "caller_got_through")
     assert await store.cancel(a.id, "by_user", 4.0) is None  # already cancelled
+
+
+@pytest.mark.parametrize("url", ["file", "memory"])
+async def test_attempt_lifecycle_on_the_dispatcher_connection_and_in_memory(
+    tmp_path: Path, url: str
+) -> None:
+    """claim -> answered -> finish (retry) -> claim -> release: the same rows whether the
+    dispatcher's transactions run on their own connection (a file) or in SQLAlchemy's."""
+    eng = make_engine("sqlite+aiosqlite:///:memory:" if url == "memory"
+                      else f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}")  # fmt: skip
+    await migrate(eng)
+    store = CallbackStore(eng)
+    try:
+        added = await store.add(number="79001", kind=Kind.CALLBACK, target="wallet-ru",
+                                now=1.0, place_at=1.0, card="c1")  # fmt: skip
+        (r,) = await store.pending()
+        first = await store.claim(r, card="k1", action_id="a1", channel_id="u1",
+                                  target="wallet-ru", now=2.0)  # fmt: skip
+        assert first is not None
+        assert (first.request_id, first.n, first.card, first.action_id, first.channel_id,
+                first.state, first.started_at) == (added.id, 1, "k1", "a1", "u1", "dialing",
+                                                   2.0)  # fmt: skip
+        assert await store.claim(r, card="k9", action_id="a9", channel_id="u9",
+                                 target="wallet-ru", now=2.0) is None  # a stale read loses
+        await store.attempt_answered(first.id)
+        ((open_attempt, _),) = await store.open_attempts()
+        assert open_attempt.state == "answered"
+        await store.finish(first.id, "abandoned", 3.0, state=State.PENDING, due_at=9.0,
+                           reason="abandoned")  # fmt: skip
+        (r,) = await store.pending()
+        assert (r.attempts, r.due_at, r.reason) == (1, 9.0, "abandoned")
+        second = await store.claim(r, card="k2", action_id="a2", channel_id="u2",
+                                   target="wallet-ru", now=10.0)  # fmt: skip
+        assert second is not None and second.n == 2
+        await store.release(second.id, 11.0, due_at=11.0)
+        (r,) = await store.pending()
+        assert (r.state, r.attempts, r.due_at, r.reason) == ("pending", 1, 11.0,
+                                                             "operator_missed")
+        assert [(a.n, a.state) for a in await store.attempts(added.id)] == [(1, "abandoned")]
+        with pytest.raises(LookupError, match="no callback attempt with id 4242"):
+            await store.finish(4242, "lost", 12.0, state=State.FAILED)
+        (r,) = await store.pending()
+        assert r.reason == "operator_missed"  # the failed transaction changed nothing
+    finally:
+        await store.close()
+        await eng.dispose()
+
+
+async def test_a_claim_waits_for_another_writer_without_blocking_the_loop(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    store = CallbackStore(engine)
+    await store.add(number="79001", kind=Kind.CALLBACK, target="wallet-ru", now=1.0,
+                    place_at=1.0)  # fmt: skip
+    (r,) = await store.pending()
+    other = sqlite3.connect(tmp_path / "cb.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # e.g. the card writer's group commit
+    try:
+        claim = asyncio.ensure_future(store.claim(r, card="k", action_id="a", channel_id="u",
+                                                  target="wallet-ru", now=2.0))  # fmt: skip
+        started = time.monotonic()
+        await asyncio.sleep(0.03)  # the loop keeps running while the claim waits for the lock
+        assert not claim.done() and time.monotonic() - started < 0.5
+        other.execute("COMMIT")
+        attempt = await asyncio.wait_for(claim, 2)
+        assert attempt is not None and attempt.n == 1
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_lock_held_past_the_busy_timeout_fails_the_transaction(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    setup = sqlite3.connect(db, isolation_level=None)
+    setup.execute("CREATE TABLE t (x)")
+    setup.execute("BEGIN IMMEDIATE")
+    tx = Transactions(str(db), busy_timeout_ms=30)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await tx.run(lambda q: q("INSERT INTO t VALUES (?)", (1,)))
+        setup.execute("COMMIT")
+        assert await tx.run(lambda q: q("INSERT INTO t VALUES (?) RETURNING x", (2,))) == [(2,)]
+    finally:
+        await tx.close()
+        setup.close()

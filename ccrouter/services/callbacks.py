@@ -73,7 +73,7 @@ class CallbackService(OperatorFirst):
         self._target_of_queue = {t.queue_name: t.name for t in settings.targets}
         self._jobs: deque[Job | Abandon] = deque()
         self._ready = asyncio.Event()  # jobs are waiting (no wait_for: it can swallow a cancel)
-        self._members: dict[tuple[str, str], ev.MemberState] = {}
+        self._free: dict[str, set[str]] = {}  # target queue -> free members' interfaces
         self._pending: dict[int, cb.Request] = {}
         self._flights: dict[str, Flight] = {}  # by ActionID
         self._by_channel: dict[str, Flight] = {}  # by ChannelId (the leg's Uniqueid)
@@ -131,12 +131,10 @@ class CallbackService(OperatorFirst):
 
     def on_event(self, e: ev.DomainEvent) -> None:
         if isinstance(e, ev.MemberAdded | ev.MemberChanged):
-            m = e.member
-            self._members[(m.queue, m.interface)] = m
-            if not m.paused and m.status == 1:
+            if self._member(e.member):
                 self._put(Job("wake"))
         elif isinstance(e, ev.MemberRemoved):
-            self._members.pop((e.member.queue, e.member.interface), None)
+            self._free.get(e.member.queue, set()).discard(e.member.interface)
         elif isinstance(e, ev.CallerAbandoned):
             if e.chan.uniqueid in self._by_channel:
                 return  # a callback leg: its Hangup ends the attempt
@@ -166,6 +164,12 @@ class CallbackService(OperatorFirst):
     # --- the owned task --------------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._store.close()
+
+    async def _run(self) -> None:
         await self._reload()
         wake_at: float | None = None
         me = asyncio.current_task()
@@ -247,6 +251,12 @@ class CallbackService(OperatorFirst):
         now = self._clock()
         if now >= self._next_poll:
             await self._reload()
+        pending = self._pending.values()
+        if not self._flights and not any(r.due_at <= now or cb.expired(r, now, self.policy)
+                                         for r in pending):  # fmt: skip
+            # Nothing to dial, expire or time out (the common wake: a member event, a caller
+            # answered): no need to look at the floor.
+            return min([self._next_poll, *(r.due_at for r in pending)])
         for r in [r for r in self._pending.values() if cb.expired(r, now, self.policy)]:
             self._pending.pop(r.id, None)
             if await self._store.end(r.id, cb.State.EXPIRED, "too_old", now) and r.card:
@@ -278,17 +288,14 @@ class CallbackService(OperatorFirst):
             await self._finish(flight, cb.AttemptResult.LOST)
 
     def _lines(self, now: float) -> dict[str, cb.Line]:
-        free: dict[str, set[str]] = {}
         busy = {f.interface for f in self._flights.values()} | {
             i for i, until in self._cooldown.items() if until > now}
-        for (queue, iface), m in self._members.items():
-            if not m.paused and m.status == 1 and iface not in busy:
-                free.setdefault(queue, set()).add(iface)
         lines = {}
         for name, t in self._targets.items():
             since = self._tracker.book.waiting_since(t.queue_name)
+            free = self._free.get(t.queue_name, set())
             lines[name] = cb.Line(
-                queue=t.queue_name, free=frozenset(free.get(t.queue_name, ())),
+                queue=t.queue_name, free=frozenset(free - busy if busy else free),
                 oldest_wait_s=0.0 if since is None else now - since,
                 last_originate_at=self._last.get(name),
             )  # fmt: skip
@@ -378,7 +385,9 @@ class CallbackService(OperatorFirst):
         adopted when their channel still exists, else ended as `lost` (and retried)."""
         seen_before = self._clock()
         items = await ami.send({"Action": "QueueStatus"}, as_list=True)
-        self._members = members_of(items, seen_before)
+        self._free = {}
+        for m in members_of(items, seen_before).values():
+            self._member(m)
         chans = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
         alive = {c.get("Uniqueid", "") for c in chans if c.get("Event") == "CoreShowChannel"}
         await self._reconcile(alive, seen_before)
@@ -412,6 +421,17 @@ class CallbackService(OperatorFirst):
         r = await self._store.get(request_id)
         if r is not None and r.state == cb.State.PENDING.value:
             self._pending[r.id] = r
+
+    def _member(self, m: ev.MemberState) -> bool:
+        """Track whether a member of a target's queue is free; True when it is."""
+        if m.queue not in self._target_of_queue:
+            return False
+        free = not m.paused and m.status == 1
+        if free:
+            self._free.setdefault(m.queue, set()).add(m.interface)
+        else:
+            self._free.get(m.queue, set()).discard(m.interface)
+        return free
 
     def _card(self, number: str, status: str, reason: str | None) -> None:
         self._cards.submit(CardWrite(number, {"callback_status": status,
