@@ -135,6 +135,24 @@ async def test_beyond_the_reservation_is_logged_not_blocked(engine: AsyncEngine)
     assert [card_serial(n) for n in got] == [1, 2, 3, 4, 5, 6]
     beyond = [e for e in logs if e["event"] == "card_numbers_beyond_reservation"]
     assert [(e["serial"], e["reserved"], e["log_level"]) for e in beyond] == [(5, 4, "error")]
+    assert beyond[0]["block"] == 8  # more headroom asked for from now on
+    assert numbers.reservation_due() == 5 + 8  # asked for at serial 5
+
+
+async def test_block_grows_when_calls_outrun_the_commits(engine: AsyncEngine) -> None:
+    """Numbers handed out faster than half a block per commit: each overrun doubles the block,
+    so the next reservations keep ahead."""
+    numbers = await CardNumbers.open(engine, block=4)
+    overruns = 0
+    with capture_logs() as logs:
+        for _ in range(200):
+            for _ in range(5):
+                numbers.next()
+            due = numbers.reservation_due()
+            if due is not None:  # one commit per five calls persists what was asked for
+                numbers.reserved(due)
+        overruns = len([e for e in logs if e["event"] == "card_numbers_beyond_reservation"])
+    assert 1 <= overruns <= 2 and numbers.issued == 1000
 
 
 async def test_corrupt_mark_is_a_clear_error(engine: AsyncEngine) -> None:

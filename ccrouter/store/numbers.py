@@ -24,6 +24,8 @@ log = structlog.get_logger(__name__)
 
 RESERVED_KEY: Final = "card_serial_reserved"
 DEFAULT_BLOCK: Final = 1000
+MAX_BLOCK: Final = 64_000
+"""The block doubles (up to this) each time numbers outrun the persisted mark."""
 
 
 def reserve_statement(upto: int) -> sa.Update:
@@ -98,10 +100,13 @@ class CardNumbers:
         serial = self._next
         self._next += 1
         if serial > self._reserved and not self._beyond_logged:
-            # The writer could not persist a reservation in time (database down for a while):
-            # keep going rather than fail a call; the mark is persisted with these cards.
+            # The writer could not persist a reservation in time (database down for a while,
+            # or calls arriving faster than half a block per commit): keep going rather than
+            # fail a call; the mark is persisted with these cards. Ask for more headroom.
             self._beyond_logged = True
-            log.error("card_numbers_beyond_reservation", serial=serial, reserved=self._reserved)
+            self._block = min(self._block * 2, MAX_BLOCK)
+            log.error("card_numbers_beyond_reservation", serial=serial, reserved=self._reserved,
+                      block=self._block)  # fmt: skip
         if self._wanted - serial < self._block // 2:
             self._wanted = serial + self._block
             if self._on_due is not None:
