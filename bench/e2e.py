@@ -17,13 +17,14 @@ import contextlib
 import random
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.proc import SIM_SECRET, Daemon, write_config
 from bench.stats import rss_mb
+from ccrouter.domain.skills import personal_queue
 from ccrouter.sim import PbxSimulator, SimCaller, SimOperator
 
 DIDS = ("712000100", "712000200", "712000300")  # wallet, terminal, general (example config)
@@ -44,12 +45,16 @@ class Harness:
 async def harness(
     tmp: Path, *, time_scale: float, operators_per_queue: int, interval: float = 0.5,
     config_overrides: dict[str, Any] | None = None, noise: bool = False,
+    extra_queues: Sequence[str] = (),
 ) -> AsyncIterator[Harness]:
-    """The simulator with staffed queues and the instrumented daemon, connected."""
+    """The simulator with staffed queues (and `extra_queues`, empty) and the instrumented
+    daemon, connected."""
     sim = PbxSimulator(agi_port=0, secret=SIM_SECRET, time_scale=time_scale, noise=noise, seed=1)
     await sim.start()
     for q in QUEUES:
         sim.add_queue(q, strategy="rrmemory", timeout=15)
+    for q in extra_queues:
+        sim.add_queue(q, timeout=15)
     for qi, q in enumerate(QUEUES):
         for i in range(operators_per_queue):
             iface = f"PJSIP/{10000 + qi * 1000 + i}"
@@ -154,31 +159,48 @@ def big_floor(n: int, seed: int = 11) -> list[dict[str, Any]]:
     return out
 
 
+async def _until(h: Harness, done: Callable[[dict[str, Any]], bool], limit_s: float) -> float:
+    """Seconds until the daemon's latest report satisfies `done` (-1.0: not within limit_s)."""
+    t0 = time.monotonic()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(limit_s):
+            while not (h.lines and done(h.lines[-1])):  # noqa: ASYNC110 - polls reports
+                await asyncio.sleep(0.2)
+            return round(time.monotonic() - t0, 1)
+    return -1.0
+
+
 async def memory(operators: int = 5000, live_calls: int = 2000) -> dict[str, Any]:
-    """Daemon RSS: idle with `operators` logged in (ccrouter puts them in the queues), then with
-    `live_calls` calls in progress (answered, talking for a long time)."""
+    """Daemon RSS: idle with `operators` logged in (ccrouter puts them in the queues: it waits
+    until Asterisk's members match, `membership_sync_s`), then with `live_calls` calls in
+    progress (answered, talking for a long time; `live_after_s` after the first was placed)."""
     floor = big_floor(operators)
+    personal = [personal_queue(op["id"]) for op in floor]  # in the generated queues.conf
     with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d:
         async with harness(Path(d), time_scale=20, operators_per_queue=0, interval=0.5,
-                           config_overrides={"operators": floor}) as h:
+                           config_overrides={"operators": floor},
+                           extra_queues=personal) as h:  # fmt: skip
             for op in floor:
                 h.sim.add_operator(SimOperator(op["interface"], answer_after_s=1,
                                                talk_time_s=100_000))  # fmt: skip
-            await asyncio.sleep(3.0)
-            idle = h.lines[-1]["rss_mb"]
+            synced_s = await _until(h, lambda ln: bool(
+                ln.get("members_synced") and ln["members"] >= ln["members_desired"]), 120)
+            await asyncio.sleep(1.0)
+            idle = h.lines[-1]
             make = callers(99)
             calls = []
+            started = time.monotonic()
             for i in range(live_calls):  # 200 calls/s: a realistic peak, not one burst
                 calls.append(h.sim.place_call(make(i)))
                 if i % 50 == 49:
                     await asyncio.sleep(0.25)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(90):
-                    while h.lines[-1]["live_calls"] < live_calls:  # noqa: ASYNC110 - polls reports
-                        await asyncio.sleep(0.2)
+            reached = await _until(h, lambda ln: ln["live_calls"] >= live_calls, 90)
+            live_s = round(time.monotonic() - started, 1) if reached >= 0 else -1.0
             await asyncio.sleep(1.5)
             loaded = h.lines[-1]
             ended = sum(1 for c in calls if c.finished.done())
-    return {"operators": operators, "live_calls": loaded["live_calls"], "rss_idle_mb": idle,
-            "rss_mb": loaded["rss_mb"], "tasks": loaded["tasks"], "calls_ended_early": ended,
+    return {"operators": operators, "members": idle.get("members", 0),
+            "membership_sync_s": synced_s, "live_calls": loaded["live_calls"],
+            "live_after_s": live_s, "rss_idle_mb": idle["rss_mb"], "rss_mb": loaded["rss_mb"],
+            "tasks": loaded["tasks"], "calls_ended_early": ended,
             "lag_max_ms": loaded["lag_max_ms"]}  # fmt: skip

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -47,6 +48,10 @@ log = structlog.get_logger(__name__)
 
 NOT_INUSE = 1
 """Device state "not in use" (QueueMember Status): a free operator."""
+
+MAX_IN_FLIGHT = 64
+"""Membership actions awaiting their reply at once. A floor of thousands of operators means
+tens of thousands of QueueAdds at start-up: one round trip at a time, that is minutes."""
 
 
 class AmiSender(Protocol):
@@ -114,6 +119,12 @@ class MembershipService:
         self._lock = asyncio.Lock()
         self._version = -1
         self._by_operator: dict[str, list[Member]] = {}
+        self._by_interface: dict[str, list[str]] = {}  # interface -> operator ids
+        self._per_queue: Counter[str] = Counter()  # queue -> members in `actual`
+        self._staffed: frozenset[str] | None = None  # cached `staffed()`; None: recompute
+        self._stale = True
+        """Desired or actual members changed in a way that may need actions: `_apply` diffs
+        only then (a diff of tens of thousands of members on every poll is not free)."""
         self.actions_sent = 0
         self.last_resync_diff_s = 0.0
 
@@ -130,6 +141,9 @@ class MembershipService:
         states = await self._operators.states()
         changed = {i for i, s in states.items() if self.states.get(i) != s}
         self.states = states
+        self._by_interface = {}
+        for op in states.values():
+            self._by_interface.setdefault(op.interface, []).append(op.id)
         if self._personal:
             self.managed |= {personal_queue(i) for i in states}
         self._adopted = {k for k in self._adopted if self._owner(k) not in changed}
@@ -138,13 +152,12 @@ class MembershipService:
                                                     personal=self._personal)  # fmt: skip
         self.desired = {m.key: m for members in self._by_operator.values() for m in members}
         self._version = version
+        self._stale = True
         self._dirty.set()
 
     def _owner(self, key: Key) -> str | None:
-        for op in self.states.values():
-            if op.interface == key[1]:
-                return op.id
-        return None
+        owners = self._by_interface.get(key[1])
+        return owners[0] if owners else None
 
     # --- what the router asks -----------------------------------------------------------------
 
@@ -152,16 +165,16 @@ class MembershipService:
         """Queues with at least one logged-in member (Asterisk's view; None before a sync)."""
         if not self.synced or not self._ami.connected:
             return None
-        return frozenset(q for q, _ in self.actual)
+        if self._staffed is None:
+            self._staffed = frozenset(self._per_queue)
+        return self._staffed
 
     def free_personal_queue(self, interface: str) -> str | None:
         """The personal queue of the operator on `interface` if logged in, unpaused and free."""
         if not self._personal or not self.synced or not self._ami.connected:
             return None
-        for op in self.states.values():
-            if op.interface != interface:
-                continue
-            m = self.actual.get((personal_queue(op.id), interface))
+        for op_id in self._by_interface.get(interface, ()):
+            m = self.actual.get((personal_queue(op_id), interface))
             if m is not None and not m.paused and not m.in_call and m.status == NOT_INUSE:
                 return m.queue
         return None
@@ -184,7 +197,8 @@ class MembershipService:
                 continue
             if m.queue in self.managed:
                 actual[m.key] = m
-        self.actual, self.synced = actual, True
+        self._replace_actual(actual)
+        self.synced, self._stale = True, True
         started = time.perf_counter()
         diff = membership_diff(self.desired, actual, self.managed, leave_alone=self._adopted)
         self.last_resync_diff_s = time.perf_counter() - started
@@ -205,9 +219,12 @@ class MembershipService:
             return
         before, want = self.actual.get(key), self.desired.get(key)
         if after is None:
-            self.actual.pop(key, None)
+            self._pop_actual(key)
         else:
-            self.actual[key] = after
+            self._put_actual(key, after)
+        if (before is None or after is None or not same_member(before, after)
+                or before.dynamic != after.dynamic):  # fmt: skip
+            self._stale = True  # not a mere status change (in call, ringing, free)
         if not self.synced or key in self._adopted:
             return
         if same_member(before, want) and not same_member(after, want):
@@ -225,21 +242,44 @@ class MembershipService:
                 self._adopt_pauses[owner] = (after.paused, after.reason)
             else:
                 self._adopted.add(key)
+        self._stale = True
         self._dirty.set()
 
     # --- applying -------------------------------------------------------------------------------
 
     async def _apply(self) -> None:
         async with self._lock:
-            if not self.synced or not self._ami.connected:
+            if not self.synced or not self._ami.connected or not self._stale:
                 return
+            self._stale = False  # set again by a failed action or a change meanwhile
             diff = membership_diff(self.desired, self.actual, self.managed,
                                    leave_alone=self._adopted)  # fmt: skip
             for key in diff.static_extra:
                 log.warning("membership_static_member", queue=key[0], interface=key[1],
                             hint="member => in queues.conf; AMI cannot remove it")  # fmt: skip
-            for action in diff.actions:
-                await self._send(action)
+            await self._send_all(diff.actions)
+
+    async def _send_all(self, actions: Sequence[Action]) -> None:
+        """Send `actions`, up to MAX_IN_FLIGHT awaiting their replies at once; the actions of
+        one member stay in order. Stops early when the AMI connection drops (the resync after
+        the reconnect sends what is still missing)."""
+        chains: dict[Key, list[Action]] = {}
+        for action in actions:
+            key = action.member.key if isinstance(action, Add) else (action.queue,
+                                                                     action.interface)
+            chains.setdefault(key, []).append(action)
+        todo = deque(chains.values())
+
+        async def worker() -> None:
+            while todo and self._ami.connected:
+                for action in todo.popleft():
+                    await self._send(action)
+
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(min(MAX_IN_FLIGHT, len(todo))):
+                tg.create_task(worker())
+        if todo:
+            self._stale = True
 
     async def _send(self, action: Action) -> None:
         for msg in ami_actions(action):
@@ -248,6 +288,7 @@ class MembershipService:
             except Exception as e:  # one failed action must not stop the rest
                 log.warning("membership_action_failed", action=msg["Action"],
                             queue=msg.get("Queue"), interface=msg.get("Interface"), error=str(e))
+                self._stale = True  # tried again on the next round
                 return
             self.actions_sent += 1
         self._assume(action)
@@ -256,22 +297,43 @@ class MembershipService:
     def _assume(self, action: Action) -> None:
         """Record a successful action's effect (its event may lag; a later event overrides)."""
         if isinstance(action, Add):
-            self.actual[action.member.key] = action.member
+            self._put_actual(action.member.key, action.member)
             return
         key = (action.queue, action.interface)
         if isinstance(action, Remove):
-            self.actual.pop(key, None)
+            self._pop_actual(key)
             return
         m = self.actual.get(key)
         if m is None:
             return
         if isinstance(action, SetPenalty):
-            self.actual[key] = Member(m.queue, m.interface, action.penalty, m.paused, m.reason,
-                                      m.name, m.state_interface, m.dynamic, m.status, m.in_call)
+            self._put_actual(key, Member(m.queue, m.interface, action.penalty, m.paused,
+                                         m.reason, m.name, m.state_interface, m.dynamic,
+                                         m.status, m.in_call))  # fmt: skip
         else:
-            self.actual[key] = Member(m.queue, m.interface, m.penalty, action.paused,
-                                      action.reason, m.name, m.state_interface, m.dynamic,
-                                      m.status, m.in_call)  # fmt: skip
+            self._put_actual(key, Member(m.queue, m.interface, m.penalty, action.paused,
+                                         action.reason, m.name, m.state_interface, m.dynamic,
+                                         m.status, m.in_call))  # fmt: skip
+
+    # `actual` changes only here, so the per-queue counts behind `staffed()` stay exact.
+    def _put_actual(self, key: Key, member: Member) -> None:
+        if key not in self.actual:
+            self._per_queue[key[0]] += 1
+            if self._per_queue[key[0]] == 1:
+                self._staffed = None
+        self.actual[key] = member
+
+    def _pop_actual(self, key: Key) -> None:
+        if self.actual.pop(key, None) is not None:
+            self._per_queue[key[0]] -= 1
+            if not self._per_queue[key[0]]:
+                del self._per_queue[key[0]]
+                self._staffed = None
+
+    def _replace_actual(self, actual: dict[Key, Member]) -> None:
+        self.actual = actual
+        self._per_queue = Counter(q for q, _ in actual)
+        self._staffed = None
 
     async def run(self) -> None:
         """Pick up operator changes (CLI/API writes to the database) and converge."""
