@@ -9,6 +9,7 @@ replies are `200 result=N [(data)] [endpos=N]`, `510 ...`, a multi-line `520-...
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 
 from ccrouter.agi.protocol import (
@@ -70,6 +71,9 @@ _MSET_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 """Characters a name or value may hold to travel in one `EXEC MSet` unchanged: no separator
 (`,` `|` `=`), quote, backslash, bracket, parenthesis, `$` or space (app.c's argument splitter
 treats those specially; MSet strips quotes)."""
+_PLAIN = "[" + re.escape("".join(sorted(_MSET_SAFE))) + "]+"
+_MSET_PAIRS = re.compile(f"{_PLAIN}={_PLAIN}(?:,{_PLAIN}={_PLAIN})*")
+"""`NAME=value,NAME=value...`, every name and value non-empty and made of `_MSET_SAFE`."""
 _MSET_MAX = 99
 """pbx_builtin_setvar_multiple parses at most 99 pairs."""
 _MSET_MAX_BYTES = 1024
@@ -264,14 +268,16 @@ class AgiSession:
         if not pairs:
             return
         if len(pairs) > 1 and len(pairs) <= _MSET_MAX:
-            data = ",".join(f"{_word(n, 'variable name')}={v}" for n, v in pairs)
-            if len(data) <= _MSET_MAX_BYTES and all(
-                v and _MSET_SAFE.issuperset(n) and _MSET_SAFE.issuperset(v) for n, v in pairs
-            ):
+            data = ",".join([f"{n}={v}" for n, v in pairs])
+            # one C scan: every name and value non-empty and plain (',' and '=' are not plain,
+            # so the pairs cannot run into each other)
+            if len(data) <= _MSET_MAX_BYTES and _MSET_PAIRS.fullmatch(data):
                 reply = await self.command(f"EXEC MSet {data}")
                 if reply.result == "-2":
                     raise AgiCommandError("no such application 'MSet'", reply)
                 return
+        for name, _ in pairs:  # every name checked before anything is sent
+            _word(name, "variable name")
         for name, value in pairs:
             await self.set_variable(name, value)
 
