@@ -6,8 +6,8 @@ times the `route` AGI script, and a reporter that prints one JSON line on stdout
 
     {"t": 12.0, "rss_mb": 61.2, "fds": 23, "tasks": 14, "lag_ms": 0.4, "lag_max_ms": 3.1,
      "route": {"n": 512, "p50_ms": 0.9, "p99_ms": 2.7, "max_ms": 4.0}, "live_calls": 37,
-     "cards_written": 1400, "writer_queue": 3, "writer_failures": 0, "members_desired": 36,
-     "members": 36, "members_synced": true}
+     "cards_written": 1400, "writer_queue": 3, "writer_failures": 0, "ami_connects": 1,
+     "members_desired": 36, "members": 36, "members_synced": true}
 
 `route` covers the interval since the previous line: from the script's start to its last
 SET VARIABLE answered (the decision, the card opened, every round trip to Asterisk); `decide`
@@ -89,6 +89,7 @@ class Probe:
             "writer_queue": writer.queue_depth,
             "writer_failures": writer.failures,
             "ami_connected": app.ami.connected,
+            "ami_connects": app.ami.connects,
             **self.membership(app),
         }
 

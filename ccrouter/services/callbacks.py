@@ -381,13 +381,16 @@ class CallbackService(OperatorFirst):
     # --- start-up, reconnects, other processes ----------------------------------------------
 
     async def resync(self, ami: AmiSender) -> None:
-        """After every AMI (re)connect: members from QueueStatus; attempts left dialing are
-        adopted when their channel still exists, else ended as `lost` (and retried)."""
+        """After every AMI (re)connect: the targets' members from QueueStatus (per queue);
+        attempts left dialing are adopted when their channel still exists, else ended as
+        `lost` (and retried)."""
         seen_before = self._clock()
-        items = await ami.send({"Action": "QueueStatus"}, as_list=True)
         self._free = {}
-        for m in members_of(items, seen_before).values():
-            self._member(m)
+        for queue in sorted(self._target_of_queue):  # one at a time: with thousands of
+            # operators a whole-floor reply is ~100 MB of panoramisk Messages at once
+            items = await ami.send({"Action": "QueueStatus", "Queue": queue}, as_list=True)
+            for m in members_of(items, seen_before).values():
+                self._member(m)
         chans = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
         alive = {c.get("Uniqueid", "") for c in chans if c.get("Event") == "CoreShowChannel"}
         await self._reconcile(alive, seen_before)

@@ -164,7 +164,8 @@ class AmiSession:
 
     def flush(self) -> None:
         self._flush_handle = None
-        if self._out and not self.closed:
+        # is_closing: the peer went away (uvloop raises on a write to a closed transport).
+        if self._out and not self.closed and not self.writer.is_closing():
             self.writer.write(bytes(self._out))
         self._out.clear()
 
