@@ -170,6 +170,11 @@ async def _until(h: Harness, done: Callable[[dict[str, Any]], bool], limit_s: fl
     return -1.0
 
 
+PRODUCTION_WATCHDOG = {"ping_interval_s": 10.0, "ping_timeout_s": 5.0, "action_timeout_s": 5.0}
+"""The default AMI watchdog: the harness's 0.5 s one (for fault tests) turns a few busy
+moments of a 5 000-operator daemon into reconnects, each one a resync of the whole floor."""
+
+
 async def memory(operators: int = 5000, live_calls: int = 2000) -> dict[str, Any]:
     """Daemon RSS: idle with `operators` logged in (ccrouter puts them in the queues: it waits
     until Asterisk's members match, `membership_sync_s`), then with `live_calls` calls in
@@ -178,14 +183,17 @@ async def memory(operators: int = 5000, live_calls: int = 2000) -> dict[str, Any
     personal = [personal_queue(op["id"]) for op in floor]  # in the generated queues.conf
     with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d:
         async with harness(Path(d), time_scale=20, operators_per_queue=0, interval=0.5,
-                           config_overrides={"operators": floor},
+                           config_overrides={"operators": floor, "ami": PRODUCTION_WATCHDOG},
                            extra_queues=personal) as h:  # fmt: skip
             for op in floor:
                 h.sim.add_operator(SimOperator(op["interface"], answer_after_s=1,
                                                talk_time_s=100_000))  # fmt: skip
             synced_s = await _until(h, lambda ln: bool(
                 ln.get("members_synced") and ln["members"] >= ln["members_desired"]), 120)
-            await asyncio.sleep(1.0)
+            # The resync hooks after the membership's (web, callbacks) read QueueStatus too, now
+            # of the whole floor: idle is after they are done (a quiet report, 3 s on).
+            t_synced = h.lines[-1]["t"] if h.lines else 0.0
+            await _until(h, lambda ln: ln["t"] > t_synced + 3 and ln["lag_max_ms"] < 50, 60)
             idle = h.lines[-1]
             make = callers(99)
             calls = []
@@ -203,4 +211,5 @@ async def memory(operators: int = 5000, live_calls: int = 2000) -> dict[str, Any
             "membership_sync_s": synced_s, "live_calls": loaded["live_calls"],
             "live_after_s": live_s, "rss_idle_mb": idle["rss_mb"], "rss_mb": loaded["rss_mb"],
             "tasks": loaded["tasks"], "calls_ended_early": ended,
+            "ami_connects": loaded.get("ami_connects", 0),
             "lag_max_ms": loaded["lag_max_ms"]}  # fmt: skip
