@@ -127,6 +127,9 @@ async def test_card_of_a_call_routed_just_before_a_crash_survives(tmp_path: Path
     await sim.start()
     for q in QUEUES:
         sim.add_queue(q, timeout=5)  # no operators yet: the caller waits, nothing flushes the card
+    # ccrouter makes PJSIP/1001 a member as soon as it syncs; until the test says otherwise
+    # that device rings unanswered (the simulator's default operator would answer it)
+    sim.add_operator(SimOperator("PJSIP/1001", no_answer=True))
     try:
         # A long commit window makes "killed before the insert was committed" certain.
         cfg = write_config(
