@@ -217,3 +217,26 @@ async def test_dropped_connection_reconnects_and_resyncs_again() -> None:
             await wait_for(lambda: resyncs == [1])
             script.writers[-1].close()  # Asterisk closes the socket
             await wait_for(lambda: resyncs == [1, 2])
+
+
+def test_reply_messages_answer_like_panoramisk_messages() -> None:
+    """Every message of the recorded action replies, as ReplyMessage and as panoramisk's
+    Message: the same keys and values, the same case-insensitive look-ups panoramisk's Action
+    makes (`event`, `response`, `message`, `eventlist`, `actionid`), the same misses."""
+    from panoramisk.message import Message
+
+    from ccrouter.ami.protocol import ReplyMessage
+    from tests.conftest import fixture_bytes
+
+    replies = [m for m in messages(fixture_bytes("ami-actions.txt")) if "ActionID" in m]
+    assert len(replies) > 20
+    for headers in replies:
+        ours, theirs = ReplyMessage(dict(headers)), Message(dict(headers))
+        assert dict(ours) == dict(headers) and len(ours) == len(headers)
+        for name in ("event", "response", "message", "eventlist", "actionid", "subevent",
+                     "QUEUE", "nosuchheader", "success", "id"):  # fmt: skip
+            assert getattr(ours, name) == getattr(theirs, name), (name, headers)
+        assert ("EVENT" in ours) == ("EVENT" in theirs)
+        if "Response" in headers:  # an existing key keeps Asterisk's spelling
+            ours["response"] = "Changed"
+            assert ours["Response"] == "Changed" and "response" not in dict(ours)

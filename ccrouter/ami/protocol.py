@@ -9,7 +9,8 @@ replies to actions, so panoramisk's action futures keep working unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from panoramisk.ami_protocol import AMIProtocol
@@ -68,6 +69,69 @@ def _parse_block_slow(text: str) -> AmiMessage:
     return msg
 
 
+class ReplyMessage(Message):  # type: ignore[misc]  # panoramisk has no type hints
+    """A panoramisk `Message` over the parsed headers themselves.
+
+    panoramisk's own Message copies every header into a lower-cased key -> (key, value) store:
+    about 4 KB per QueueStatus item, 100+ MB for a 5 000-operator floor. This one keeps the
+    parsed dict as it came (keys as Asterisk spells them) and looks a key up case-insensitively
+    only when the exact spelling misses (panoramisk asks for `event`, `response`, ...).
+    """
+
+    def __init__(self, headers: AmiMessage) -> None:  # no super().__init__: nothing to copy
+        self._store = headers
+        self.manager = None
+
+    def _key(self, key: str) -> str:
+        store = self._store
+        if key in store:
+            return key
+        low = key.lower()
+        exact = _CANONICAL.get(low)
+        if exact is not None and exact in store:
+            return exact
+        for name in store:
+            if name.lower() == low:
+                return str(name)
+        raise KeyError(key)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._store[self._key(key)]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        with contextlib.suppress(KeyError):
+            key = self._key(key)
+        self._store[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._store[self._key(key)]
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self._key(str(key))
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def copy(self) -> ReplyMessage:
+        return ReplyMessage(dict(self._store))
+
+    def lower_items(self) -> Iterator[tuple[str, Any]]:
+        return ((k.lower(), v) for k, v in self._store.items())
+
+
+_CANONICAL = {name.lower(): name for name in (
+    "Event", "Response", "Message", "ActionID", "CommandID", "EventList", "SubEvent", "Async",
+)}  # fmt: skip
+"""The headers panoramisk reads by lower-case attribute (`msg.event`, `resp.message`, ...)."""
+
+
 class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no type hints
     """Set `sink` before data arrives; `version` holds the banner's AMI version."""
 
@@ -101,7 +165,7 @@ class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no t
             msg = parse_block(block)
             action_id = msg.get("ActionID")  # most events have none
             if action_id is not None and isinstance(action_id, str) and action_id in responses:
-                self.handle_message(Message(msg))  # (a repeated ActionID is a list: no match)
+                self.handle_message(ReplyMessage(msg))  # (a repeated ActionID: a list, no match)
             elif "Event" in msg:
                 if sink is not None:
                     sink(msg)
