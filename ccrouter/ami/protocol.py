@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from sys import intern
 from typing import Any
 
 from panoramisk.ami_protocol import AMIProtocol
@@ -165,7 +166,10 @@ class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no t
             msg = parse_block(block)
             action_id = msg.get("ActionID")  # most events have none
             if action_id is not None and isinstance(action_id, str) and action_id in responses:
-                self.handle_message(ReplyMessage(msg))  # (a repeated ActionID: a list, no match)
+                # (a repeated ActionID: a list, no match). Keys interned: a list reply holds
+                # thousands of items with the same 15-20 header names.
+                reply = ReplyMessage({intern(k): v for k, v in msg.items()})
+                self.handle_message(reply)
             elif "Event" in msg:
                 if sink is not None:
                     sink(msg)
