@@ -31,12 +31,24 @@ class WebContext:
     alerts: AlertService | None = None
     reload_hooks: list[Callable[[Settings], None]] = field(default_factory=list)
     """Called with the new settings after an admin config reload."""
+    _indexed: tuple[Settings | None, dict[str, Operator], dict[str, Operator]] = field(
+        default=(None, {}, {}), init=False, repr=False)  # fmt: skip
+    """(the settings indexed, by id, by interface): rebuilt when a reload replaces them."""
+
+    def _index(self) -> tuple[dict[str, Operator], dict[str, Operator]]:
+        indexed, by_id, by_iface = self._indexed
+        if indexed is not self.settings:  # a lookup per member event: no scan of 5 000
+            ops = self.settings.operators
+            by_id = {o.id: o for o in reversed(ops)}  # the first wins, as a scan would
+            by_iface = {o.interface: o for o in reversed(ops)}
+            self._indexed = (self.settings, by_id, by_iface)
+        return by_id, by_iface
 
     def operator(self, op_id: str) -> Operator | None:
-        return next((o for o in self.settings.operators if o.id == op_id), None)
+        return self._index()[0].get(op_id)
 
     def operator_by_interface(self, interface: str) -> Operator | None:
-        return next((o for o in self.settings.operators if o.interface == interface), None)
+        return self._index()[1].get(interface)
 
     def queue_names(self) -> list[str]:
         return [t.queue_name for t in self.settings.targets]
