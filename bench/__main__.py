@@ -48,7 +48,8 @@ def run_section(name: str, quick: bool) -> dict[str, Any]:
     if name == "agi":
         from bench import agi_bench
 
-        return dict(_arun(agi_bench.measure((1, 10, 100), 1.0 if quick else 2.0, 1 if quick else 2)))
+        seconds, rounds = (1.0, 1) if quick else (2.0, 2)
+        return dict(_arun(agi_bench.measure((1, 10, 100), seconds, rounds)))
     if name == "ami":
         from bench import ami_bench
 
@@ -56,7 +57,7 @@ def run_section(name: str, quick: bool) -> dict[str, Any]:
     if name == "e2e":
         from bench import e2e
 
-        rates = (100, 300) if quick else (200, 400, 700, 1000, 1300, 1600)
+        rates = (100, 300) if quick else (200, 400, 700, 1000, 1150, 1300, 1600)
         return dict(_arun(e2e.rate_ramp(rates, 2.0 if quick else 4.0)))
     if name == "memory":
         from bench import e2e

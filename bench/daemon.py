@@ -28,7 +28,7 @@ from typing import Any
 from bench.stats import open_fds, rss_mb, summary_ms
 from ccrouter.agi.server import Script
 from ccrouter.agi.session import AgiSession
-from ccrouter.app import App, default_features, run
+from ccrouter.app import App, default_features, run, settle_heap
 from ccrouter.config import load_settings
 from ccrouter.dialplan import SCRIPT_ROUTE
 from ccrouter.logs import configure_logging
@@ -114,6 +114,7 @@ async def serve(config: Path, interval: float) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
+    settle_heap()
     app.spawn("bench_lag_probe", probe.lag())
     started = loop.time()
     print(json.dumps({"event": "ready", "agi_port": app.agi_address[1]}), flush=True)
