@@ -90,7 +90,7 @@ async def panoramisk_server(n_commands: int) -> AsyncIterator[int]:
 @asynccontextmanager
 async def ccrouter_server() -> AsyncIterator[int]:
     """The real App (route script, tracker, card writer on a fresh SQLite file), no AMI peer."""
-    from ccrouter.app import App
+    from ccrouter.app import App, settle_heap
     from ccrouter.config import load_settings
     from ccrouter.logs import configure_logging
 
@@ -104,6 +104,7 @@ async def ccrouter_server() -> AsyncIterator[int]:
         })  # fmt: skip
         app = App(s, features=[])
         await app.start()
+        settle_heap()  # as the daemon does once started
         try:
             yield app.agi_address[1]
         finally:
