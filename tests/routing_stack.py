@@ -59,7 +59,8 @@ class RoutingStack(Stack):
             want = {(q, i): (m.penalty, m.paused) for (q, i), m in self.membership.desired.items()}
             have = {(q, m.interface): (m.penalty, m.paused)
                     for q in self.membership.managed for m in self.sim.members(q)}  # fmt: skip
-            return want == have and self.membership.synced
+            # ... and every action sent has its reply (they are logged as replies come in)
+            return want == have and self.membership.synced and not self.membership.applying
         await wait_until(done, what="membership in step")
 
 

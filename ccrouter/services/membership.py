@@ -129,6 +129,11 @@ class MembershipService:
         self.last_resync_diff_s = 0.0
 
     @property
+    def applying(self) -> bool:
+        """Actions are being sent and not all of their replies are in yet."""
+        return self._lock.locked()
+
+    @property
     def version(self) -> int:
         """The operator-state version the desired members were computed from."""
         return self._version
