@@ -170,22 +170,21 @@ def _queue(m: Msg) -> str:
     return queue
 
 
-def _caller_joined(m: Msg, at: float) -> ev.CallerJoined:
+def _in_queue(m: Msg) -> tuple[ev.ChannelRef, str, int, int]:
+    """The caller, queue, Position and Count of a QueueCallerJoin or QueueCallerLeave."""
     chan, queue, g = _chan(m), _queue(m), m.get
     try:
-        position, count = int(g("Position") or 0), int(g("Count") or 0)
+        return chan, queue, int(g("Position") or 0), int(g("Count") or 0)
     except ValueError:
         raise _not_a_number(m, "Position", "Count") from None
-    return _CallerJoined(at, chan, queue, position, count)
+
+
+def _caller_joined(m: Msg, at: float) -> ev.CallerJoined:
+    return _CallerJoined(at, *_in_queue(m))
 
 
 def _caller_left(m: Msg, at: float) -> ev.CallerLeft:
-    chan, queue, g = _chan(m), _queue(m), m.get
-    try:
-        position, count = int(g("Position") or 0), int(g("Count") or 0)
-    except ValueError:
-        raise _not_a_number(m, "Position", "Count") from None
-    return _CallerLeft(at, chan, queue, position, count)
+    return _CallerLeft(at, *_in_queue(m))
 
 
 def _caller_abandoned(m: Msg, at: float) -> ev.CallerAbandoned:
