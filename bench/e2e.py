@@ -17,6 +17,7 @@ import contextlib
 import random
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,10 +207,11 @@ async def memory(operators: int = 5000, live_calls: int = 2000) -> dict[str, Any
             live_s = round(time.monotonic() - started, 1) if reached >= 0 else -1.0
             await asyncio.sleep(1.5)
             loaded = h.lines[-1]
-            ended = sum(1 for c in calls if c.finished.done())
+            ended = Counter(str(c.outcome) for c in calls if c.finished.done())
     return {"operators": operators, "members": idle.get("members", 0),
             "membership_sync_s": synced_s, "live_calls": loaded["live_calls"],
             "live_after_s": live_s, "rss_idle_mb": idle["rss_mb"], "rss_mb": loaded["rss_mb"],
-            "tasks": loaded["tasks"], "calls_ended_early": ended,
+            "tasks": loaded["tasks"], "calls_ended_early": sum(ended.values()),
+            "ended_early_outcomes": dict(ended),
             "ami_connects": loaded.get("ami_connects", 0),
             "lag_max_ms": loaded["lag_max_ms"]}  # fmt: skip
