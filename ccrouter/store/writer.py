@@ -30,40 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.config import DatabaseSettings
 from ccrouter.domain.cards import CardWrite
+from ccrouter.store.card_sql import insert_sql, row_values, stored, update_sql
 from ccrouter.store.numbers import CardNumbers, reserve_statement
-from ccrouter.store.tables import JSON_COLUMNS, cards, encode_json
 
 log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_S: Final = 30.0
 DEFAULT_MAX_PENDING: Final = 100_000
-
-_STAMPS: Final = ("created_at", "updated_at")
-_IN_CHUNK: Final = 500
-"""Numbers per `IN (...)` lookup, well under SQLite's bound-parameter limit."""
-
-
-def _insert_sql(columns: tuple[str, ...]) -> str:
-    """INSERT of one shape of new card: the given columns (the others stay NULL), `?` each."""
-    names = ", ".join(("number", *columns, *_STAMPS))
-    marks = ", ".join("?" * (len(columns) + 3))
-    return f"INSERT INTO {cards.name} ({names}) VALUES ({marks}) ON CONFLICT (number) DO NOTHING"
-
-
-def _update_sql(columns: tuple[str, ...]) -> str:
-    sets = ", ".join(f"{name} = ?" for name in (*columns, "updated_at"))
-    return f"UPDATE {cards.name} SET {sets} WHERE number = ?"
-
-
-def _values(entry: _Pending, columns: tuple[str, ...]) -> list[Any]:
-    get = entry.fields.get
-    values = [get(c) for c in columns]
-    if not JSON_COLUMNS.isdisjoint(columns):
-        for i, name in enumerate(columns):
-            if name in JSON_COLUMNS:
-                values[i] = encode_json(values[i])
-    return values
-
 
 class CardWriterStopped(RuntimeError):
     """flush() was waiting when the writer's run() stopped."""
@@ -375,8 +348,8 @@ class CardWriter:
             try:
                 if inserts:  # one executemany: the columns any new card sets, else NULL
                     columns = tuple(sorted(set().union(*(e.fields for e in inserts))))
-                    rows = [(e.number, *_values(e, columns), now, now) for e in inserts]
-                    inserted = (await db.executemany(_insert_sql(columns), rows)).rowcount
+                    rows = [(e.number, *row_values(e.fields, columns), now, now) for e in inserts]
+                    inserted = (await db.executemany(insert_sql(columns), rows)).rowcount
                     written += inserted
                     if inserted != len(inserts):
                         updates.extend(await self._conflicts(db, inserts, now))
@@ -397,7 +370,7 @@ class CardWriter:
 
     async def _conflicts(self, db: Any, inserts: list[_Pending], now: float) -> list[_Pending]:
         """Inserts whose number was already stored: applied as updates, with a warning."""
-        existing = await _stored(db, [e.number for e in inserts], created_before=now)
+        existing = await stored(db, [e.number for e in inserts], created_before=now)
         out = []
         for entry in inserts:
             if entry.number in existing:
@@ -409,11 +382,11 @@ class CardWriter:
     async def _update(self, db: Any, updates: list[_Pending], now: float) -> int:
         written = 0
         for columns, group in _by_shape(updates).items():
-            rows = [(*_values(e, columns), now, e.number) for e in group]
-            changed = (await db.executemany(_update_sql(columns), rows)).rowcount
+            rows = [(*row_values(e.fields, columns), now, e.number) for e in group]
+            changed = (await db.executemany(update_sql(columns), rows)).rowcount
             written += changed
             if changed != len(rows):
-                found = await _stored(db, [e.number for e in group])
+                found = await stored(db, [e.number for e in group])
                 for entry in group:
                     if entry.number not in found:
                         log.error(
@@ -421,20 +394,6 @@ class CardWriter:
                         )
         return written
 
-
-async def _stored(db: Any, numbers: list[str], created_before: float | None = None) -> set[str]:
-    """Which of `numbers` have a row (created before `created_before`, when given)."""
-    found: set[str] = set()
-    for i in range(0, len(numbers), _IN_CHUNK):
-        chunk = numbers[i : i + _IN_CHUNK]
-        sql = f"SELECT number FROM {cards.name} WHERE number IN ({', '.join('?' * len(chunk))})"
-        params: list[Any] = list(chunk)
-        if created_before is not None:
-            sql += " AND created_at != ?"
-            params.append(created_before)
-        async with db.execute(sql, params) as cursor:
-            found.update(row[0] for row in await cursor.fetchall())
-    return found
 
 def _by_shape(entries: list[_Pending]) -> dict[tuple[str, ...], list[_Pending]]:
     """Entries grouped by the fields they set: one executemany per group."""
