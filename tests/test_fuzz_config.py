@@ -82,6 +82,7 @@ def load_text(text: bytes) -> Settings | None:
 
 @fuzz(40)
 @example([(("targets", 0, "name"), "set", 1)])  # was a TypeError in a cross-check
+@example([(("languages", 0), "set", ["ru"])])  # so was a list among the languages (make fuzz)
 @given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), st.sampled_from(["set", "delete", "add"]),
                           anything), min_size=1, max_size=3))  # fmt: skip
 def test_mutated_example_loads_or_names_file_line_and_key(

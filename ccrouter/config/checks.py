@@ -45,7 +45,9 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     products = list(_as_dict(data.get("products")))
     first: dict[tuple[str, str], int] = {}
     for i, lang in enumerate(_as_list(data.get("languages"))):
-        if ("lang", lang) in first and isinstance(lang, str):
+        if not isinstance(lang, str):  # pydantic names it; a list or map cannot be a key here
+            continue
+        if ("lang", lang) in first:
             yield ("languages", i), f"duplicate language {lang!r}"
         first.setdefault(("lang", lang), i)
     for i, t in enumerate(_as_list(data.get("targets"))):
