@@ -40,6 +40,18 @@ async def run_client(port: int, concurrency: int, seconds: float) -> dict[str, A
 
 
 @asynccontextmanager
+async def _serving(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
+                   ) -> AsyncIterator[int]:  # fmt: skip
+    """A stream server on a free local port for the baselines; its port."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@asynccontextmanager
 async def raw_server(n_commands: int) -> AsyncIterator[int]:
     cmds = [f"SET VARIABLE CCROUTER_V{i} value{i}\n".encode() for i in range(n_commands)]
 
@@ -52,12 +64,8 @@ async def raw_server(n_commands: int) -> AsyncIterator[int]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with _serving(handle) as port:
+        yield port
 
 
 @asynccontextmanager
@@ -79,12 +87,8 @@ async def panoramisk_server(n_commands: int) -> AsyncIterator[int]:
         finally:
             writer.close()  # panoramisk leaves the socket open; Asterisk waits for the close
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with _serving(handle) as port:
+        yield port
 
 
 @asynccontextmanager

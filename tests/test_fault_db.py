@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +63,20 @@ async def assert_every_card_complete(st: Stack, calls: list[Any]) -> None:
         assert card["talk_s"] == 2 and card["operator"] == "Dilnoza"
 
 
-async def test_database_locked_by_another_process(tmp_path: Path) -> None:
+@asynccontextmanager
+async def quick_retry_stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    """The example config with failed writes retried after 50 ms, and one operator who answers."""
     settings = example_settings()
     settings = settings.model_copy(update={
         "database": settings.database.model_copy(update={"write_retry_s": 0.05})})  # fmt: skip
     async with stack(tmp_path, settings=settings) as st:
         add_operator(st.sim, "wallet-ru", "PJSIP/1001", "Dilnoza", answer_after_s=0.5,
                      talk_time_s=2)  # fmt: skip
+        yield st
+
+
+async def test_database_locked_by_another_process(tmp_path: Path) -> None:
+    async with quick_retry_stack(tmp_path) as st:
         db_file = tmp_path / "cards.db"
         with (
             capture_logs() as logs,
@@ -92,12 +99,7 @@ async def test_database_locked_by_another_process(tmp_path: Path) -> None:
 
 
 async def test_disk_full_then_space_freed(tmp_path: Path) -> None:
-    settings = example_settings()
-    settings = settings.model_copy(update={
-        "database": settings.database.model_copy(update={"write_retry_s": 0.05})})  # fmt: skip
-    async with stack(tmp_path, settings=settings) as st:
-        add_operator(st.sim, "wallet-ru", "PJSIP/1001", "Dilnoza", answer_after_s=0.5,
-                     talk_time_s=2)  # fmt: skip
+    async with quick_retry_stack(tmp_path) as st:
         await st.app.writer.flush()
         with sqlite3.connect(tmp_path / "cards.db") as probe:
             (pages,) = probe.execute("PRAGMA page_count").fetchone()
