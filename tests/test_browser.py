@@ -109,6 +109,8 @@ async def test_operator_page_pops_the_call_and_saves_the_form(tmp_path: Path) ->
         await page.wait_js(f"document.getElementById('card-number').textContent === '{number}'",
                            timeout=1.0)
         assert await page.js("document.getElementById('queue').textContent") == "wallet-ru"
+        # the card is the operator's once they answer (a ringing call may still go elsewhere)
+        await wait_until(lambda: any(v.answered for v in book.views()), what="answered")
 
         await page.js("""(() => {
             document.getElementById('topic').value = 'Wallet top-up';
