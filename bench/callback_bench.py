@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from ccrouter.app import App
-from ccrouter.callbacks import install
+from ccrouter.callbacks.feature import install
 from ccrouter.callbacks.store import CallbackStore
 from ccrouter.config import load_settings
 from ccrouter.demo import demo_settings
-from ccrouter.domain.callback import Kind
+from ccrouter.callbacks.model import Kind
 from ccrouter.logs import configure_logging
 from ccrouter.sim import PbxSimulator, SimCustomer, SimOperator
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import migrate
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATOR = "PJSIP/1001"

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import open_fds, rss_mb, summary_ms
-from ccrouter.agi.server import Script
-from ccrouter.agi.session import AgiSession
+from ccrouter.pbx.agi.server import Script
+from ccrouter.pbx.agi.session import AgiSession
 from ccrouter.app import App, default_features, run, settle_heap
 from ccrouter.config import load_settings
 from ccrouter.dialplan import SCRIPT_ROUTE

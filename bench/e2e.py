@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.proc import SIM_SECRET, Daemon, write_config
 from bench.stats import rss_mb
-from ccrouter.domain.skills import personal_queue
+from ccrouter.routing.model.skills import personal_queue
 from ccrouter.sim import PbxSimulator, SimCaller, SimOperator
 
 DIDS = ("712000100", "712000200", "712000300")  # wallet, terminal, general (example config)

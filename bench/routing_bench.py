@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from bench.stats import summary_ms
-from ccrouter.domain.routing import (
+from ccrouter.routing.model.decide import (
     Floor,
     PrioritySpec,
     Requirements,
@@ -28,7 +28,7 @@ from ccrouter.domain.routing import (
     TargetSpec,
     decide,
 )
-from ccrouter.domain.skills import (
+from ccrouter.routing.model.skills import (
     Member,
     OperatorState,
     Step,

@@ -1,4 +1,5 @@
-"""Wiring: the one place where settings, store, adapters and services meet.
+"""Wiring: the one place where settings, store, adapters and services meet, and the only
+module that imports every feature (features see it as `ccrouter.runtime.Daemon`).
 
 `App.start()` opens the database (migrations, card numbers, open cards restored), starts the
 card writer, the AMI supervisor, the tracker's sweeper and the FastAGI server; `App.stop()`
@@ -13,46 +14,50 @@ import functools
 import gc
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from ccrouter.agi.scripts.route import route
-from ccrouter.agi.server import AgiServer, Script
-from ccrouter.ami.connection import AmiClient
+from ccrouter.routing.agi import route
+from ccrouter.pbx.agi.server import AgiServer, Script
+from ccrouter.pbx.ami.connection import AmiClient
 from ccrouter.config import Settings
 from ccrouter.dialplan import SCRIPT_ROUTE
-from ccrouter.domain.calls import CallBook
+from ccrouter.calls.model.book import CallBook
 from ccrouter.logs import configure_logging
-from ccrouter.services.router import Router, routing_table
-from ccrouter.services.tracker import CallTracker
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import migrate
-from ccrouter.store.numbers import CardNumbers
-from ccrouter.store.queries import CardStore
-from ccrouter.store.writer import CardWriter
-
-if TYPE_CHECKING:
-    from ccrouter.routing.state import OperatorService
-    from ccrouter.services.membership import MembershipService
+from ccrouter.runtime import Feature, ResyncHook, SitePart
+from ccrouter.routing.router import Router, routing_table
+from ccrouter.calls.tracker import CallTracker
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
+from ccrouter.calls.numbers import CardNumbers
+from ccrouter.calls.store import CardStore
+from ccrouter.calls.writer import CardWriter
 
 log = structlog.get_logger(__name__)
 
 
-Feature = Callable[["App"], Awaitable[None]]
-"""A feature installs itself into the app at start-up: AGI scripts, tasks, AMI resync hooks."""
-
-ResyncHook = Callable[[AmiClient], Awaitable[None]]
-
-
 def default_features() -> Sequence[Feature]:
     """Every feature module's `install`, in the order they are wired."""
-    from ccrouter.callbacks import install as callbacks
+    from ccrouter.callbacks.feature import install as callbacks
     from ccrouter.ivr.feature import install as ivr
     from ccrouter.routing.feature import install as routing
     from ccrouter.web import install as web  # keep last: it times the AGI scripts before it
 
     return (routing, callbacks, ivr, web)
+
+
+def default_site_parts() -> Sequence[SitePart]:
+    """Each feature's part of the web site (endpoints over the shared database, and what the
+    wallboard shows), in the order the site adds them: reports before alerts (alerts read the
+    KPIs)."""
+    from ccrouter.alerts.http import site as alerts
+    from ccrouter.callbacks.http import site as callbacks
+    from ccrouter.ivr.http import site as ivr
+    from ccrouter.reports.http import site as reports
+    from ccrouter.routing.http import site as routing
+
+    return (reports, alerts, ivr, callbacks, routing)
 
 
 class App:
@@ -68,10 +73,11 @@ class App:
         self.scripts: dict[str, Script] = {}
         self.resync_hooks: list[ResyncHook] = []
         """Run in order after every AMI (re)connect; the tracker's resync is first."""
+        self.site_parts: Sequence[SitePart] = default_site_parts()
         self.callbacks: Any = None
         """The callback feature's request service, when installed (the IVR offers callbacks)."""
-        self.operators: OperatorService | None = None
-        self.membership: MembershipService | None = None
+        self.operators: Any = None
+        self.membership: Any = None
         """The routing feature's services, when installed."""
         self.stop_hooks: list[Callable[[], Awaitable[None]]] = []
         """Run first at `stop()`, in reverse order (e.g. close an HTTP site)."""

@@ -13,16 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ccrouter.cli_support import settings_or_none
+from ccrouter.cli_support import CONFIG_ENV, DEFAULT_CONFIG, default_config, settings_or_none
 from ccrouter.config import ConfigError, Settings, check_settings, load_settings
-
-DEFAULT_CONFIG = Path("config/ccrouter.yaml")
-CONFIG_ENV = "CCROUTER_CONFIG"
-
-
-def default_config() -> Path:
-    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
-
 
 def _print_errors(errors: Sequence[ConfigError]) -> None:
     for error in errors:
@@ -49,7 +41,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_dialplan(args: argparse.Namespace) -> int:
-    from ccrouter.dialplan_gen import (
+    from ccrouter.asterisk_conf import (
         EXTENSIONS_FILE,
         MANAGER_FILE,
         QUEUERULES_FILE,

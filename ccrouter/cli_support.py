@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,14 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.config import ConfigInvalid, Settings, load_settings
+
+DEFAULT_CONFIG = Path("config/ccrouter.yaml")
+CONFIG_ENV = "CCROUTER_CONFIG"
+
+
+def default_config() -> Path:
+    """The config file a command reads: $CCROUTER_CONFIG, else config/ccrouter.yaml."""
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 def settings_or_none(path: Path) -> Settings | None:
@@ -26,8 +35,8 @@ def settings_or_none(path: Path) -> Settings | None:
 async def database(settings: Settings) -> AsyncIterator[AsyncEngine]:
     """The config's database, migrated, with quiet logging (a CLI prints its own lines)."""
     from ccrouter.logs import configure_logging
-    from ccrouter.store.engine import make_engine
-    from ccrouter.store.migrate import migrate
+    from ccrouter.db.engine import make_engine
+    from ccrouter.db.migrate import migrate
 
     configure_logging(settings.log.model_copy(update={"level": "warning"}))
     engine = make_engine(settings.database.url)

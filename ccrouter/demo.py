@@ -22,7 +22,7 @@ import structlog
 from ccrouter.app import App, run
 from ccrouter.config import Settings
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_ROUTE
-from ccrouter.dialplan_gen import CHANNELVARS, queuerules_conf, queues_conf
+from ccrouter.asterisk_conf import CHANNELVARS, queuerules_conf, queues_conf
 from ccrouter.logs import configure_logging
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller, SimOperator
 
@@ -153,7 +153,7 @@ async def summarize(app: App, since: float) -> dict[str, int]:
     """Cards of this run by outcome."""
     from sqlalchemy import func, select
 
-    from ccrouter.store.tables import cards
+    from ccrouter.db.tables import cards
 
     async with app.engine.connect() as conn:
         rows = (await conn.execute(
@@ -170,7 +170,7 @@ DEFAULT_TIME_SCALE = 10.0  # simulated seconds per real second: a 60 s conversat
 
 
 def main(args: argparse.Namespace) -> int:
-    from ccrouter.cli import default_config
+    from ccrouter.cli_support import default_config
     from ccrouter.config import load_settings
 
     settings = load_settings(Path(args.config or default_config()))

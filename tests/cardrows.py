@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccrouter.domain.cards import CardWrite
+from ccrouter.calls.model.cards import CardWrite
 
 
 class CardRows:

@@ -10,10 +10,10 @@ from typing import Any
 from ccrouter.app import App
 from ccrouter.config import Settings
 from ccrouter.demo import demo_settings
-from ccrouter.dialplan_gen import queuerules_conf, queues_conf
+from ccrouter.asterisk_conf import queuerules_conf, queues_conf
 from ccrouter.routing.feature import install
 from ccrouter.routing.state import OperatorService
-from ccrouter.services.membership import MembershipService
+from ccrouter.routing.membership import MembershipService
 from ccrouter.sim import PbxSimulator, SimOperator
 from tests.stack import Stack, example_settings, wait_until
 

@@ -11,7 +11,7 @@ from typing import Any
 from ccrouter.app import App, Feature
 from ccrouter.config import Settings, load_settings
 from ccrouter.demo import demo_settings
-from ccrouter.dialplan_gen import CHANNELVARS
+from ccrouter.asterisk_conf import CHANNELVARS
 from ccrouter.sim import PbxSimulator, SimOperator
 from tests.conftest import ROOT
 
@@ -42,7 +42,7 @@ class Stack:
     async def cards(self) -> list[dict[str, Any]]:
         from sqlalchemy import select
 
-        from ccrouter.store.tables import cards
+        from ccrouter.db.tables import cards
 
         await self.app.writer.flush()
         async with self.app.engine.connect() as conn:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 import pytest
 from structlog.testing import capture_logs
 
-from ccrouter.agi import AgiRequest
-from ccrouter.agi.scripts.route import RouteResult, requirements_from_args, route_script
+from ccrouter.pbx.agi import AgiRequest
+from ccrouter.routing.agi import RouteResult, requirements_from_args, route_script
 from ccrouter.dialplan import SCRIPT_ROUTE
-from ccrouter.domain.cards import card_number
-from ccrouter.domain.routing import Requirements, RouteDecision
+from ccrouter.calls.model.cards import card_number
+from ccrouter.routing.model.decide import Requirements, RouteDecision
 from tests.test_agi_session import Peer, header_of, running
 
 CARD = card_number(1)

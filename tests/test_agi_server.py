@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
-from ccrouter.agi import AgiHangup, AgiProtocolError, AgiServer, AgiSession
-from ccrouter.agi.session import parse_env, parse_reply, read_reply
+from ccrouter.pbx.agi import AgiHangup, AgiProtocolError, AgiServer, AgiSession
+from ccrouter.pbx.agi.session import parse_env, parse_reply, read_reply
 from ccrouter.config import AgiSettings
 from tests.test_agi_session import WAIT, Peer, header_of, running
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ccrouter.agi import (
+from ccrouter.pbx.agi import (
     AgiArgumentError,
     AgiCommandError,
     AgiHangup,
@@ -23,7 +23,7 @@ from ccrouter.agi import (
     AgiSession,
     AgiTimeoutError,
 )
-from ccrouter.agi.session import parse_env, parse_reply, quote
+from ccrouter.pbx.agi.session import parse_env, parse_reply, quote
 from ccrouter.config import AgiSettings
 from tests.conftest import agi_transcript
 

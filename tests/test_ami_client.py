@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from ccrouter.ami.connection import AmiClient, AmiNotConnected, AmiTimeout, event_filter
-from ccrouter.ami.replay import messages
+from ccrouter.pbx.ami.connection import AmiClient, AmiNotConnected, AmiTimeout, event_filter
+from ccrouter.pbx.ami.replay import messages
 from ccrouter.config import AmiSettings
 from ccrouter.dialplan import AMI_EVENTS
 
@@ -225,7 +225,7 @@ def test_reply_messages_answer_like_panoramisk_messages() -> None:
     makes (`event`, `response`, `message`, `eventlist`, `actionid`), the same misses."""
     from panoramisk.message import Message
 
-    from ccrouter.ami.protocol import ReplyMessage
+    from ccrouter.pbx.ami.protocol import ReplyMessage
     from tests.conftest import fixture_bytes
 
     replies = [m for m in messages(fixture_bytes("ami-actions.txt")) if "ActionID" in m]

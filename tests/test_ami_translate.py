@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from ccrouter.ami.protocol import Headers
-from ccrouter.ami.replay import messages
-from ccrouter.ami.translate import BadEvent, translate
-from ccrouter.domain import events as ev
-from ccrouter.domain.cards import CardWrite
+from ccrouter.pbx.ami.protocol import Headers
+from ccrouter.pbx.ami.replay import messages
+from ccrouter.pbx.ami.translate import BadEvent, translate
+from ccrouter.pbx import events as ev
+from ccrouter.calls.model.cards import CardWrite
 from tests.conftest import fixture_bytes
 
 

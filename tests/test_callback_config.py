@@ -61,7 +61,7 @@ def test_routing_priorities_callback_is_gone_with_a_pointer(tmp_path: Path) -> N
 
 
 def test_callback_leg_priority_comes_from_callbacks_queue_priority() -> None:
-    from ccrouter.routing.model import routing_table
+    from ccrouter.routing.table import routing_table
 
     s = load_settings(EXAMPLE, environ={})
     assert routing_table(s).priorities.callback == s.callbacks.queue_priority

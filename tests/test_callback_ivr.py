@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ccrouter.callbacks import install as callbacks
+from ccrouter.callbacks.feature import install as callbacks
 from ccrouter.dialplan import SCRIPT_IVR, STATUS_HANGUP, VAR_CARD, VAR_STATUS
-from ccrouter.ivr.config import HoursSettings
+from ccrouter.config.ivr import HoursSettings
 from ccrouter.ivr.feature import install as ivr
 from ccrouter.sim import SimCaller
 from tests.stack import stack, wait_until

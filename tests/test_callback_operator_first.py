@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ccrouter.callbacks import install
+from ccrouter.callbacks.feature import install
 from ccrouter.config import Settings
 from ccrouter.dialplan import (
     CONTEXT_CALLBACK_OPERATOR,
@@ -19,7 +19,7 @@ from ccrouter.dialplan import (
     VAR_DIAL_TIMEOUT,
     VAR_WHISPER,
 )
-from ccrouter.domain import events as ev
+from ccrouter.pbx import events as ev
 from ccrouter.sim import SimCustomer
 from tests.stack import Stack, stack, wait_until
 from tests.test_callback_e2e import NUMBER, add_paused_operator, cb_settings, requests, service

@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-from ccrouter.callbacks import install
+from ccrouter.callbacks.feature import install
 from ccrouter.config import Overflow, Settings
 from ccrouter.sim import SimCaller
 from tests.stack import stack, wait_until

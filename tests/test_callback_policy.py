@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccrouter.domain import callback as cb
-from ccrouter.domain.schedule import Schedule
+from ccrouter.callbacks import model as cb
+from ccrouter.schedule import Schedule
 
 POLICY = cb.Policy(short_abandon_s=5, do_not_call=frozenset({"79000000000"}), max_attempts=3,
                    backoff_s=(60.0, 300.0), pace_s=2.0, max_live_wait_s=60.0,

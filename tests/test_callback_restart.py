@@ -15,10 +15,10 @@ from bench.proc import Daemon, write_config
 from ccrouter.callbacks.cli import parse_at
 from ccrouter.callbacks.store import CallbackStore
 from ccrouter.cli import main as cli_main
-from ccrouter.domain.callback import Kind
+from ccrouter.callbacks.model import Kind
 from ccrouter.sim import PbxSimulator, SimCustomer, SimOperator
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import migrate
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
 from tests.stack import wait_until
 
 QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general-line")

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.callbacks.store import CallbackStore, OpenRequestExists, Transactions
-from ccrouter.domain.callback import Kind, State
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import migrate
+from ccrouter.callbacks.model import Kind, State
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from ccrouter.domain import events as ev
-from ccrouter.domain.calls import CallBook
-from ccrouter.domain.cards import CardWrite, card_number
-from ccrouter.domain.routing import RouteDecision
+from ccrouter.pbx import events as ev
+from ccrouter.calls.model.book import CallBook
+from ccrouter.calls.model.cards import CardWrite, card_number
+from ccrouter.routing.model.decide import RouteDecision
 
 DEC = RouteDecision("wallet-ru", "wallet-ru", "wallet", "ru", 0, 60)
 

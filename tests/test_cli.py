@@ -13,7 +13,7 @@ import pytest
 
 from ccrouter.cli import main
 from ccrouter.config import Settings, load_settings
-from ccrouter.dialplan_gen import extensions_conf, manager_conf
+from ccrouter.asterisk_conf import extensions_conf, manager_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "ccrouter.yaml"

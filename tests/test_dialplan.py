@@ -11,7 +11,7 @@ import pytest
 
 from ccrouter import dialplan as dp
 from ccrouter.config import Settings, load_settings
-from ccrouter.dialplan_gen import agi_url, extensions_conf, manager_conf
+from ccrouter.asterisk_conf import agi_url, extensions_conf, manager_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "ccrouter.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ccrouter.app import App
 from ccrouter.dialplan import STATUS_OK, VAR_CARD, VAR_QUEUE, VAR_STATUS
-from ccrouter.domain.cards import is_valid_card_number
+from ccrouter.calls.model.cards import is_valid_card_number
 from ccrouter.sim import SimCaller
 from tests.stack import add_operator, stack, wait_until
 

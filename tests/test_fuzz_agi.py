@@ -8,8 +8,8 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccrouter.agi.scripts.route import requirements_from_args
-from ccrouter.agi.session import (
+from ccrouter.routing.agi import requirements_from_args
+from ccrouter.pbx.agi.session import (
     AgiHangup,
     AgiProtocolError,
     AgiRequest,

@@ -8,8 +8,8 @@ import pytest
 
 from ccrouter.cli import main
 from ccrouter.ivr.incidents import IncidentError, IncidentService
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import migrate
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTS = ("wallet", "terminal", "general")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ccrouter.domain import ivr
-from ccrouter.domain.ivr import (
+from ccrouter.ivr.model import machine as ivr
+from ccrouter.ivr.model.machine import (
     Announcement,
     Ask,
     CallStart,
@@ -24,7 +24,7 @@ from ccrouter.domain.ivr import (
     Read,
     SetLanguage,
 )
-from ccrouter.domain.schedule import Schedule
+from ccrouter.schedule import Schedule
 from tests.test_ivr_machine import SPEC, run
 
 NIGHT = Schedule.build("UTC", {})  # never open

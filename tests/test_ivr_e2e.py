@@ -9,7 +9,7 @@ from typing import Any
 
 from ccrouter.config import Settings
 from ccrouter.dialplan import SCRIPT_IVR, STATUS_OK, VAR_CARD, VAR_QUEUE, VAR_STATUS
-from ccrouter.ivr.config import HoursSettings
+from ccrouter.config.ivr import HoursSettings
 from ccrouter.ivr.feature import install
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.sim import SimCaller, SimOperator

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from ccrouter.domain import ivr
-from ccrouter.domain.ivr import (
+from ccrouter.ivr.model import machine as ivr
+from ccrouter.ivr.model.machine import (
     Announcement,
     Ask,
     CallStart,
@@ -31,7 +31,7 @@ from ccrouter.domain.ivr import (
     Read,
     SetLanguage,
 )
-from ccrouter.domain.schedule import Schedule
+from ccrouter.schedule import Schedule
 
 NIGHT = Schedule.build("UTC", {})  # never open
 

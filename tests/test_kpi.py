@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccrouter.domain.kpi import (
+from ccrouter.reports.model import (
     CallFacts,
     Counts,
     agents_needed,

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from ccrouter.ami.connection import AmiNotConnected
+from ccrouter.pbx.ami.connection import AmiNotConnected
 from ccrouter.config import Operator, Settings
-from ccrouter.domain import events as ev
-from ccrouter.domain.skills import Member, membership_diff
-from ccrouter.routing.model import all_target_skills
+from ccrouter.pbx import events as ev
+from ccrouter.routing.model.skills import Member, membership_diff
+from ccrouter.routing.table import all_target_skills
 from ccrouter.routing.state import OperatorService, OperatorStore
-from ccrouter.services import membership as ms
-from ccrouter.services.membership import MembershipService
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import migrate
+from ccrouter.routing import membership as ms
+from ccrouter.routing.membership import MembershipService
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
 from tests.stack import example_settings
 
 OPERATORS = 150

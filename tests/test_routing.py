@@ -9,9 +9,9 @@ from dataclasses import replace
 from structlog.testing import capture_logs
 
 from ccrouter.config import load_settings
-from ccrouter.domain.routing import Floor, Requirements, RouteDecision, decide
+from ccrouter.routing.model.decide import Floor, Requirements, RouteDecision, decide
 from ccrouter.routing.hook import HookCall, RouteHook, load_hook
-from ccrouter.routing.model import routing_table
+from ccrouter.routing.table import routing_table
 from tests.conftest import ROOT
 
 SETTINGS = load_settings(ROOT / "config" / "ccrouter.yaml", {})
@@ -112,7 +112,7 @@ def test_load_hook_names_what_is_wrong() -> None:
 
 
 def test_callback_overflow_offers_after_timeout_and_at_once_when_unstaffed() -> None:
-    from ccrouter.domain.routing import OverflowSpec
+    from ccrouter.routing.model.decide import OverflowSpec
 
     base = TABLE.by_name("wallet-ru")
     assert base is not None

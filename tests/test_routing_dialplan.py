@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ccrouter.config import load_settings
-from ccrouter.dialplan_gen import queuerules_conf, queues_conf
-from ccrouter.routing.model import all_target_skills
+from ccrouter.asterisk_conf import queuerules_conf, queues_conf
+from ccrouter.routing.table import all_target_skills
 from ccrouter.sim.rules import parse_conf_sections, parse_queuerules
 from tests.conftest import ROOT
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccrouter.domain.schedule import BadHours, Schedule, overlaps, parse_range
+from ccrouter.schedule import BadHours, Schedule, overlaps, parse_range
 
 TASHKENT = ZoneInfo("Asia/Tashkent")  # UTC+5, no DST
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ccrouter.config import load_settings
-from ccrouter.domain.skills import (
+from ccrouter.routing.model.skills import (
     FALLBACK_BAND,
     Add,
     Member,
@@ -24,7 +24,7 @@ from ccrouter.domain.skills import (
     penalty,
     personal_queue,
 )
-from ccrouter.routing.model import all_target_skills
+from ccrouter.routing.table import all_target_skills
 from tests.conftest import ROOT
 
 SKILLS = ("wallet", "terminal", "ru", "uz", "tg")

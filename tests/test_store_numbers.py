@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from ccrouter.config import DatabaseSettings
-from ccrouter.domain.cards import CardWrite, card_number, card_serial, is_valid_card_number
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import migrate
-from ccrouter.store.numbers import RESERVED_KEY, CardNumbers
-from ccrouter.store.writer import CardWriter
+from ccrouter.calls.model.cards import CardWrite, card_number, card_serial, is_valid_card_number
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
+from ccrouter.calls.numbers import RESERVED_KEY, CardNumbers
+from ccrouter.calls.writer import CardWriter
 
 SETTINGS = DatabaseSettings(commit_window_ms=5, write_retry_s=0.02)
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.config import DatabaseSettings
-from ccrouter.domain.cards import CARD_FIELDS, CardWrite
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import migrate
-from ccrouter.store.queries import CardStore
-from ccrouter.store.writer import CardWriter
+from ccrouter.calls.model.cards import CARD_FIELDS, CardWrite
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
+from ccrouter.calls.store import CardStore
+from ccrouter.calls.writer import CardWriter
 
 T0 = 1_700_000_000.0
 

@@ -14,9 +14,9 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import current_revision, head_revision, migrate
-from ccrouter.store.tables import metadata
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import current_revision, head_revision, migrate
+from ccrouter.db.tables import metadata
 
 
 def _url(path: Path) -> str:

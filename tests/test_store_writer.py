@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from ccrouter.config import DatabaseSettings
-from ccrouter.domain.cards import CardWrite
-from ccrouter.store.engine import make_engine
-from ccrouter.store.migrate import migrate
-from ccrouter.store.queries import CardStore
-from ccrouter.store.writer import CardWriter, CardWriterStopped
+from ccrouter.calls.model.cards import CardWrite
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
+from ccrouter.calls.store import CardStore
+from ccrouter.calls.writer import CardWriter, CardWriterStopped
 
 
 @pytest.fixture

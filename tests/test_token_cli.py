@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ccrouter.cli import main
-from ccrouter.store.engine import make_engine
+from ccrouter.db.engine import make_engine
 from ccrouter.web.auth import TokenStore
 from tests.test_operator_cli import config_for
 

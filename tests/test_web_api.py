@@ -64,7 +64,7 @@ BODIES: dict[tuple[str, str], Any] = {
 async def fresh_ids(ws: WebStack) -> dict[str, str]:
     """A new incident and callback request for each call (the allowed roles consume them)."""
     from ccrouter.callbacks.store import CallbackStore
-    from ccrouter.domain.callback import Kind
+    from ccrouter.callbacks.model import Kind
     from ccrouter.ivr.incidents import IncidentService
 
     engine = ws.st.app.engine
@@ -161,7 +161,7 @@ async def test_linked_cards_and_paging(tmp_path: Path) -> None:
     async with web_stack(tmp_path) as ws:
         first = await answered_call(ws)
         second = await answered_call(ws)
-        from ccrouter.domain.cards import CardWrite
+        from ccrouter.calls.model.cards import CardWrite
 
         ws.st.app.writer.submit(CardWrite(second, {"repeat_of": first}))
         _, got = await ws.call("GET", f"/api/v1/cards/{first}", "sup")

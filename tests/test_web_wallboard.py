@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccrouter.config import Operator
-from ccrouter.domain import events as ev
+from ccrouter.pbx import events as ev
 from ccrouter.web.live import LiveModel
 from ccrouter.web.wallboard import OperatorsJson, splice
 

@@ -24,8 +24,7 @@ from typing import Any
 
 from ccrouter.cli_support import database, settings_or_none
 from ccrouter.config import Settings
-from ccrouter.domain import callback as cb
-
+from ccrouter.callbacks import model as cb
 STATES = tuple(s.value for s in cb.State)
 
 

@@ -25,9 +25,9 @@ from ccrouter import dialplan as dp
 from ccrouter.callbacks.legs import CardSink, Flight
 from ccrouter.callbacks.store import CallbackStore
 from ccrouter.config import CallbackSettings
-from ccrouter.domain import callback as cb
-from ccrouter.domain.cards import CardWrite
-from ccrouter.services.tracker import CallTracker
+from ccrouter.callbacks import model as cb
+from ccrouter.calls.model.cards import CardWrite
+from ccrouter.calls.tracker import CallTracker
 
 log = structlog.get_logger(__name__)
 

@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.domain.callback import OPEN_STATES, Kind, Request, State
-from ccrouter.store.engine import DEFAULT_BUSY_TIMEOUT_MS
-from ccrouter.store.tables import callback_attempts as A
-from ccrouter.store.tables import callback_requests as R
+from ccrouter.callbacks.model import OPEN_STATES, Kind, Request, State
+from ccrouter.db.engine import DEFAULT_BUSY_TIMEOUT_MS
+from ccrouter.db.tables import callback_attempts as A
+from ccrouter.db.tables import callback_requests as R
 
 _OPEN = sa.text("state IN ('pending', 'dialing')")
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ccrouter.config.schema import QUEUE_STRATEGIES, AmiSettings
-from ccrouter.ivr.config import ivr_checks
+from ccrouter.config.ivr import ivr_checks
 
 KeyPath = tuple[str | int, ...]
 

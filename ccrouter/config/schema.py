@@ -1,6 +1,6 @@
 """The settings schema: one frozen, validated object (pydantic models).
 
-Feature sections live beside their code (`ccrouter/ivr/config.py`); cross-field rules are in
+Feature sections live beside their code (`ccrouter/config/ivr.py`); cross-field rules are in
 `checks.py`, reading YAML with line numbers in `loader.py`.
 """
 
@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ccrouter.ivr.config import HoursSettings, IvrSettings, SurveySettings
+from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 """Queue and target names: they go into the dialplan and AMI actions unquoted."""

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from ccrouter.agi.scripts.ivr import ivr
-from ccrouter.agi.scripts.survey import survey
+from ccrouter.ivr.agi import ivr
+from ccrouter.ivr.survey import survey
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_SURVEY
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.ivr.service import CallbackRequests, IvrService
 from ccrouter.routing.hook import load_hook
-from ccrouter.services.tracker import CallTracker
+from ccrouter.calls.tracker import CallTracker
 
 if TYPE_CHECKING:
-    from ccrouter.app import App
+    from ccrouter.runtime import Daemon
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ class TrackerCalls:
         self._tracker.note(uniqueid, fields, outcome)
 
 
-async def install(app: App) -> None:
+async def install(app: Daemon) -> None:
     s = app.settings
     if s.ivr.enabled:
         incidents = IncidentService(app.engine, s.products)

@@ -14,17 +14,17 @@ from typing import Any, Protocol
 
 import structlog
 
-from ccrouter.agi.scripts.route import RouteResult, RouteService
-from ccrouter.agi.session import AgiCommandError, AgiRequest, AgiSession
+from ccrouter.routing.agi import RouteResult, RouteService
+from ccrouter.pbx.agi.session import AgiCommandError, AgiRequest, AgiSession
 from ccrouter.config import Settings
-from ccrouter.domain.cards import Outcome, is_valid_card_number
-from ccrouter.domain.ivr import CallStart, CollectKind, IvrSpec, IvrState
-from ccrouter.domain.routing import Requirements
+from ccrouter.calls.model.cards import Outcome, is_valid_card_number
+from ccrouter.ivr.model.machine import CallStart, CollectKind, IvrSpec, IvrState
+from ccrouter.routing.model.decide import Requirements
 from ccrouter.ivr.accounts import AccountCall, AccountLookup, AccountMatch
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.ivr.spec import AccountTable, ivr_spec
-from ccrouter.services.tracker import CallTracker
-from ccrouter.store.queries import CardStore
+from ccrouter.calls.tracker import CallTracker
+from ccrouter.calls.store import CardStore
 
 log = structlog.get_logger(__name__)
 

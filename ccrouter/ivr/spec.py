@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ccrouter.config import Settings
-from ccrouter.domain.ivr_spec import (
+from ccrouter.ivr.model.menus import (
     Choice,
     Collect,
     CollectKind,
@@ -16,8 +16,8 @@ from ccrouter.domain.ivr_spec import (
     Menu,
     OutOfHours,
 )
-from ccrouter.domain.schedule import Schedule
-from ccrouter.ivr.config import MenuOption
+from ccrouter.schedule import Schedule
+from ccrouter.config.ivr import MenuOption
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:

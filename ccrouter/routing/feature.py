@@ -7,21 +7,21 @@ from typing import TYPE_CHECKING
 import structlog
 
 from ccrouter.dialplan import PERSONAL_QUEUE_PREFIX
-from ccrouter.domain import events as ev
-from ccrouter.domain.cards import CardWrite
+from ccrouter.pbx import events as ev
+from ccrouter.calls.model.cards import CardWrite
 from ccrouter.routing.hook import RouteHook, load_hook
-from ccrouter.routing.model import all_target_skills
+from ccrouter.routing.table import all_target_skills
 from ccrouter.routing.recent import PreviousCall, RecentCalls
 from ccrouter.routing.state import OperatorService, OperatorStore
-from ccrouter.services.membership import MembershipService
+from ccrouter.routing.membership import MembershipService
 
 if TYPE_CHECKING:
-    from ccrouter.app import App
+    from ccrouter.runtime import Daemon
 
 log = structlog.get_logger(__name__)
 
 
-async def install(app: App) -> None:
+async def install(app: Daemon) -> None:
     s = app.settings
     r = s.routing
     targets = all_target_skills(s)

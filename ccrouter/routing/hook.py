@@ -12,7 +12,7 @@ the built-in decision is used and the error is logged (`route_hook_timeout`/`rou
     # mycompany/routing.py
     from dataclasses import replace
     from ccrouter.routing.hook import HookCall
-    from ccrouter.domain.routing import RouteDecision
+    from ccrouter.routing.model.decide import RouteDecision
 
     async def route(call: HookCall) -> RouteDecision | None:
         if call.caller_num.startswith("99890"):
@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 
-from ccrouter.domain.routing import Requirements, RouteDecision
+from ccrouter.routing.model.decide import Requirements, RouteDecision
 
 log = structlog.get_logger(__name__)
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.store.tables import cards
+from ccrouter.db.tables import cards
 
 log = structlog.get_logger(__name__)
 

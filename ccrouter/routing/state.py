@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.config import Settings
-from ccrouter.domain.skills import OperatorState
-from ccrouter.routing.model import configured_operators
-from ccrouter.store.tables import operator_state
+from ccrouter.routing.model.skills import OperatorState
+from ccrouter.routing.table import configured_operators
+from ccrouter.db.tables import operator_state
 
 
 class OperatorError(ValueError):

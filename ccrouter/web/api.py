@@ -39,6 +39,18 @@ class ApiError(Exception):
         self.status, self.message, self.field = status, message, field
 
 
+TEXT_PATTERN: Final = r"^[^\x00]*$"
+"""Free text in a body: anything but NUL."""
+
+
+def int_path(call: Call, name: str) -> int:
+    """A positive integer path parameter, or a 400 naming it."""
+    raw = call.path[name]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise bad_request(name, f"{name}: a positive integer is required")
+    return int(raw)
+
+
 def bad_request(field: str, message: str) -> ApiError:
     return ApiError(400, message, field)
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.store.tables import api_tokens
+from ccrouter.db.tables import api_tokens
 
 TOKEN_PREFIX: Final = "ccr_"
 

@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import Field, model_validator
 
-from ccrouter.domain.cards import CardWrite, Outcome
-from ccrouter.store.tables import cards
+from ccrouter.calls.model.cards import CardWrite, Outcome
+from ccrouter.db.tables import cards
 from ccrouter.web.api import ALL_ROLES, ApiError, Call, Endpoint, Input, bad_request
 from ccrouter.web.auth import Role
 from ccrouter.web.context import WebContext, card_out

@@ -1,34 +1,60 @@
-"""What the route modules share: the app's services and the web feature's own objects."""
+"""What the endpoint modules share: the daemon's services and the web feature's own objects.
+
+Features' `http.site(daemon, ctx)` parts get this context; what a feature shows on the site
+itself (the KPIs on the wallboard, the alerts) it hangs here through a small Protocol, so the
+site never imports a feature."""
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ccrouter.config import Operator, Settings
-from ccrouter.store.reports import Reports
+from ccrouter.config.schema import AlertSettings, Operator, Settings
 from ccrouter.web.auth import mask_number
 from ccrouter.web.live import LiveModel
 from ccrouter.web.streams import Hub
 
 if TYPE_CHECKING:
-    from ccrouter.app import App
-    from ccrouter.services.alerts import AlertService
+    from ccrouter.runtime import Daemon
+
+
+class KpiView(Protocol):
+    """The reports feature's KPIs, as the wallboard and the alerts read them."""
+
+    async def per_queue(self, start: float, end: float) -> dict[str, Any]: ...
+
+    async def today(self, now: float) -> dict[str, dict[str, Any]]:
+        """Per queue, today's KPIs (from local midnight) as JSON-ready dicts."""
+        ...
+
+    async def kpi_counts(
+        self, start: float, end: float, *, queues: Sequence[str] = (), interval: str = "hour"
+    ) -> Any: ...
+
+
+class AlertsView(Protocol):
+    """The alerts feature's service, as the wallboard, metrics and reload see it."""
+
+    def active(self) -> list[Any]: ...
+
+    def reconfigure(self, settings: AlertSettings, timezone: str) -> None: ...
 
 NUMBER_FIELDS = ("caller_num",)
 
 
 @dataclass(slots=True)
 class WebContext:
-    app: App
+    app: Daemon
     settings: Settings
     live: LiveModel
     hub: Hub
-    reports: Reports
-    alerts: AlertService | None = None
+    reports: KpiView | None = None
+    alerts: AlertsView | None = None
+    alert_webhook: bool = False
+    """The alerts' webhook sender runs (a reload that adds a webhook URL needs a restart)."""
     reload_hooks: list[Callable[[Settings], None]] = field(default_factory=list)
     """Called with the new settings after an admin config reload."""
     _indexed: tuple[Settings | None, dict[str, Operator], dict[str, Operator]] = field(

@@ -1,5 +1,6 @@
 """The web feature: the aiohttp site (API, streams, pages, /healthz, /metrics), the live model
-fed by the tracker, the screen pop and wallboard publishers, and the alert service.
+fed by the tracker, the screen pop and wallboard publishers. The features' endpoints (and the
+reports and alerts the wallboard shows) come from `daemon.site_parts`.
 
     web = WebFeature()
     app = App(settings, features=[..., web])   # web.address is the bound (host, port)
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 import time
@@ -20,15 +22,13 @@ import sqlalchemy as sa
 import structlog
 from aiohttp import web
 
-from ccrouter.agi.server import Script
-from ccrouter.agi.session import AgiSession
-from ccrouter.ami.translate import member_from_status_item
-from ccrouter.domain import events as ev
-from ccrouter.domain.calls import LiveCall
-from ccrouter.domain.cards import CARD_FIELDS
-from ccrouter.services.alerts import AlertService, LiveSource
-from ccrouter.store.reports import Reports, local_midnight
-from ccrouter.web import cards, live_routes, ops, reports
+from ccrouter.pbx.agi.server import Script
+from ccrouter.pbx.agi.session import AgiSession
+from ccrouter.pbx.ami.translate import member_from_status_item
+from ccrouter.pbx import events as ev
+from ccrouter.calls.model.book import LiveCall
+from ccrouter.calls.model.cards import CARD_FIELDS
+from ccrouter.web import cards, live_routes
 from ccrouter.web.api import Auth, Endpoint, add_routes, errors_middleware
 from ccrouter.web.auth import Role, TokenStore
 from ccrouter.web.context import WebContext, card_out
@@ -40,8 +40,8 @@ from ccrouter.web.streams import Hub
 from ccrouter.web.wallboard import OperatorsJson, splice
 
 if TYPE_CHECKING:
-    from ccrouter.ami.connection import AmiClient
-    from ccrouter.app import App
+    from ccrouter.pbx.ami.connection import AmiClient
+    from ccrouter.runtime import Daemon
 
 log = structlog.get_logger(__name__)
 
@@ -82,28 +82,19 @@ class WebFeature:
         self.endpoints: list[Endpoint] = []
         self.web_app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
 
-    async def __call__(self, app: App) -> None:
+    async def __call__(self, app: Daemon) -> None:
         s = app.settings
         queues = [t.queue_name for t in s.targets]
-        ctx = WebContext(app, s, LiveModel(queues, s.calls.short_abandon_s), Hub(),
-                         Reports(app.engine, sl_threshold_s=s.reports.sl_threshold_s,
-                                 timezone=s.reports.timezone))
+        ctx = WebContext(app, s, LiveModel(queues, s.calls.short_abandon_s), Hub())
         self.ctx = ctx
         latency = Histogram(LATENCY_BUCKETS)
         for name, script in list(app.scripts.items()):
             app.scripts[name] = timed(script, latency)
         app.tracker.subscribe(self._on_event)
         app.resync_hooks.append(self._resync)
-        if s.alerts.rules:
-            ctx.alerts = AlertService(s.alerts, app.engine, self._live_source(),
-                                      ctx.reports.per_queue, timezone=s.reports.timezone)
-            await ctx.alerts.load()
-            app.spawn("alerts", ctx.alerts.run())
-            if s.alerts.webhook.url:
-                app.spawn("alerts_webhook", ctx.alerts.run_webhook())
-        self.endpoints = [*cards.endpoints(ctx), *live_routes.endpoints(ctx),
-                          *reports.endpoints(ctx), *self._alert_endpoints(ctx),
-                          *ops.endpoints(ctx)]
+        self.endpoints = [*cards.endpoints(ctx), *live_routes.endpoints(ctx)]
+        for part in app.site_parts:
+            self.endpoints += await part(app, ctx)
         env_path = os.environ.get(CONFIG_ENV)
         path = self.config_path or (Path(env_path) if env_path else None)
         self.endpoints.append(reload_endpoint(Reloader(ctx, path)))
@@ -186,21 +177,6 @@ class WebFeature:
                 queues.append(str(m.get("Queue")))
         ctx.live.load_status(members, waiting, queues)
 
-    def _live_source(self) -> LiveSource:
-        ctx = self.ctx
-        assert ctx is not None
-
-        def longest() -> dict[str, float]:
-            return {v.queue: v.longest_wait_s for v in ctx.live.queues(time.time())}
-
-        def logged_in() -> dict[str, int]:
-            return {v.queue: v.logged_in for v in ctx.live.queues(time.time())}
-
-        def down_since() -> float | None:
-            return None if ctx.app.ami.connected else ctx.app.ami.disconnected_since
-
-        return LiveSource(ctx.queue_names, longest, logged_in, down_since, self._callback_depth)
-
     def _callback_depth(self) -> int | None:
         svc = self.ctx.app.callbacks if self.ctx else None
         fn = getattr(svc, "backlog", None)
@@ -271,13 +247,12 @@ class WebFeature:
     async def _refresh_kpi(self) -> None:
         ctx = self.ctx
         assert ctx is not None
+        if ctx.reports is None:
+            return
         try:
-            start = local_midnight(ctx.settings.reports.timezone, time.time())
-            counts = await ctx.reports.per_queue(start, time.time())
+            self._kpi_today = await ctx.reports.today(time.time())
         except Exception:
             log.exception("wallboard_kpi_failed")
-            return
-        self._kpi_today = {q: reports._kpi(c) for q, c in counts.items()}
 
     def snapshot_text(self, masked: bool = False) -> str:
         """The wallboard snapshot as JSON text; the operators array comes from a cache that
@@ -294,17 +269,9 @@ class WebFeature:
             "ami_connected": ctx.app.ami.connected,
             "queues": queues,
             "calls": live_routes.calls(ctx, masked=masked),
-            "alerts": [vars_alert(a) for a in (ctx.alerts.active() if ctx.alerts else [])],
+            "alerts": [dataclasses.asdict(a) for a in (ctx.alerts.active() if ctx.alerts else [])],
             "sl_threshold_s": ctx.settings.reports.sl_threshold_s,
         }, {"operators": self._operators_json.text(ctx.live, ctx.settings.operators)})
-
-    def _alert_endpoints(self, ctx: WebContext) -> list[Endpoint]:
-        from ccrouter.web.api import STAFF
-
-        async def active(_: Any) -> Any:
-            return [vars_alert(a) for a in (ctx.alerts.active() if ctx.alerts else [])]
-
-        return [Endpoint("GET", "/api/v1/alerts", "Alerts firing now", active, STAFF)]
 
     async def _health(self) -> web.Response:
         ctx = self.ctx
@@ -339,11 +306,6 @@ def live_card_fields(call: LiveCall) -> dict[str, Any]:
     return out
 
 
-def vars_alert(a: Any) -> dict[str, Any]:
-    return {"key": a.key, "rule": a.rule, "kind": a.kind, "queue": a.queue,
-            "message": a.message, "value": a.value, "fired_at": a.fired_at}
-
-
-async def install(app: App) -> None:
+async def install(app: Daemon) -> None:
     """The feature for `default_features()`."""
     await WebFeature()(app)

@@ -21,7 +21,6 @@ import structlog
 from aiohttp import web
 
 from ccrouter.config import Settings, check_settings, load_settings
-from ccrouter.store.reports import Reports
 from ccrouter.web.api import ADMIN, ApiError, Call, Endpoint
 
 if TYPE_CHECKING:
@@ -97,9 +96,6 @@ class Reloader:
                                "started)")
             if ctx.alerts is not None:
                 ctx.alerts.reconfigure(new.alerts, new.reports.timezone)
-        if "reports" in changed:
-            ctx.reports = Reports(ctx.app.engine, sl_threshold_s=new.reports.sl_threshold_s,
-                                  timezone=new.reports.timezone)
         ctx.settings = new
         for name in SERVICES:
             svc = getattr(ctx.app, name, None)

@@ -1,1 +1,0 @@
-"""AGI scripts: one module per script, one public `async def` named after it."""

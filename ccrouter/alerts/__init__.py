@@ -1,0 +1,1 @@
+"""Alerts: pure rules (`model`), the service that evaluates them and posts webhooks."""

@@ -1,0 +1,50 @@
+"""The alerts' part of the site: the alert service (fed by the wallboard's live model, the AMI
+client and the reports' KPIs), its webhook sender, and `GET /api/v1/alerts`."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any
+
+from ccrouter.alerts.service import AlertService, LiveSource
+from ccrouter.web.api import STAFF, Call, Endpoint
+from ccrouter.web.context import WebContext
+
+if TYPE_CHECKING:
+    from ccrouter.runtime import Daemon
+
+
+def live_source(daemon: Daemon, ctx: WebContext) -> LiveSource:
+    def longest() -> dict[str, float]:
+        return {v.queue: v.longest_wait_s for v in ctx.live.queues(time.time())}
+
+    def logged_in() -> dict[str, int]:
+        return {v.queue: v.logged_in for v in ctx.live.queues(time.time())}
+
+    def down_since() -> float | None:
+        return None if daemon.ami.connected else daemon.ami.disconnected_since
+
+    def callback_depth() -> int | None:
+        fn = getattr(daemon.callbacks, "backlog", None)
+        return int(fn()) if callable(fn) else None
+
+    return LiveSource(ctx.queue_names, longest, logged_in, down_since, callback_depth)
+
+
+async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
+    s = ctx.settings
+    if s.alerts.rules and ctx.reports is not None:
+        alerts = AlertService(s.alerts, daemon.engine, live_source(daemon, ctx),
+                              ctx.reports.per_queue, timezone=s.reports.timezone)  # fmt: skip
+        await alerts.load()
+        ctx.alerts = alerts
+        daemon.spawn("alerts", alerts.run())
+        if s.alerts.webhook.url:
+            ctx.alert_webhook = True
+            daemon.spawn("alerts_webhook", alerts.run_webhook())
+
+    async def active(_: Call) -> Any:
+        return [dataclasses.asdict(a) for a in (ctx.alerts.active() if ctx.alerts else [])]
+
+    return [Endpoint("GET", "/api/v1/alerts", "Alerts firing now", active, STAFF)]

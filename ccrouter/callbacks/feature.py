@@ -1,0 +1,61 @@
+"""The callback feature: automatic callback of abandoned calls and scheduled outbound calls.
+
+`install(app)` wires `CallbackService` (ccrouter.callbacks.service) into the app: it listens to
+the tracker, resyncs members and in-flight attempts after every AMI connect, runs its dispatch
+task, and sets `app.callbacks` — the request API other features call:
+
+    await app.callbacks.request(number, target="wallet-ru", language="ru", product="wallet",
+                                card=card, place_at=joined_at)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from ccrouter.callbacks.agi import callback_offer
+from ccrouter.callbacks.store import CallbackStore
+from ccrouter.config import Settings
+from ccrouter.dialplan import SCRIPT_CALLBACK_OFFER
+from ccrouter.callbacks.model import Hours, LineHours
+from ccrouter.callbacks.service import CallbackService
+
+if TYPE_CHECKING:
+    from ccrouter.runtime import Daemon
+
+
+def hours(settings: Settings) -> LineHours:
+    """Each target is open when its product line is (`hours:` in the config)."""
+    return LineHours({p: h.schedule() for p, h in settings.hours.items()},
+                     {t.name: t.product for t in settings.targets})  # fmt: skip
+
+
+def feature(*, line_hours: Hours | None = None) -> Callable[[Daemon], Awaitable[None]]:
+    """The feature's install function (tests pass their own business hours)."""
+
+    async def install(app: Daemon) -> None:
+        if not app.settings.callbacks.enabled:
+            return
+        service = CallbackService(
+            app.settings, CallbackStore(app.engine), app.tracker, app.ami, app.writer,
+            app.numbers.next, hours=line_hours or hours(app.settings),
+        )  # fmt: skip
+        app.callbacks = service
+        app.scripts[SCRIPT_CALLBACK_OFFER] = functools.partial(
+            callback_offer, callbacks=service, book=app.tracker.book,
+            target_of_queue={t.queue_name: t.name for t in app.settings.targets},
+            confirm_prompt=app.settings.callbacks.offer.confirm_prompt,
+            offer_prompt=app.settings.callbacks.offer.prompt,
+            offer_key=app.settings.callbacks.offer.key, cards=app.writer,
+        )  # fmt: skip
+        app.tracker.subscribe(service.on_event)
+        app.resync_hooks.append(service.resync)
+        app.spawn("callbacks", service.run())
+
+    return install
+
+
+install = feature()
+
+__all__ = ["CallbackService", "CallbackStore", "feature", "hours", "install"]

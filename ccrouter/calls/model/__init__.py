@@ -1,0 +1,1 @@
+"""Pure: the call book (live calls -> card writes) and the card fields."""

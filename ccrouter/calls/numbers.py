@@ -1,0 +1,130 @@
+"""Card numbers: handed out synchronously from a block of serials reserved in the database.
+
+`meta['card_serial_reserved']` is a high-water mark: every serial at or below it may have been
+handed out, so a new process starts above it (and above the highest card already stored) and
+numbers are never reused, even after a crash; a gap is fine. `open()` reserves the first block.
+When half of the reserved headroom is used, the allocator asks for more; the `CardWriter` it is
+attached to persists the new mark in its next commit, in the same transaction as the card rows,
+so a stored card's number is always at or below the stored mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ccrouter.calls.model.cards import card_number, is_valid_card_number
+from ccrouter.db.tables import cards, meta
+
+log = structlog.get_logger(__name__)
+
+RESERVED_KEY: Final = "card_serial_reserved"
+DEFAULT_BLOCK: Final = 1000
+MAX_BLOCK: Final = 64_000
+"""The block doubles (up to this) each time numbers outrun the persisted mark."""
+
+
+def reserve_statement(upto: int) -> sa.Update:
+    """Raise the stored high-water mark to `upto` (never lowers it)."""
+    current = sa.cast(meta.c.value, sa.Integer)
+    new = sa.case((current >= upto, meta.c.value), else_=sa.literal(str(upto)))
+    return meta.update().where(meta.c.key == RESERVED_KEY).values(value=new)
+
+
+async def _highest_stored_serial(conn: AsyncConnection) -> int:
+    # Longest numbers first, then the largest: one pass over the unique index, at start-up only.
+    row = (
+        await conn.execute(
+            sa.select(cards.c.number)
+            .order_by(sa.func.length(cards.c.number).desc(), cards.c.number.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or not is_valid_card_number(row.number):
+        return 0
+    return int(row.number[:-1])
+
+
+class CardNumbers:
+    """Hands out card numbers with `next()` (synchronous, never blocks, never touches the DB).
+
+    Create it with `await CardNumbers.open(engine)` and attach it to the `CardWriter`
+    (`CardWriter(engine, settings, numbers=numbers)`), which persists further reservations.
+    """
+
+    def __init__(self, first_serial: int, reserved_upto: int, block: int = DEFAULT_BLOCK) -> None:
+        if block < 2:
+            raise ValueError(f"card number block must be >= 2, got {block}")
+        if first_serial < 1 or reserved_upto < first_serial - 1:
+            raise ValueError(
+                f"bad card serial range: first={first_serial} reserved_upto={reserved_upto}"
+            )
+        self._block = block
+        self._next = first_serial
+        self._reserved = reserved_upto  # persisted: serials <= this are safe to hand out
+        self._wanted = reserved_upto  # asked for, not yet persisted when > _reserved
+        self._beyond_logged = False
+        self._on_due: Callable[[], None] | None = None
+
+    @classmethod
+    async def open(cls, engine: AsyncEngine, *, block: int = DEFAULT_BLOCK) -> CardNumbers:
+        """Reserve the first block after everything used before (by any earlier process)."""
+        if block < 2:
+            raise ValueError(f"card number block must be >= 2, got {block}")
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(meta).prefix_with("OR IGNORE").values(key=RESERVED_KEY, value="0")
+            )
+            raw = (
+                await conn.execute(sa.select(meta.c.value).where(meta.c.key == RESERVED_KEY))
+            ).scalar_one()
+            try:
+                stored = int(raw)
+            except ValueError:
+                raise RuntimeError(f"meta[{RESERVED_KEY!r}] is not an integer: {raw!r}") from None
+            start = max(stored, await _highest_stored_serial(conn)) + 1
+            upto = start + block - 1
+            await conn.execute(reserve_statement(upto))
+        log.info("card_numbers_reserved", first=start, upto=upto)
+        return cls(start, upto, block)
+
+    def on_due(self, callback: Callable[[], None] | None) -> None:
+        """Called (synchronously) when a new reservation should be persisted soon."""
+        self._on_due = callback
+
+    def next(self) -> str:
+        serial = self._next
+        self._next += 1
+        if serial > self._reserved and not self._beyond_logged:
+            # The writer could not persist a reservation in time (database down for a while,
+            # or calls arriving faster than half a block per commit): keep going rather than
+            # fail a call; the mark is persisted with these cards. Ask for more headroom.
+            self._beyond_logged = True
+            self._block = min(self._block * 2, MAX_BLOCK)
+            log.error("card_numbers_beyond_reservation", serial=serial, reserved=self._reserved,
+                      block=self._block)  # fmt: skip
+        if self._wanted - serial < self._block // 2:
+            self._wanted = serial + self._block
+            if self._on_due is not None:
+                self._on_due()
+        return card_number(serial)
+
+    def reservation_due(self) -> int | None:
+        """The high-water mark to persist, or None when nothing is waiting."""
+        return self._wanted if self._wanted > self._reserved else None
+
+    def reserved(self, upto: int) -> None:
+        """The writer committed a mark of `upto`."""
+        if upto > self._reserved:
+            self._reserved = upto
+            self._beyond_logged = False
+            log.debug("card_numbers_reserved", upto=upto)
+
+    @property
+    def issued(self) -> int:
+        """How far handed out: the last serial returned by next() (0 before the first)."""
+        return self._next - 1

@@ -1,0 +1,207 @@
+"""The database schema as SQLAlchemy Core tables (the migrations must produce exactly this).
+
+`cards` holds one row per call card: one column per name in `CARD_COLUMN_ORDER` (the
+call book's `CARD_FIELDS`: `ccrouter.calls.card_sql` checks they agree) plus `id`, `created_at` and `updated_at`. Times are REAL epoch seconds. `ivr_path` is a JSON
+list stored as TEXT (`JsonText` encodes and decodes it). `meta` is a small key/value table (the
+card-serial reservation lives there). Later tables (callbacks, incidents, tokens) are added to
+this `metadata` together with a new migration in `migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+# Deterministic constraint names: SQLite batch migrations need names to alter constraints.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def encode_json(value: Any) -> str | None:
+    """How a JSON column's value is stored (NULL stays None)."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonText(sa.types.TypeDecorator[Any]):
+    """A JSON value stored as TEXT: encoded on write, decoded on read (NULL stays None)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return encode_json(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+metadata: Final = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+TIME_COLUMNS: Final = frozenset({"started_at", "answered_at", "ended_at"})
+INT_COLUMNS: Final = frozenset({"wait_s", "ring_s", "talk_s", "csat"})
+JSON_COLUMNS: Final = frozenset({"ivr_path"})
+BOOL_COLUMNS: Final = frozenset({"last_agent_hit"})
+
+
+def _card_column(name: str) -> sa.Column[Any]:
+    if name == "number":
+        return sa.Column(name, sa.Text, nullable=False)
+    if name in TIME_COLUMNS:
+        return sa.Column(name, sa.REAL)
+    if name in INT_COLUMNS:
+        return sa.Column(name, sa.Integer)
+    if name in JSON_COLUMNS:
+        return sa.Column(name, JsonText)
+    if name in BOOL_COLUMNS:
+        return sa.Column(name, sa.Boolean)
+    return sa.Column(name, sa.Text)
+
+
+# The column order is fixed (not the frozenset's order) so the DDL is stable across runs.
+CARD_COLUMN_ORDER: Final = (
+    "number", "kind", "state", "uniqueid", "linkedid", "channel", "caller_num", "caller_name",
+    "dialled", "started_at", "answered_at", "ended_at", "ivr_path", "language", "product",
+    "target", "queue", "wait_s", "ring_s", "talk_s", "operator", "interface", "outcome",
+    "end_reason", "close_reason", "escalation", "priority", "topic", "resolution", "notes",
+    "csat", "recording", "repeat_of", "callback_of", "last_agent_hit",
+    "callback_status", "callback_reason",
+)  # fmt: skip
+
+cards: Final = sa.Table(
+    "cards",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    *(_card_column(name) for name in CARD_COLUMN_ORDER),
+    sa.Column("created_at", sa.REAL, nullable=False),
+    sa.Column("updated_at", sa.REAL, nullable=False),
+    sa.Index("ix_cards_number", "number", unique=True),
+    sa.Index("ix_cards_linkedid", "linkedid"),
+    sa.Index("ix_cards_uniqueid", "uniqueid"),
+    sa.Index("ix_cards_caller_num_started_at", "caller_num", "started_at"),
+    sa.Index("ix_cards_state", "state"),
+    sa.Index("ix_cards_started_at", "started_at"),
+    sa.Index("ix_cards_queue_started_at", "queue", "started_at"),
+)
+
+meta: Final = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+api_tokens: Final = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),  # operator | supervisor | admin
+    sa.Column("operator", sa.Text),  # config operators[].id, for the operator role
+    sa.Column("token_hash", sa.Text, nullable=False),  # sha256 hex of the secret token
+    sa.Column("created_at", sa.REAL, nullable=False),
+    sa.Column("revoked_at", sa.REAL),
+    sa.Index("ix_api_tokens_token_hash", "token_hash", unique=True),
+)
+"""HTTP API tokens (web feature): only a hash of each token is stored."""
+
+alert_state: Final = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # rule name, or rule name + ":" + queue
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("fired_at", sa.REAL, nullable=False),
+    sa.Column("resolved_at", sa.REAL),
+    sa.Column("detail", JsonText),
+)
+"""Alerts fired and not yet resolved survive a restart (no duplicate notification)."""
+
+callback_requests: Final = sa.Table(
+    "callback_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # callback | outbound
+    sa.Column("state", sa.Text, nullable=False),  # pending|dialing|done|failed|cancelled|expired
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("language", sa.Text, nullable=False, server_default=""),
+    sa.Column("product", sa.Text, nullable=False, server_default=""),
+    sa.Column("card", sa.Text),  # the original call's card (callback_of of every attempt)
+    sa.Column("message", sa.Text, nullable=False, server_default=""),  # outbound: a sound file
+    sa.Column("place_at", sa.REAL, nullable=False),  # original join time: the serving order
+    sa.Column("due_at", sa.REAL, nullable=False),
+    sa.Column("created_at", sa.REAL, nullable=False),
+    sa.Column("updated_at", sa.REAL, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("abandons", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("reason", sa.Text),  # why it ended: caller_got_through, attempts_used_up, ...
+    sa.Index("ix_callback_requests_state_due_at", "state", "due_at"),
+    sa.Index(
+        "ix_callback_requests_open_number", "number", unique=True,
+        sqlite_where=sa.text("state IN ('pending', 'dialing')"),
+    ),
+)
+"""Callback and scheduled outbound requests; at most one open request per number."""
+
+callback_attempts: Final = sa.Table(
+    "callback_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id"), nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("card", sa.Text, nullable=False),  # the attempt's own card (kind callback/outbound)
+    sa.Column("action_id", sa.Text, nullable=False),  # Originate ActionID
+    sa.Column("channel_id", sa.Text, nullable=False),  # Originate ChannelId = the leg's Uniqueid
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # dialing | answered | <final AttemptResult>
+    sa.Column("started_at", sa.REAL, nullable=False),
+    sa.Column("ended_at", sa.REAL),
+    sa.Index("ix_callback_attempts_request_id_n", "request_id", "n", unique=True),
+    sa.Index("ix_callback_attempts_state", "state"),
+)
+"""One row per Originate: written (committed) before the action is sent."""
+
+incidents: Final = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("products", JsonText, nullable=False),
+    sa.Column("prompt", sa.Text),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("starts_at", sa.REAL, nullable=False),
+    sa.Column("expires_at", sa.REAL, nullable=False),
+    sa.Column("created_at", sa.REAL, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("cleared_at", sa.REAL),
+    sa.Index("ix_incidents_expires_at", "expires_at"),
+)
+"""Incident announcements (IVR): `products` is a JSON list, empty for every line; `prompt` is
+the sound the IVR plays (None: the text is for the log and the wallboard only)."""
+
+operator_state: Final = sa.Table(
+    "operator_state",
+    metadata,
+    sa.Column("operator_id", sa.Text, primary_key=True),
+    sa.Column("logged_in", sa.Boolean, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("pause_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("skills", JsonText),  # null: the config's skills; else {skill: level} replacing them
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.REAL, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_operator_state_version", "version", unique=True),
+)
+"""Routing: operators' desired state, written by the CLI/HTTP API/daemon. Every write takes the
+next `version`; the daemon polls max(version) (indexed) to pick up changes promptly."""

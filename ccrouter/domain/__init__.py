@@ -1,1 +1,0 @@
-"""The pure domain: plain values in, decisions out. No asyncio, panoramisk or SQLAlchemy here."""

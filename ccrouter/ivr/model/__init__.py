@@ -1,0 +1,1 @@
+"""Pure: the IVR menus (`menus`) and the caller-journey state machine (`machine`)."""

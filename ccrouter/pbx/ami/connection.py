@@ -1,0 +1,263 @@
+"""The AMI connection: panoramisk's Manager, wrapped so that it can be trusted.
+
+panoramisk 1.4 reconnects on a fixed timer, stays silent on a failed login, replays pending
+actions after a reconnect (an Originate could be dialled twice), never times an action out, and
+its Ping cannot notice a half-open socket. Here one supervisor task owns the connection:
+connect -> Login (failure reported with Asterisk's message) -> event Filter -> `on_connected`
+(the resync) -> a watchdog Ping with a timeout; any failure closes the socket and reconnects
+with capped exponential backoff. Every action has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import structlog
+from panoramisk import Manager
+from panoramisk.message import Message
+
+from ccrouter.pbx.ami.protocol import AmiMessage, EventSink, FastAMIProtocol
+from ccrouter.config import AmiSettings
+from ccrouter.dialplan import AMI_EVENTS
+
+log = structlog.get_logger(__name__)
+
+
+class AmiError(Exception):
+    pass
+
+
+class AmiNotConnected(AmiError):
+    pass
+
+
+class AmiTimeout(AmiError):
+    pass
+
+
+class AmiLoginFailed(AmiError):
+    pass
+
+
+class AmiActionFailed(AmiError):
+    def __init__(self, action: str, message: str) -> None:
+        super().__init__(f"AMI {action} failed: {message}")
+        self.action, self.message = action, message
+
+
+def event_filter(names: Sequence[str]) -> str:
+    """One legacy-form AMI filter regex admitting exactly these event names.
+
+    Matched by Asterisk (POSIX ERE) against the whole event text `Event: Name\\r\\n...`; the
+    trailing `[^A-Za-z]` stops `Hangup` from also admitting `HangupRequest`.
+    """
+    return "Event: (" + "|".join(sorted(names)) + ")[^A-Za-z]"
+
+
+class _Manager(Manager):  # type: ignore[misc]  # panoramisk has no type hints
+    """panoramisk's Manager minus its own reconnect timer, pinger, login and action replay."""
+
+    def __init__(self, on_lost: Callable[[], None], sink: EventSink, **config: Any) -> None:
+        super().__init__(**config)
+        self.callbacks.clear()  # drop the FullyBooted -> send_awaiting_actions replay
+        self.patterns.clear()
+        self._on_lost = on_lost
+        self._sink = sink
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        if f.cancelled() or f.exception() is not None:
+            return  # the supervisor sees the error from the awaited task
+        _transport, protocol = f.result()
+        self.protocol = protocol
+        protocol.factory = self
+        protocol.log = log
+        protocol.config = self.config
+        protocol.encoding = self.encoding = "utf8"
+        protocol.sink = self._sink
+        self.responses = protocol.responses = {}
+        self._connected = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connected = False
+        self._on_lost()
+
+    def close(self) -> None:
+        if getattr(self, "protocol", None) is not None:
+            self.protocol.close()
+
+
+class AmiClient:
+    """One supervised AMI connection. Run `run()` in a task; cancel it to stop."""
+
+    def __init__(
+        self,
+        settings: AmiSettings,
+        *,
+        on_event: Callable[[AmiMessage], None],
+        on_connected: Callable[[AmiClient], Awaitable[None]],
+        events: Sequence[str] = AMI_EVENTS,
+    ) -> None:
+        self.settings = settings
+        self._on_event = on_event
+        self._on_connected = on_connected
+        self._events = events
+        self._manager: _Manager | None = None
+        self._lost = asyncio.Event()
+        self.connected = False
+        self.version = ""
+        self.connects = 0
+        self.last_error = ""
+        self.disconnected_since: float | None = time.time()
+
+    # --- sending ---------------------------------------------------------------------------
+
+    async def send(
+        self, action: Mapping[str, Any], *, as_list: bool = False, timeout: float | None = None
+    ) -> Any:
+        """Send one action; the reply Message (or the list of messages for a list action).
+
+        Raises AmiNotConnected at once when there is no connection, AmiTimeout when no full
+        reply came in time, AmiActionFailed on `Response: Error`.
+        """
+        manager = self._manager
+        if manager is None or not manager._connected or manager.protocol is None:
+            raise AmiNotConnected(f"AMI not connected; {action.get('Action')} not sent")
+        future = manager.send_action(dict(action), as_list=as_list)
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races the reply, and App.stop() would then wait forever.
+            async with asyncio.timeout(timeout or self.settings.action_timeout_s):
+                reply = await asyncio.shield(future)
+        except TimeoutError:
+            self._forget(manager, future)
+            raise AmiTimeout(f"AMI {action.get('Action')}: no reply in time") from None
+        except asyncio.CancelledError:
+            self._forget(manager, future)
+            raise
+        first = reply[0] if isinstance(reply, list) else reply
+        if isinstance(first, Message) and first.get("Response") == "Error":
+            raise AmiActionFailed(str(action.get("Action")), str(first.get("Message", "")))
+        return reply
+
+    @staticmethod
+    def _forget(manager: _Manager, future: asyncio.Future[Any]) -> None:
+        responses = getattr(manager.protocol, "responses", {})
+        for key, pending in list(responses.items()):
+            if pending.future is future:
+                del responses[key]
+
+    # --- the supervisor --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        s = self.settings
+        delay = s.reconnect_min_s
+        while True:
+            started = time.monotonic()
+            try:
+                await self._session()
+            except AmiLoginFailed as e:
+                self.last_error = str(e)
+                log.error("ami_login_failed", host=s.host, port=s.port, user=s.username,
+                          error=str(e))  # fmt: skip
+            except (OSError, AmiError, TimeoutError, ConnectionError) as e:
+                self.last_error = str(e) or type(e).__name__
+                log.warning("ami_disconnected", host=s.host, port=s.port, error=self.last_error)
+            finally:
+                self._drop()
+            if time.monotonic() - started > s.reconnect_max_s:
+                delay = s.reconnect_min_s  # it was up for a while: start the backoff afresh
+            log.info("ami_reconnect_in", seconds=round(delay, 2))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, s.reconnect_max_s)
+
+    async def _session(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        self._lost = asyncio.Event()
+        manager = _Manager(
+            self._lost.set,
+            self._dispatch,
+            host=s.host,
+            port=s.port,
+            loop=loop,
+            protocol_factory=FastAMIProtocol,
+            ping_delay=10**9,
+        )
+        self._manager = manager
+        await asyncio.wait_for(manager.connect(), s.connect_timeout_s)
+        reply = await self._raw_send(manager, self._login_action(), s.connect_timeout_s)
+        if reply.get("Response") != "Success":
+            raise AmiLoginFailed(str(reply.get("Message") or reply.get("Response") or "no reason"))
+        self.version = str(getattr(manager.protocol, "version", "") or "")
+        await self._add_filter()
+        self.connected = True
+        self.connects += 1
+        self.disconnected_since = None
+        log.info("ami_connected", host=s.host, port=s.port, ami_version=self.version)
+        await self._on_connected(self)
+        await self._watchdog()
+
+    def _login_action(self) -> dict[str, str]:
+        s = self.settings
+        return {"Action": "Login", "Username": s.username, "Secret": s.secret, "Events": "on"}
+
+    async def _raw_send(self, manager: _Manager, action: dict[str, str], timeout: float) -> Any:
+        if self._lost.is_set():
+            raise AmiNotConnected("connection closed")
+        future = manager.send_action(action, as_list=False)
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            done, _ = await asyncio.wait({future, lost}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            lost.cancel()
+        if future in done:
+            return future.result()
+        if self._lost.is_set():
+            raise AmiNotConnected(f"connection closed during {action['Action']}")
+        raise AmiTimeout(f"no reply to {action['Action']} in {timeout}s")
+
+    async def _add_filter(self) -> None:
+        if not self._events:
+            return
+        try:
+            await self.send(
+                {"Action": "Filter", "Operation": "Add", "Filter": event_filter(self._events)}
+            )
+        except AmiActionFailed as e:  # needs the `system` write class; events stay unfiltered
+            log.warning("ami_filter_refused", error=e.message)
+
+    async def _watchdog(self) -> None:
+        s = self.settings
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), s.ping_interval_s)
+            except TimeoutError:
+                pass
+            else:
+                raise AmiNotConnected("connection lost")
+            try:
+                await self.send({"Action": "Ping"}, timeout=s.ping_timeout_s)
+            except AmiTimeout:
+                raise AmiTimeout("watchdog: no Pong (half-open connection?)") from None
+
+    def _drop(self) -> None:
+        if self.connected:
+            self.disconnected_since = time.time()
+        self.connected = False
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.close()
+            for pending in list(getattr(manager.protocol, "responses", {}).values()):
+                if not pending.future.done():
+                    pending.future.set_exception(AmiNotConnected("connection closed"))
+                    pending.future.exception()  # mark retrieved: nobody may be awaiting it
+
+    def _dispatch(self, msg: AmiMessage) -> None:
+        try:
+            self._on_event(msg)
+        except Exception:  # a raising callback must not drop the connection
+            log.exception("ami_event_handler_failed", event=msg.get("Event"))

@@ -1,0 +1,1 @@
+"""Reports: the KPI definitions (`model`, pure), their SQL (`store`), the endpoints (`http`)."""

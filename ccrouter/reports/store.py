@@ -1,0 +1,167 @@
+"""KPI queries: the counts behind SL/ASA/AAR/CSAT, computed in SQL (one GROUP BY per section).
+
+Only aggregates leave the database: the rows are never loaded into Python. Calls are placed in a
+period by `started_at` (when the call reached ccrouter). Interval buckets are local time: the
+time zone's UTC offset at the start of the period is used for the whole period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccrouter.reports.model import QUEUE_OUTCOMES, Counts, kpi_dict
+from ccrouter.db.tables import cards
+
+Interval = Literal["hour", "day"]
+WIDTH_S: Final[dict[str, int]] = {"hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start: float
+    counts: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class KpiCounts:
+    total: Counts
+    queues: dict[str, Counts]
+    operators: dict[tuple[str, str], Counts]
+    """(operator name, interface) -> counts of the calls they answered."""
+    intervals: list[Bucket]
+    hours: list[Bucket]
+
+
+def utc_offset_s(timezone: str, at: float) -> int:
+    tz = zoneinfo.ZoneInfo(timezone)
+    offset = dt.datetime.fromtimestamp(at, tz).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def local_midnight(timezone: str, now: float) -> float:
+    """The start of `now`'s day in `timezone`, as epoch seconds."""
+    tz = zoneinfo.ZoneInfo(timezone)
+    day = dt.datetime.fromtimestamp(now, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+def _columns(sl_threshold_s: int) -> list[Any]:
+    c = cards.c
+    answered = c.outcome == "answered"
+    talked = sa.and_(answered, c.talk_s.is_not(None))
+
+    def n(cond: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+    def total(cond: Any, value: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((cond, value), else_=0)), 0)
+
+    wait = sa.func.coalesce(c.wait_s, 0)
+    return [
+        sa.func.count().label("offered"),
+        n(answered).label("answered"),
+        n(sa.and_(answered, wait <= sl_threshold_s)).label("answered_in_sl"),
+        n(c.outcome == "abandoned").label("abandoned"),
+        n(c.outcome == "short_abandon").label("short_abandons"),
+        total(answered, wait).label("wait_answered_s"),
+        total(talked, c.talk_s).label("talk_s"),
+        n(talked).label("talked"),
+        sa.func.count(c.csat).label("rated"),
+        n(c.csat >= 4).label("satisfied"),
+        sa.func.coalesce(sa.func.sum(c.csat), 0).label("rating_sum"),
+    ]
+
+
+def _counts(row: Any) -> Counts:
+    m = row._mapping
+    return Counts(
+        offered=int(m["offered"]),
+        answered=int(m["answered"]),
+        answered_in_sl=int(m["answered_in_sl"]),
+        abandoned=int(m["abandoned"]),
+        short_abandons=int(m["short_abandons"]),
+        wait_answered_s=float(m["wait_answered_s"]),
+        talk_s=float(m["talk_s"]),
+        talked=int(m["talked"]),
+        rated=int(m["rated"]),
+        satisfied=int(m["satisfied"]),
+        rating_sum=float(m["rating_sum"]),
+    )
+
+
+class Reports:
+    def __init__(self, engine: AsyncEngine, *, sl_threshold_s: int, timezone: str) -> None:
+        self._engine = engine
+        self._t = sl_threshold_s
+        self._tz = timezone
+
+    def _where(self, start: float, end: float, queues: Sequence[str]) -> list[Any]:
+        c = cards.c
+        where = [c.started_at >= start, c.started_at < end, c.outcome.in_(QUEUE_OUTCOMES)]
+        if queues:
+            where.append(c.queue.in_(list(queues)))
+        return where
+
+    async def per_queue(
+        self, start: float, end: float, queues: Sequence[str] = ()
+    ) -> dict[str, Counts]:
+        """Counts per queue for calls started in [start, end)."""
+        q = (
+            sa.select(cards.c.queue, *_columns(self._t))
+            .where(*self._where(start, end, queues))
+            .group_by(cards.c.queue)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return {str(r.queue): _counts(r) for r in rows}
+
+    async def today(self, now: float) -> dict[str, dict[str, Any]]:
+        """Per queue, the KPIs of the calls started since local midnight (the wallboard's)."""
+        counts = await self.per_queue(local_midnight(self._tz, now), now)
+        return {q: kpi_dict(c) for q, c in counts.items()}
+
+    async def kpi_counts(
+        self, start: float, end: float, *, queues: Sequence[str] = (), interval: Interval = "hour"
+    ) -> KpiCounts:
+        where = self._where(start, end, queues)
+        cols = _columns(self._t)
+        offset = utc_offset_s(self._tz, start)
+
+        def bucket(width: int) -> Any:
+            return sa.cast((cards.c.started_at + offset) / width, sa.Integer).label("bucket")
+
+        c = cards.c
+        width = WIDTH_S[interval]
+        async with self._engine.connect() as conn:
+            total = (await conn.execute(sa.select(*cols).where(*where))).one()
+            by_queue = (
+                await conn.execute(sa.select(c.queue, *cols).where(*where).group_by(c.queue))
+            ).all()
+            by_op = (
+                await conn.execute(
+                    sa.select(c.operator, c.interface, *cols)
+                    .where(*where, c.outcome == "answered")
+                    .group_by(c.operator, c.interface)
+                )
+            ).all()
+            by_interval = []
+            for w in (width, 3600):
+                b = bucket(w)
+                rows = (
+                    await conn.execute(sa.select(b, *cols).where(*where).group_by(b).order_by(b))
+                ).all()
+                by_interval.append([Bucket(float(r.bucket * w - offset), _counts(r)) for r in rows])
+        return KpiCounts(
+            total=_counts(total),
+            queues={str(r.queue): _counts(r) for r in by_queue},
+            operators={(r.operator or "", r.interface or ""): _counts(r) for r in by_op},
+            intervals=by_interval[0],
+            hours=by_interval[1],
+        )

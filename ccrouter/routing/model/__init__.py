@@ -1,0 +1,1 @@
+"""Pure: routing decisions (`decide`) and skills -> queue penalties (`skills`)."""

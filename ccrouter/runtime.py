@@ -1,0 +1,60 @@
+"""What the running daemon offers the features: the one interface they depend on.
+
+`ccrouter.app.App` is the daemon; features are written against `Daemon` (a Protocol), never
+against `App`, so no feature imports the wiring and the wiring is the only module that imports
+every feature. A feature is `async def install(daemon: Daemon) -> None`: it registers AGI
+scripts, spawns its tasks, adds AMI resync and stop hooks, and may publish a service for others
+(`daemon.callbacks`, `daemon.operators`, `daemon.membership`).
+
+The web site is assembled from `site_parts`: each feature's `http.site(daemon, ctx)` adds its
+endpoints (and what it shows on the site) when the web feature starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from ccrouter.calls.numbers import CardNumbers
+    from ccrouter.calls.store import CardStore
+    from ccrouter.calls.tracker import CallTracker
+    from ccrouter.calls.writer import CardWriter
+    from ccrouter.config import Settings
+    from ccrouter.pbx.agi.server import AgiServer, Script
+    from ccrouter.pbx.ami.connection import AmiClient
+
+ResyncHook = Callable[["AmiClient"], Awaitable[None]]
+"""Run after every AMI (re)connect, in the order added; the tracker's resync is first."""
+
+SitePart = Callable[[Any, Any], Awaitable[list[Any]]]
+"""`async def site(daemon, ctx: web.context.WebContext) -> list[web.api.Endpoint]`."""
+
+
+class Daemon(Protocol):
+    settings: Settings
+    engine: AsyncEngine
+    store: CardStore
+    numbers: CardNumbers
+    writer: CardWriter
+    tracker: CallTracker
+    ami: AmiClient
+    agi: AgiServer
+    router: Any
+    """`ccrouter.routing.router.Router`: routes a call (the route script, the IVR, callbacks)."""
+    scripts: dict[str, Script]
+    resync_hooks: list[ResyncHook]
+    stop_hooks: list[Callable[[], Awaitable[None]]]
+    site_parts: Sequence[SitePart]
+    callbacks: Any
+    """The callback feature's request service, when installed (the IVR offers callbacks)."""
+    operators: Any
+    membership: Any
+    """The routing feature's operator state and membership services, when installed."""
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None: ...
+
+
+Feature = Callable[[Daemon], Awaitable[None]]
