@@ -187,7 +187,11 @@ class AmiClient:
             ping_delay=10**9,
         )
         self._manager = manager
-        await asyncio.wait_for(manager.connect(), s.connect_timeout_s)
+        # asyncio.timeout, not wait_for (here and in the watchdog): on 3.11 wait_for returns
+        # the result of an awaitable that finished as the task was cancelled, swallowing the
+        # cancellation; the task then logs in and resyncs while App.stop() waits for it.
+        async with asyncio.timeout(s.connect_timeout_s):
+            await manager.connect()
         reply = await self._raw_send(manager, self._login_action(), s.connect_timeout_s)
         if reply.get("Response") != "Success":
             raise AmiLoginFailed(str(reply.get("Message") or reply.get("Response") or "no reason"))
@@ -234,7 +238,8 @@ class AmiClient:
         s = self.settings
         while True:
             try:
-                await asyncio.wait_for(self._lost.wait(), s.ping_interval_s)
+                async with asyncio.timeout(s.ping_interval_s):
+                    await self._lost.wait()
             except TimeoutError:
                 pass
             else:
