@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ccrouter.domain import events as ev
+from ccrouter.domain.agent_index import AgentIndex
 from ccrouter.domain.cards import (
     CardKind,
     CardState,
@@ -88,6 +89,7 @@ class CallBook:
         self._close_grace_s = close_grace_s
         self._by_uniqueid: dict[str, LiveCall] = {}
         self._by_linkedid: dict[str, LiveCall] = {}
+        self._agents = AgentIndex()  # the call each member is connected to (AgentConnect)
         self._handlers: dict[type[Any], Callable[[Any], list[CardWrite]]] = {
             ev.CallerJoined: self._joined,
             ev.AgentRinging: self._ringing,
@@ -319,6 +321,7 @@ class CallBook:
             return []
         call.answered, call.ringing = True, ""
         call.operator, call.interface = operator, interface
+        self._agents.connect(call.queue, interface, call.uniqueid)
         fields: dict[str, Any] = {
             "answered_at": at,
             "operator": operator,
@@ -345,6 +348,7 @@ class CallBook:
             return []
         call.answered, call.ringing = True, ""
         call.operator, call.interface = e.member_name, e.interface
+        self._agents.connect(e.queue, e.interface, call.uniqueid)
         return [
             _CardWrite(
                 call.card,
@@ -361,12 +365,22 @@ class CallBook:
         ]
 
     def _finished(self, e: ev.AgentFinished) -> list[CardWrite]:
-        call = self._call_for(e.chan)
+        call = self._call_for(e.chan) if e.chan.uniqueid else self._finished_unnamed(e)
         if call is None:
             return []
         call.agent_done = True
+        self._agents.release(call.uniqueid)
         writes = [_CardWrite(call.card, {"talk_s": e.talk_time, "end_reason": e.reason})]
         return writes + self._close_if_complete(call, e.at)
+
+    def _finished_unnamed(self, e: ev.AgentFinished) -> LiveCall | None:
+        """The call of an AgentComplete without the caller's block: by the linkedid of the
+        member's block (a call of that member still waiting for its AgentComplete), else the
+        call connected to that member (queue, interface)."""
+        call = self._by_linkedid.get(e.chan.linkedid) if e.chan.linkedid else None
+        if call is not None and call.interface == e.interface and not call.agent_done:
+            return call
+        return self._by_uniqueid.get(self._agents.connected(e.queue, e.interface))
 
     def _abandoned(self, e: ev.CallerAbandoned) -> list[CardWrite]:
         call = self._call_for(e.chan)
@@ -409,6 +423,7 @@ class CallBook:
 
     def _close(self, call: LiveCall, at: float, reason: CloseReason) -> list[CardWrite]:
         self._by_uniqueid.pop(call.uniqueid, None)
+        self._agents.release(call.uniqueid)
         if call.linkedid and self._by_linkedid.get(call.linkedid) is call:
             del self._by_linkedid[call.linkedid]
         lost = reason in (CloseReason.RECONCILED, CloseReason.LOST_ON_PBX_RESTART)
@@ -472,6 +487,8 @@ class CallBook:
             self._by_uniqueid[uniqueid] = call
             if call.linkedid:
                 self._by_linkedid[call.linkedid] = call
+            if call.answered and call.interface:
+                self._agents.connect(call.queue, call.interface, uniqueid)
 
 
 def _chan(uniqueid: str, channel: str, caller_num: str, caller_name: str) -> ev.ChannelRef:
