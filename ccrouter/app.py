@@ -1,14 +1,16 @@
 """Wiring: the one place where settings, store, adapters and services meet.
 
 `App.start()` opens the database (migrations, card numbers, open cards restored), starts the
-card writer, the AMI supervisor, the tracker's sweeper and the FastAGI server; `App.stop()`
-stops them in reverse order and flushes every card. `main()` runs it until SIGINT/SIGTERM.
+card writer, the tracker's sweeper, the features (the HTTP site binds its port), the FastAGI
+server and, last, the AMI supervisor: a daemon that cannot serve never touches the PBX.
+`App.stop()` stops whatever started, in reverse order, and flushes every card. `main()` runs it
+until SIGINT/SIGTERM, which stop it at any point of start-up too; a start-up failure is one
+`ccrouter_start_failed` log line with the reason and exit code 1.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import signal
@@ -16,9 +18,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ccrouter.agi.scripts.route import route
-from ccrouter.agi.server import AgiServer, Script
+from ccrouter.agi.server import AgiServer, ListenError, Script
 from ccrouter.ami.connection import AmiClient
 from ccrouter.config import Settings
 from ccrouter.dialplan import SCRIPT_ROUTE
@@ -43,6 +46,14 @@ Feature = Callable[["App"], Awaitable[None]]
 """A feature installs itself into the app at start-up: AGI scripts, tasks, AMI resync hooks."""
 
 ResyncHook = Callable[[AmiClient], Awaitable[None]]
+
+_CANCEL_ROUNDS = 5
+_CANCEL_WAIT_S = 0.5
+"""`stop()` cancels a task again when it is still running this long after a cancel."""
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message says why (logged as `ccrouter_start_failed`)."""
 
 
 def default_features() -> Sequence[Feature]:
@@ -78,10 +89,8 @@ class App:
 
     async def start(self) -> None:
         s = self.settings
-        self.engine = make_engine(s.database.url)
-        await migrate(self.engine)
-        self.store = CardStore(self.engine)
-        self.numbers = await CardNumbers.open(self.engine)
+        log.info("ccrouter_starting", database=s.database.url)
+        await self._open_database()
         self.writer = CardWriter(self.engine, s.database, numbers=self.numbers)
         book = CallBook(
             new_number=self.numbers.next,
@@ -103,10 +112,24 @@ class App:
         for install in self._features:
             await install(self)
         self.agi = AgiServer(self.scripts, s.agi)
+        self.agi_address = await self.agi.start()  # before AMI: a taken port never meets the PBX
         self.spawn("ami", self.ami.run())
-        self.agi_address = await self.agi.start()
         log.info("ccrouter_started", agi=f"{self.agi_address[0]}:{self.agi_address[1]}",
                  ami=f"{s.ami.host}:{s.ami.port}", database=s.database.url)  # fmt: skip
+
+    async def _open_database(self) -> None:
+        """The engine, migrated, and what start-up reads from it; a database that cannot be
+        opened or written is a StartupError naming the URL and the driver's reason."""
+        url = self.settings.database.url
+        try:
+            self.engine = make_engine(url)
+            await migrate(self.engine)
+            self.store = CardStore(self.engine)
+            self.numbers = await CardNumbers.open(self.engine)
+        except DBAPIError as exc:
+            raise StartupError(f"database {url}: {exc.orig}") from exc
+        except (OSError, SQLAlchemyError) as exc:
+            raise StartupError(f"database {url}: {exc}") from exc
 
     async def _ami_connected(self, ami: AmiClient) -> None:
         for hook in self.resync_hooks:
@@ -125,29 +148,41 @@ class App:
         self.failed.set()
 
     async def stop(self) -> None:
+        """Stop what started; safe after a partial or failed `start()`."""
         self._stopping = True
         for hook in reversed(self.stop_hooks):
             await hook()
-        await self.agi.close()
-        for task in self._tasks:
-            if task.get_name() != "card_writer":
-                task.cancel()
-        for task in self._tasks:
-            if task.get_name() != "card_writer":
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        try:
-            async with asyncio.timeout(self.settings.database.write_retry_s * 10):
-                await self.writer.close()
-        except TimeoutError:
-            log.error("card_writer_close_timeout", pending=self.writer.stats.queue_depth)
-        for task in self._tasks:
+        if hasattr(self, "agi"):
+            await self.agi.close()
+        await _cancel([t for t in self._tasks if t.get_name() != "card_writer"])
+        written = 0
+        if hasattr(self, "writer"):
+            try:
+                async with asyncio.timeout(self.settings.database.write_retry_s * 10):
+                    await self.writer.close()
+            except TimeoutError:
+                log.error("card_writer_close_timeout", pending=self.writer.stats.queue_depth)
+            written = self.writer.stats.rows_written
+        await _cancel(self._tasks)
+        if hasattr(self, "store"):
+            await self.store.close()
+        if hasattr(self, "engine"):
+            await self.engine.dispose()
+        log.info("ccrouter_stopped", cards_written=written)
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait for them. One still running after a cancel (on 3.11
+    `asyncio.wait_for` can swallow one) is cancelled again, so stopping cannot hang on it."""
+    pending = {t for t in tasks if not t.done()}
+    for _ in range(_CANCEL_ROUNDS):
+        if not pending:
+            return
+        for task in pending:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.store.close()
-        await self.engine.dispose()
-        log.info("ccrouter_stopped", cards_written=self.writer.stats.rows_written)
+        _, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT_S)
+    for task in pending:
+        log.error("task_ignores_cancel", task=task.get_name())
 
 
 def settle_heap() -> None:
@@ -158,17 +193,44 @@ def settle_heap() -> None:
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> int:
+    """Run the daemon until `stop` is set (0) or a task dies (1). `stop` set during start-up
+    cancels it (0); a start-up failure is logged with its reason (1). Either way whatever had
+    started is stopped."""
     app = App(settings)
-    await app.start()
-    settle_heap()
     try:
-        waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(app.failed.wait())}
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for w in waiters:
-            w.cancel()
+        try:
+            started = await _unless(stop, app.start())
+        except Exception as exc:
+            _start_failed(exc)
+            return 1
+        if started:
+            settle_heap()
+            await _unless(stop, app.failed.wait())
     finally:
         await app.stop()
     return 1 if app.failed.is_set() else 0
+
+
+async def _unless(stop: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> bool:
+    """Run `coro` unless `stop` is set first (then `coro` is cancelled): whether it finished.
+    Its exception, if it raised, is raised here."""
+    task = asyncio.ensure_future(coro)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            await _cancel([task])
+    if task.cancelled():
+        return False
+    task.result()
+    return True
+
+
+def _start_failed(exc: Exception) -> None:
+    expected = isinstance(exc, StartupError | ListenError)
+    log.error("ccrouter_start_failed", error=str(exc) or repr(exc), exc_info=not expected)
 
 
 async def _main(settings: Settings) -> int:
