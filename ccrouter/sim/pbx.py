@@ -19,7 +19,7 @@ from .callback_leg import operator_first_leg
 from .calls import LiveCall, OriginateInfo, cancel_quietly
 from .core import INUSE, NOT_INUSE, Core, SimOptions
 from .engine import QueueEngine
-from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator
+from .model import LostCallerBlock, Member, SimCall, SimCaller, SimCustomer, SimOperator
 from .queues import QueueConfig, SimQueue
 from .rules import parse_conf_sections, parse_queuerules
 
@@ -46,9 +46,13 @@ class PbxSimulator:
         inbound_script: str = dp.SCRIPT_ROUTE,
         survey: bool = False,
         channelvars: tuple[str, ...] = (),
+        lost_caller_block: LostCallerBlock | None = None,
     ) -> None:
         """`channelvars`: manager.conf's `channelvars` (channel variables every channel
-        snapshot in an event reports as `ChanVariable: NAME=value`); none by default."""
+        snapshot in an event reports as `ChanVariable: NAME=value`); none by default.
+        `lost_caller_block`: how often a call that ends within a second of AgentConnect gets an
+        AgentComplete without the caller's channel block (default: the rates a real Asterisk
+        22 showed)."""
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         opts = SimOptions(agi_host, agi_port, time_scale, noise, fallback_queue, prompt_s,
@@ -57,7 +61,7 @@ class PbxSimulator:
         self._ami = AmiServer(username, secret, self._handle_action, login_fail_delay_s,
                               lambda: int(time.time() - self._started))
         self._core = Core(opts, self._ami, seed)
-        self._engine = QueueEngine(self._core)
+        self._engine = QueueEngine(self._core, lost_caller_block, seed)
         self._actions = Actions(self._core, self._engine, self._originate, self._started)
         self._tasks: set[asyncio.Task[None]] = set()
         self._customers: dict[str, SimCustomer] = {}
