@@ -177,7 +177,6 @@ class CallTracker:
         restarted = self._pbx_shut_down or (
             self._pbx_started is not None and started != self._pbx_started
         )
-        self._pbx_started, self._pbx_shut_down = started, False
         items = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
         channels = [m for m in items if m.get("Event") == "CoreShowChannel"]
         alive = {header(m, "Uniqueid") for m in channels}
@@ -188,6 +187,9 @@ class CallTracker:
         cards = self._adopt(channels)
         names = await self._resync_waiting(ami, cards)
         self._resync_bridged(channels, names)
+        # Only now: a resync refused half-way (the PBX still booting) runs again, and must
+        # still know that the PBX restarted.
+        self._pbx_started, self._pbx_shut_down = started, False
         log.info(
             "ami_resynced",
             pbx_restarted=restarted,

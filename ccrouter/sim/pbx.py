@@ -370,13 +370,14 @@ class PbxSimulator:
         self._ami.set_half_open(on)
 
     async def restart(self, down_s: float = 0.0, *, boot_s: float = 0.0,
-                      graceful_s: float | None = None) -> None:
+                      graceful_s: float | None = None, announce_boot: bool = True) -> None:
         """Asterisk restart: Shutdown event, AMI dropped, calls vanish without events, new
         uniqueid epoch, static queue config kept, dynamic members and stats gone.
         With `down_s` > 0 the AMI port refuses connections for that many real seconds.
         With `boot_s` > 0 the new PBX then boots for that many real seconds: logins work (no
         FullyBooted with them), app_queue's actions answer `Invalid/unknown command`, and
-        `FullyBooted` goes to every logged-in session when it is done (`booted_at`).
+        `FullyBooted` goes to every logged-in session when it is done (`booted_at`; not with
+        `announce_boot=False`: like a manager.conf user without the `system` read class).
         With `graceful_s` (`core restart now`, asterisk.c `can_safely_quit`): every action
         answers `Asterisk is shutting down` from then on, every call is hung up with its real
         events (a queued caller's QueueCallerAbandon/Leave, Hangup), and `graceful_s` real
@@ -386,7 +387,7 @@ class PbxSimulator:
         else:
             self._core.emit("Shutdown", ev.SYSTEM, ev.shutdown, True)
         self._ami.drop_all()
-        self._ami.shutting_down = False
+        self._ami.shutting_down, self._ami.booted = False, True
         port, host = self._ami.port, self._ami.host
         if down_s > 0:
             await self._ami.stop_listening()
@@ -397,7 +398,8 @@ class PbxSimulator:
             await asyncio.sleep(down_s)
             await self._ami.start(host, port)
         if boot_s > 0:
-            self._boot_timer = asyncio.get_running_loop().call_later(boot_s, self._booted)
+            self._boot_timer = asyncio.get_running_loop().call_later(boot_s, self._booted,
+                                                                     announce_boot)
         log.info("sim.restarted", epoch=self._core.epoch)
 
     async def _shut_down(self, window_s: float) -> None:
@@ -436,13 +438,14 @@ class PbxSimulator:
         self._ami.booted = False
         self._actions.booting = True
 
-    def _booted(self) -> None:
+    def _booted(self, announce: bool) -> None:
         self._boot_timer = None
-        self._ami.booted = True
+        self._ami.booted = announce
         self._actions.booting = False
         self.booted_at = asyncio.get_running_loop().time()
-        self._core.emit("FullyBooted", ev.SYSTEM, ev.fully_booted,
-                        int(time.time() - self._started))
+        if announce:
+            self._core.emit("FullyBooted", ev.SYSTEM, ev.fully_booted,
+                            int(time.time() - self._started))
         log.info("sim.fully_booted")
 
     # -- introspection for tests -------------------------------------------------------------
