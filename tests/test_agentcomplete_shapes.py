@@ -4,13 +4,17 @@ The fixture's three events — one with no channel block, two with only the memb
 replayed through the AMI parser, the translator and the tracker after the events that precede
 them on a real call (the answered transcript's own QueueCallerJoin, AgentConnect and Hangup,
 re-addressed to each call): every call closes with its talk time and end reason, whichever of
-AgentComplete and the caller's Hangup comes first.
+AgentComplete and the caller's Hangup comes first. Then the whole daemon against the simulator
+forced to send these shapes for every short call: no card closes `incomplete`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +23,11 @@ from ccrouter.ami.replay import messages
 from ccrouter.domain.calls import CallBook
 from ccrouter.domain.cards import card_number
 from ccrouter.services.tracker import CallTracker
+from ccrouter.sim import SimCaller, SimOperator
+from ccrouter.sim.model import LostCallerBlock
 from tests.cardrows import CardRows
 from tests.conftest import fixture_bytes
+from tests.stack import stack, wait_until
 
 FIXTURE = "ami-agentcomplete-without-caller.txt"
 
@@ -127,3 +134,46 @@ def test_event_without_caller_block_for_no_known_call_changes_nothing() -> None:
     for complete in completes():
         t.on_ami_event(complete)
     assert t.bad_events == 0 and rows.rows == {}
+
+
+WALLET_DID = "712000100"  # routes to wallet-ru in config/ccrouter.yaml
+OPERATORS = 20
+WAVES = 8
+
+
+async def test_load_of_short_calls_with_forced_shapes_leaves_no_incomplete_card(
+    tmp_path: Path,
+) -> None:
+    """160 calls that end within a second of AgentConnect (half the operators hang up after
+    0.5-1 s, the other half's callers hang up at once or after 0.5 s), every AgentComplete
+    without the caller's block (forced; both shapes, seeded): all cards close normally with
+    their talk time and end reason."""
+    lost = LostCallerBlock(caller_ends=1.0, agent_ends=1.0, no_block=0.5)
+    async with stack(tmp_path, lost_caller_block=lost, seed=11) as st:
+        for n in range(OPERATORS):
+            iface = f"Local/op{n:02d}@acc-agents"
+            st.sim.add_operator(SimOperator(iface, answer_after_s=0.5,
+                                            talk_time_s=(0.0, 0.5, 1.0)[n % 3],
+                                            hangs_up=n % 2 == 0))  # fmt: skip
+            st.sim.add_member("wallet-ru", iface, name=f"Perf {n:02d}")
+        calls = []
+        for wave in range(WAVES):  # never more callers than operators: nobody waits or overflows
+            placed = [st.sim.place_call(SimCaller(f"7903{wave:02d}{i:04d}", dialled=WALLET_DID))
+                      for i in range(OPERATORS)]  # fmt: skip
+            outcomes = await asyncio.wait_for(asyncio.gather(*(c.finished for c in placed)), 20)
+            assert outcomes == ["answered"] * OPERATORS
+            calls += placed
+        book = st.app.tracker.book
+        await wait_until(lambda: len(book) == 0, timeout=10, what="every card closed")
+        cards = await st.cards()
+        assert st.app.tracker.bad_events == 0
+    shapes = Counter(c.agent_complete for c in calls)
+    assert set(shapes) == {"none", "dest"} and min(shapes.values()) > OPERATORS, shapes
+    assert len(cards) == len(calls) == OPERATORS * WAVES
+    assert Counter(c["close_reason"] for c in cards) == {"normal": len(calls)}
+    by_uid = {c["uniqueid"]: c for c in cards}
+    for call in calls:
+        card = by_uid[call.uniqueid]
+        assert card["outcome"] == "answered" and card["state"] == "closed"
+        assert (card["talk_s"], card["interface"]) == (call.talk_time, call.operator)
+        assert card["end_reason"] in ("agent", "caller")
