@@ -52,7 +52,7 @@ class _Transport:
         pass
 
 
-def test_a_list_action_completes_on_its_only_reply_an_error() -> None:
+async def test_a_list_action_completes_on_its_only_reply_an_error() -> None:
     request, reply = boot_request_and_reply()
     action_id = next(line.split(": ", 1)[1] for line in request.decode().split("\r\n")
                      if line.startswith("ActionID: "))  # fmt: skip
@@ -67,7 +67,7 @@ def test_a_list_action_completes_on_its_only_reply_an_error() -> None:
     assert protocol.responses == {}  # nothing left pending
 
 
-def test_a_list_action_still_collects_its_items_after_a_success_reply() -> None:
+async def test_a_list_action_still_collects_its_items_after_a_success_reply() -> None:
     protocol = FastAMIProtocol()
     protocol.connection_made(_Transport())
     future = protocol.send({"Action": "CoreShowChannels", "ActionID": "l1"}, as_list=True)
