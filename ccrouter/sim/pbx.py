@@ -131,6 +131,9 @@ class PbxSimulator:
                 defaultrule=opts.get("defaultrule", ""),
             )  # fmt: skip
             names.append(name)
+        for name, line in _member_lines(text, names):  # `member =>`: static members
+            interface, penalty, member_name, *_ = [*(f.strip() for f in line.split(",")), "", ""]
+            self.add_member(name, interface, name=member_name, penalty=int(penalty or 0))
         return names
 
     def add_operator(self, operator: SimOperator) -> None:
@@ -472,3 +475,16 @@ class _Muted:
 
     def emit(self, name: str, priv: str, body: str) -> None:
         return None
+
+
+def _member_lines(text: str, queues: list[str]) -> list[tuple[str, str]]:
+    """(queue, what follows `member =>`) of a queues.conf text, in order."""
+    out, section = [], ""
+    for raw in text.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "member" and section in queues:  # `member =>` or `member =`
+            out.append((section, value.removeprefix(">").strip()))
+    return out
