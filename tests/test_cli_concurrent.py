@@ -5,11 +5,22 @@ database and applied to the PBX (issue 11, item 5)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from ccrouter.cli import main
+from ccrouter.config import load_settings
+from ccrouter.routing.state import OperatorService, OperatorStore
 from ccrouter.sim import SimCaller
+from ccrouter.store import engine as store_engine
+from ccrouter.store.engine import DatabaseLocked, make_engine, retry_locked
+from ccrouter.store.migrate import migrate
 from tests.conftest import ROOT
 from tests.routing_stack import routing_stack
 from tests.stack import wait_until
@@ -25,6 +36,10 @@ COMMANDS: list[tuple[str, ...]] = [
     ("pause", "op1004", "--reason", "coffee"), ("skills", "op1002", "uz=70"),
     ("skills", "op1005", "wallet=90"), ("unpause", "op1003"),
 ]  # fmt: skip
+
+
+def caller(i: int) -> SimCaller:
+    return SimCaller(f"7901{i:07d}", dialled=WALLET, patience_s=30)
 
 
 async def cli(config: Path, *args: str) -> tuple[int, str, str]:
@@ -46,7 +61,6 @@ async def test_ten_concurrent_operator_commands_all_succeed_and_apply(tmp_path: 
             await st.operators.login(op)
         await st.settled()
         writes = st.app.writer.stats.commits
-        caller = (lambda i: SimCaller(f"7901{i:07d}", dialled=WALLET, patience_s=30))
         load = asyncio.create_task(st.sim.run_load(40, 4.0, caller, wait=False))
         await wait_until(lambda: st.app.writer.stats.commits > writes + 3, what="cards written")
         results = await asyncio.gather(*(cli(cfg, *c) for c in COMMANDS))
@@ -69,3 +83,67 @@ async def test_ten_concurrent_operator_commands_all_succeed_and_apply(tmp_path: 
                 if m.interface == "PJSIP/1001"} == {"lunch"}  # fmt: skip
         assert st.members("wallet-uz")["PJSIP/1002"] == (30, False)  # uz 70 (was none)
         assert st.members("wallet-uz")["PJSIP/1005"] == (10, False)  # uz 100, wallet 90
+
+
+@pytest.fixture
+def locked_db(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
+    """A migrated database and a connection holding its write lock (BEGIN IMMEDIATE)."""
+    db = tmp_path / "cards.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+    asyncio.run(migrate(engine))
+    asyncio.run(engine.dispose())
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    yield db, holder
+    holder.close()
+
+
+def test_a_write_still_locked_after_the_retries_is_a_clear_error(
+    locked_db: tuple[Path, sqlite3.Connection], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    db, _holder = locked_db
+    quick = functools.partial(store_engine.make_engine, busy_timeout_ms=20)
+    monkeypatch.setattr(store_engine, "make_engine", quick)
+    assert main(["operator", "--config", str(config_for(tmp_path, db)), "login", "op1001"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "operator login: writing operator op1001: the database stayed locked by another "
+        "process through 5 tries (database is locked)"
+    )
+
+
+async def test_a_write_waits_out_a_lock_held_longer_than_the_busy_timeout(
+    locked_db: tuple[Path, sqlite3.Connection],
+) -> None:
+    """Busy timeout 20 ms, the lock held 150 ms: the first tries fail, a later one writes."""
+    db, holder = locked_db
+    engine = make_engine(f"sqlite+aiosqlite:///{db}", busy_timeout_ms=20)
+    service = OperatorService(load_settings(ROOT / "config" / "ccrouter.yaml", environ={}),
+                              OperatorStore(engine))  # fmt: skip
+    asyncio.get_running_loop().call_later(0.15, holder.execute, "COMMIT")
+    try:
+        assert (await service.login("op1002")).logged_in
+        assert (await service.store.rows())["op1002"].logged_in
+    finally:
+        await engine.dispose()
+
+
+async def test_retry_locked_lets_other_errors_through_at_once() -> None:
+    tries = 0
+
+    async def broken() -> None:
+        nonlocal tries
+        tries += 1
+        raise sqlite3.OperationalError("no such table: operator_state")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        await retry_locked(broken, what="test")
+    assert tries == 1
+    with pytest.raises(ValueError, match="attempts must be >= 1, got 0"):
+        await retry_locked(broken, what="test", attempts=0)
+    with pytest.raises(DatabaseLocked):
+        await retry_locked(_always_locked, what="test", attempts=2, first_pause_s=0.001)
+
+
+async def _always_locked() -> None:
+    raise sqlite3.OperationalError("database is locked")
