@@ -13,7 +13,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +54,8 @@ ResyncHook = Callable[[AmiClient], Awaitable[None]]
 _CANCEL_ROUNDS = 5
 _CANCEL_WAIT_S = 0.5
 """`stop()` cancels a task again when it is still running this long after a cancel."""
+_LEFTOVER_GRACE_S = 0.5
+"""How long the process waits at exit for tasks and threads that outlive the stop (below)."""
 
 
 class StartupError(Exception):
@@ -238,7 +244,27 @@ async def _main(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    return await serve(settings, stop)
+    code = await serve(settings, stop)
+    await _leave_leftover_tasks(code)
+    return code
+
+
+async def _leave_leftover_tasks(code: int) -> None:
+    """Exit now (`os._exit`) when a task outlives the stop by `_LEFTOVER_GRACE_S`.
+
+    A SQLite call waiting for another process's lock (the busy timeout) is C code in
+    aiosqlite's thread and cannot be cancelled. When start-up is cancelled during one,
+    SQLAlchemy closes that connection in a shielded task that waits for the thread, and
+    `asyncio.run` would wait for that task. Nothing is lost by not waiting: the stop has run,
+    and the abandoned call's transaction was never committed."""
+    current = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not current]
+    if not others:
+        return
+    _, pending = await asyncio.wait(others, timeout=_LEFTOVER_GRACE_S)
+    if pending:
+        _exit_now(code, tasks=sorted(getattr(t.get_coro(), "__qualname__", t.get_name())
+                                     for t in pending))  # fmt: skip
 
 
 def run(coro: Coroutine[Any, Any, int]) -> int:
@@ -252,4 +278,29 @@ def run(coro: Coroutine[Any, Any, int]) -> int:
 
 def main(settings: Settings) -> int:
     configure_logging(settings.log)
-    return run(_main(settings))
+    code = run(_main(settings))
+    _exit_without_stuck_threads(code)
+    return code
+
+
+def _exit_without_stuck_threads(code: int) -> None:
+    """Exit now (`os._exit`) when a thread outlives the stop by `_LEFTOVER_GRACE_S`: the
+    thread of a SQLite connection abandoned mid-call (see `_leave_leftover_tasks`) is not a
+    daemon, and the interpreter would wait for it at exit."""
+    deadline = time.monotonic() + _LEFTOVER_GRACE_S
+    stuck = []
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            stuck.append(thread.name)
+    if stuck:
+        _exit_now(code, threads=stuck)
+
+
+def _exit_now(code: int, **leftovers: list[str]) -> None:
+    log.warning("exit_without_waiting", **leftovers)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
