@@ -226,12 +226,14 @@ async def _unless(stop: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> bool:
         await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
-        if not task.done():
+        finished = task.done()
+        if not finished:
             await _cancel([task])
-    if task.cancelled():
-        return False
-    task.result()
-    return True
+            if task.done() and not task.cancelled():
+                task.exception()  # what it raised while being stopped does not matter
+    if finished:
+        task.result()
+    return finished
 
 
 def _start_failed(exc: Exception) -> None:

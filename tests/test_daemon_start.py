@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.proc import Daemon, write_config
+from bench.proc import Daemon, free_port, write_config
+from ccrouter.app import App, StartupError
+from ccrouter.demo import demo_settings
 from ccrouter.sim import PbxSimulator
+from tests.stack import example_settings
 
 QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general-line")
 EXIT_WAIT_S = 10.0
@@ -198,3 +201,35 @@ async def test_signal_while_running_stops_with_0_and_leaves_the_members(
         assert {q: sim.members(q) for q in QUEUES} == members, "stopping changed the members"
     finally:
         await sim.close()
+
+
+async def test_stop_undoes_a_failed_start_and_recancels_a_task_that_swallowed_a_cancel(
+    tmp_path: Path,
+) -> None:
+    """In-process: a feature fails after spawning a task that swallows its first cancel (as
+    `asyncio.wait_for` on 3.11 can); `stop()` still ends it, and no AMI task was started."""
+    swallowed: list[str] = []
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.append("first cancel")
+        await asyncio.sleep(3600)
+
+    async def failing(app: App) -> None:
+        app.spawn("stubborn", stubborn())
+        await asyncio.sleep(0)  # it runs up to its first sleep
+        raise StartupError("the feature refused")
+
+    base = example_settings()
+    settings = demo_settings(base, free_port(), f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}")
+    assert await asyncio.wait_for(App(settings).stop(), 5) is None  # never started: nothing to do
+    app = App(settings, features=[failing])
+    with pytest.raises(StartupError, match="the feature refused"):
+        await app.start()
+    await asyncio.wait_for(app.stop(), 5)
+    assert swallowed == ["first cancel"]
+    assert {t.get_name(): t.done() for t in app._tasks} == {
+        "card_writer": True, "tracker_sweeper": True, "stubborn": True,
+    }  # fmt: skip
