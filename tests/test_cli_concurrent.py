@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import os
 import sqlite3
 import sys
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection
+from structlog.testing import capture_logs
 
 from ccrouter.cli import main
 from ccrouter.config import load_settings
@@ -26,6 +29,8 @@ from tests.routing_stack import routing_stack
 from tests.stack import wait_until
 from tests.test_operator_cli import config_for
 
+# the module (ccrouter.store's `migrate` attribute is the function)
+migrate_module = importlib.import_module("ccrouter.store.migrate")
 WALLET = "712000100"
 
 # Commands on the same operator touch different fields, so the end state does not depend on
@@ -147,3 +152,46 @@ async def test_retry_locked_lets_other_errors_through_at_once() -> None:
 
 async def _always_locked() -> None:
     raise sqlite3.OperationalError("database is locked")
+
+
+# -- the schema check a command makes: one read, Alembic only to upgrade ---------------------
+
+
+def test_head_revision_from_the_files_is_alembics() -> None:
+    assert migrate_module.head_revision() == migrate_module._alembic_head()
+
+
+def test_head_revision_asks_alembic_when_the_files_are_no_plain_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(migrate_module, "VERSIONS_DIR", tmp_path)
+    monkeypatch.setattr(migrate_module, "_alembic_head", lambda: "alembic-said")
+    (tmp_path / "0001_a.py").write_text('revision: str = "0001"\ndown_revision = None\n')
+    (tmp_path / "0002_b.py").write_text("revision = '0002'\ndown_revision: str | None = '0001'\n")
+    assert migrate_module.head_revision() == "0002"
+    (tmp_path / "0003_m.py").write_text('revision = "0003"\ndown_revision = ("0001", "0002")\n')
+    assert migrate_module.head_revision() == "alembic-said"
+
+
+async def test_an_older_database_is_upgraded_and_a_current_one_only_read(tmp_path: Path) -> None:
+    from alembic import command
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}")
+
+    def to_0004(conn: Connection) -> None:
+        config = migrate_module.alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to_0004)
+        assert await migrate_module.current_revision(engine) == "0004"
+        with capture_logs() as logs:
+            await migrate(engine)
+            await migrate(engine)
+        assert [e["event"] for e in logs] == ["db_migrated", "db_schema_current"]
+        assert logs[0]["from_revision"] == "0004"
+        assert await migrate_module.current_revision(engine) == migrate_module._alembic_head()
+    finally:
+        await engine.dispose()
