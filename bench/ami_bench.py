@@ -78,11 +78,11 @@ def production_logging() -> Iterator[None]:
 
 
 def bench_ccrouter(stream: bytes, uniqueids: list[str]) -> tuple[float, int]:
-    from ccrouter.pbx.ami.protocol import FastAMIProtocol
     from ccrouter.calls.model.book import CallBook
     from ccrouter.calls.model.cards import CardWrite, card_number
-    from ccrouter.routing.model.decide import RouteDecision
     from ccrouter.calls.tracker import CallTracker
+    from ccrouter.pbx.ami.protocol import FastAMIProtocol
+    from ccrouter.routing.model.decide import RouteDecision
 
     class Sink:
         def __init__(self) -> None:

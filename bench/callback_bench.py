@@ -23,14 +23,14 @@ from typing import Any
 
 from ccrouter.app import App
 from ccrouter.callbacks.feature import install
+from ccrouter.callbacks.model import Kind
 from ccrouter.callbacks.store import CallbackStore
 from ccrouter.config import load_settings
-from ccrouter.demo import demo_settings
-from ccrouter.callbacks.model import Kind
-from ccrouter.logs import configure_logging
-from ccrouter.sim import PbxSimulator, SimCustomer, SimOperator
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
+from ccrouter.demo import demo_settings
+from ccrouter.logs import configure_logging
+from ccrouter.sim import PbxSimulator, SimCustomer, SimOperator
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATOR = "PJSIP/1001"

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import open_fds, rss_mb, summary_ms
-from ccrouter.pbx.agi.server import Script
-from ccrouter.pbx.agi.session import AgiSession
 from ccrouter.app import App, default_features, run, settle_heap
 from ccrouter.config import load_settings
 from ccrouter.dialplan import SCRIPT_ROUTE
 from ccrouter.logs import configure_logging
+from ccrouter.pbx.agi.server import Script
+from ccrouter.pbx.agi.session import AgiSession
 
 LAG_PROBE_S = 0.05
 

@@ -100,8 +100,8 @@ async def lookups_store(path: Path, numbers: list[str], sqlalchemy_path: bool = 
                         ) -> dict[str, float]:  # fmt: skip
     """`CardStore.get` as the daemon runs it; `sqlalchemy_path` measures the engine query it
     falls back to (for in-memory databases), i.e. the lookup before its point-read path."""
-    from ccrouter.db.engine import make_engine
     from ccrouter.calls.store import CardStore
+    from ccrouter.db.engine import make_engine
 
     engine = make_engine(f"sqlite+aiosqlite:///{path}")
     store = CardStore(engine)
@@ -124,11 +124,11 @@ async def lookups_store(path: Path, numbers: list[str], sqlalchemy_path: bool = 
 async def writer_throughput(calls: int = 20_000) -> dict[str, Any]:
     """Call-shaped writes (an insert then 5 updates per card, interleaved across 200 live calls)
     through CardWriter into a fresh database; cards and writes committed per second."""
-    from ccrouter.config import DatabaseSettings
     from ccrouter.calls.model.cards import CardWrite
+    from ccrouter.calls.writer import CardWriter
+    from ccrouter.config import DatabaseSettings
     from ccrouter.db.engine import make_engine
     from ccrouter.db.migrate import migrate
-    from ccrouter.calls.writer import CardWriter
 
     with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d:
         engine = make_engine(f"sqlite+aiosqlite:///{d}/w.db")

@@ -2,39 +2,57 @@
 module that imports every feature (features see it as `ccrouter.runtime.Daemon`).
 
 `App.start()` opens the database (migrations, card numbers, open cards restored), starts the
-card writer, the AMI supervisor, the tracker's sweeper and the FastAGI server; `App.stop()`
-stops them in reverse order and flushes every card. `main()` runs it until SIGINT/SIGTERM.
+card writer, the tracker's sweeper, the features (the HTTP site binds its port), the FastAGI
+server and, last, the AMI supervisor: a daemon that cannot serve never touches the PBX.
+`App.stop()` stops whatever started, in reverse order, and flushes every card. `main()` runs it
+until SIGINT/SIGTERM, which stop it at any point of start-up too; a start-up failure is one
+`ccrouter_start_failed` log line with the reason and exit code 1.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
+import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ccrouter.routing.agi import route
-from ccrouter.pbx.agi.server import AgiServer, Script
-from ccrouter.pbx.ami.connection import AmiClient
-from ccrouter.config import Settings
-from ccrouter.dialplan import SCRIPT_ROUTE
 from ccrouter.calls.model.book import CallBook
-from ccrouter.logs import configure_logging
-from ccrouter.runtime import Feature, ResyncHook, SitePart
-from ccrouter.routing.router import Router, routing_table
-from ccrouter.calls.tracker import CallTracker
-from ccrouter.db.engine import make_engine
-from ccrouter.db.migrate import migrate
 from ccrouter.calls.numbers import CardNumbers
 from ccrouter.calls.store import CardStore
+from ccrouter.calls.tracker import CallTracker
 from ccrouter.calls.writer import CardWriter
+from ccrouter.config import Settings
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
+from ccrouter.dialplan import SCRIPT_ROUTE
+from ccrouter.logs import configure_logging
+from ccrouter.pbx.agi.server import AgiServer, ListenError, Script
+from ccrouter.pbx.ami.connection import AmiClient
+from ccrouter.routing.agi import route
+from ccrouter.routing.router import Router, routing_table
+from ccrouter.runtime import Feature, ResyncHook, SitePart
 
 log = structlog.get_logger(__name__)
+
+
+_CANCEL_ROUNDS = 5
+_CANCEL_WAIT_S = 0.5
+"""`stop()` cancels a task again when it is still running this long after a cancel."""
+_LEFTOVER_GRACE_S = 0.5
+"""How long the process waits at exit for tasks and threads that outlive the stop (below)."""
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message says why (logged as `ccrouter_start_failed`)."""
 
 
 def default_features() -> Sequence[Feature]:
@@ -84,10 +102,8 @@ class App:
 
     async def start(self) -> None:
         s = self.settings
-        self.engine = make_engine(s.database.url)
-        await migrate(self.engine)
-        self.store = CardStore(self.engine)
-        self.numbers = await CardNumbers.open(self.engine)
+        log.info("ccrouter_starting", database=s.database.url)
+        await self._open_database()
         self.writer = CardWriter(self.engine, s.database, numbers=self.numbers)
         book = CallBook(
             new_number=self.numbers.next,
@@ -109,10 +125,24 @@ class App:
         for install in self._features:
             await install(self)
         self.agi = AgiServer(self.scripts, s.agi)
+        self.agi_address = await self.agi.start()  # before AMI: a taken port never meets the PBX
         self.spawn("ami", self.ami.run())
-        self.agi_address = await self.agi.start()
         log.info("ccrouter_started", agi=f"{self.agi_address[0]}:{self.agi_address[1]}",
                  ami=f"{s.ami.host}:{s.ami.port}", database=s.database.url)  # fmt: skip
+
+    async def _open_database(self) -> None:
+        """The engine, migrated, and what start-up reads from it; a database that cannot be
+        opened or written is a StartupError naming the URL and the driver's reason."""
+        url = self.settings.database.url
+        try:
+            self.engine = make_engine(url)
+            await migrate(self.engine)
+            self.store = CardStore(self.engine)
+            self.numbers = await CardNumbers.open(self.engine)
+        except DBAPIError as exc:
+            raise StartupError(f"database {url}: {exc.orig}") from exc
+        except (OSError, SQLAlchemyError) as exc:
+            raise StartupError(f"database {url}: {exc}") from exc
 
     async def _ami_connected(self, ami: AmiClient) -> None:
         for hook in self.resync_hooks:
@@ -131,29 +161,41 @@ class App:
         self.failed.set()
 
     async def stop(self) -> None:
+        """Stop what started; safe after a partial or failed `start()`."""
         self._stopping = True
         for hook in reversed(self.stop_hooks):
             await hook()
-        await self.agi.close()
-        for task in self._tasks:
-            if task.get_name() != "card_writer":
-                task.cancel()
-        for task in self._tasks:
-            if task.get_name() != "card_writer":
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        try:
-            async with asyncio.timeout(self.settings.database.write_retry_s * 10):
-                await self.writer.close()
-        except TimeoutError:
-            log.error("card_writer_close_timeout", pending=self.writer.stats.queue_depth)
-        for task in self._tasks:
+        if hasattr(self, "agi"):
+            await self.agi.close()
+        await _cancel([t for t in self._tasks if t.get_name() != "card_writer"])
+        written = 0
+        if hasattr(self, "writer"):
+            try:
+                async with asyncio.timeout(self.settings.database.write_retry_s * 10):
+                    await self.writer.close()
+            except TimeoutError:
+                log.error("card_writer_close_timeout", pending=self.writer.stats.queue_depth)
+            written = self.writer.stats.rows_written
+        await _cancel(self._tasks)
+        if hasattr(self, "store"):
+            await self.store.close()
+        if hasattr(self, "engine"):
+            await self.engine.dispose()
+        log.info("ccrouter_stopped", cards_written=written)
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait for them. One still running after a cancel (on 3.11
+    `asyncio.wait_for` can swallow one) is cancelled again, so stopping cannot hang on it."""
+    pending = {t for t in tasks if not t.done()}
+    for _ in range(_CANCEL_ROUNDS):
+        if not pending:
+            return
+        for task in pending:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.store.close()
-        await self.engine.dispose()
-        log.info("ccrouter_stopped", cards_written=self.writer.stats.rows_written)
+        _, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT_S)
+    for task in pending:
+        log.error("task_ignores_cancel", task=task.get_name())
 
 
 def settle_heap() -> None:
@@ -164,17 +206,46 @@ def settle_heap() -> None:
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> int:
+    """Run the daemon until `stop` is set (0) or a task dies (1). `stop` set during start-up
+    cancels it (0); a start-up failure is logged with its reason (1). Either way whatever had
+    started is stopped."""
     app = App(settings)
-    await app.start()
-    settle_heap()
     try:
-        waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(app.failed.wait())}
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for w in waiters:
-            w.cancel()
+        try:
+            started = await _unless(stop, app.start())
+        except Exception as exc:
+            _start_failed(exc)
+            return 1
+        if started:
+            settle_heap()
+            await _unless(stop, app.failed.wait())
     finally:
         await app.stop()
     return 1 if app.failed.is_set() else 0
+
+
+async def _unless(stop: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> bool:
+    """Run `coro` unless `stop` is set first (then `coro` is cancelled): whether it finished.
+    Its exception, if it raised, is raised here."""
+    task = asyncio.ensure_future(coro)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        finished = task.done()
+        if not finished:
+            await _cancel([task])
+            if task.done() and not task.cancelled():
+                task.exception()  # what it raised while being stopped does not matter
+    if finished:
+        task.result()
+    return finished
+
+
+def _start_failed(exc: Exception) -> None:
+    expected = isinstance(exc, StartupError | ListenError)
+    log.error("ccrouter_start_failed", error=str(exc) or repr(exc), exc_info=not expected)
 
 
 async def _main(settings: Settings) -> int:
@@ -182,7 +253,27 @@ async def _main(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    return await serve(settings, stop)
+    code = await serve(settings, stop)
+    await _leave_leftover_tasks(code)
+    return code
+
+
+async def _leave_leftover_tasks(code: int) -> None:
+    """Exit now (`os._exit`) when a task outlives the stop by `_LEFTOVER_GRACE_S`.
+
+    A SQLite call waiting for another process's lock (the busy timeout) is C code in
+    aiosqlite's thread and cannot be cancelled. When start-up is cancelled during one,
+    SQLAlchemy closes that connection in a shielded task that waits for the thread, and
+    `asyncio.run` would wait for that task. Nothing is lost by not waiting: the stop has run,
+    and the abandoned call's transaction was never committed."""
+    current = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not current]
+    if not others:
+        return
+    _, pending = await asyncio.wait(others, timeout=_LEFTOVER_GRACE_S)
+    if pending:
+        _exit_now(code, tasks=sorted(getattr(t.get_coro(), "__qualname__", t.get_name())
+                                     for t in pending))  # fmt: skip
 
 
 def run(coro: Coroutine[Any, Any, int]) -> int:
@@ -196,4 +287,29 @@ def run(coro: Coroutine[Any, Any, int]) -> int:
 
 def main(settings: Settings) -> int:
     configure_logging(settings.log)
-    return run(_main(settings))
+    code = run(_main(settings))
+    _exit_without_stuck_threads(code)
+    return code
+
+
+def _exit_without_stuck_threads(code: int) -> None:
+    """Exit now (`os._exit`) when a thread outlives the stop by `_LEFTOVER_GRACE_S`: the
+    thread of a SQLite connection abandoned mid-call (see `_leave_leftover_tasks`) is not a
+    daemon, and the interpreter would wait for it at exit."""
+    deadline = time.monotonic() + _LEFTOVER_GRACE_S
+    stuck = []
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            stuck.append(thread.name)
+    if stuck:
+        _exit_now(code, threads=stuck)
+
+
+def _exit_now(code: int, **leftovers: list[str]) -> None:
+    log.warning("exit_without_waiting", **leftovers)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -12,9 +12,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ccrouter.cli_support import CONFIG_ENV, DEFAULT_CONFIG, default_config, settings_or_none
 from ccrouter.config import ConfigError, Settings, check_settings, load_settings
+
 
 def _print_errors(errors: Sequence[ConfigError]) -> None:
     for error in errors:
@@ -103,7 +105,43 @@ def _positive(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The features' commands: command -> (module adding its parser, that function, help). Only the
+# module of the command run is imported (`ccrouter operator login` needs neither aiohttp nor
+# the callback service); every other gets a parser with just its help line, for `--help`.
+_FEATURE_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "incident": ("ccrouter.ivr.cli", "add_parser", "set, list or clear incident announcements"),
+    "callback": ("ccrouter.callbacks.cli", "add_parsers", "list or cancel callback requests"),
+    "outbound": ("ccrouter.callbacks.cli", "add_parsers",
+                 "schedule or list outbound calls (reminders)"),
+    "token": ("ccrouter.web.cli", "add_parser", "create, list or revoke HTTP API tokens"),
+    "operator": ("ccrouter.routing.cli", "add_parser",
+                 "log operators in/out, pause them, change their skills"),
+}  # fmt: skip
+
+
+def _feature_module(argv: Sequence[str] | None) -> str | None:
+    """The module of the feature command about to run: the first argument names it (the top
+    level has no option but --help); None for every other command line."""
+    args = sys.argv[1:] if argv is None else argv
+    found = _FEATURE_COMMANDS.get(args[0]) if args else None
+    return found[0] if found is not None else None
+
+
+def _add_feature_parsers(sub: Any, config_help: str, module_run: str | None) -> None:
+    """The full parsers of `module_run` (a module may add several), a help line for every other
+    feature command; in the table's order, as `ccrouter --help` lists them."""
+    for command, (module, function, text) in _FEATURE_COMMANDS.items():
+        if command in sub.choices:
+            continue
+        if module == module_run:
+            getattr(importlib.import_module(module), function)(sub, config_help)
+        else:
+            sub.add_parser(command, help=text)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv` (default: sys.argv); of the feature commands' modules only the
+    one `argv` runs is imported."""
     parser = argparse.ArgumentParser(
         prog="ccrouter", description="Call routing for Asterisk call centres."
     )
@@ -139,23 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="apply the configured business hours (default: every line open)")
     p.set_defaults(func=cmd_demo)
 
-    from ccrouter.ivr.cli import add_parser as add_incident_parser
-
-    add_incident_parser(sub, config_help)
-    from ccrouter.callbacks.cli import add_parsers as add_callback_parsers
-
-    add_callback_parsers(sub, config_help)
-    from ccrouter.web.cli import add_parser as add_token_parser
-
-    add_token_parser(sub, config_help)
-    from ccrouter.routing.cli import add_parser as add_operator_parser
-
-    add_operator_parser(sub, config_help)
+    _add_feature_parsers(sub, config_help, _feature_module(argv))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     if args.config is None:
         args.config = default_config()
     code: int = args.func(args)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from ccrouter.config import ConfigInvalid, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 DEFAULT_CONFIG = Path("config/ccrouter.yaml")
 CONFIG_ENV = "CCROUTER_CONFIG"
@@ -31,17 +34,34 @@ def settings_or_none(path: Path) -> Settings | None:
         return None
 
 
+def run_command(main: Coroutine[Any, Any, int], command: str) -> int:
+    """Run a command's coroutine; a database still locked after the retries is exit code 1 with
+    `command: what: the database stayed locked ...`, not a traceback."""
+    from ccrouter.db.engine import DatabaseLocked
+
+    try:
+        return asyncio.run(main)
+    except DatabaseLocked as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 1
+
+
 @contextlib.asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """The config's database, migrated, with quiet logging (a CLI prints its own lines)."""
-    from ccrouter.logs import configure_logging
-    from ccrouter.db.engine import make_engine
+    """The config's database, migrated, with quiet logging (a CLI prints its own lines).
+
+    Next to a running daemon: every transaction begins IMMEDIATE (takes the write lock first,
+    waiting up to the busy timeout, so no read-then-write can fail on a concurrent writer's
+    commit), and the commands retry a transaction while the database stays locked
+    (`ccrouter.db.engine.retry_locked`)."""
+    from ccrouter.db.engine import immediate, make_engine
     from ccrouter.db.migrate import migrate
+    from ccrouter.logs import configure_logging
 
     configure_logging(settings.log.model_copy(update={"level": "warning"}))
     engine = make_engine(settings.database.url)
     try:
         await migrate(engine)
-        yield engine
+        yield immediate(engine)
     finally:
         await engine.dispose()

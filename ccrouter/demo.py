@@ -20,9 +20,9 @@ from typing import Any
 import structlog
 
 from ccrouter.app import App, run
+from ccrouter.asterisk_conf import CHANNELVARS, queuerules_conf, queues_conf
 from ccrouter.config import Settings
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_ROUTE
-from ccrouter.asterisk_conf import CHANNELVARS, queuerules_conf, queues_conf
 from ccrouter.logs import configure_logging
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller, SimOperator
 

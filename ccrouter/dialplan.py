@@ -96,6 +96,10 @@ STATUS_VOICEMAIL: Final = "voicemail"
 VAR_CHANNEL_LANGUAGE: Final = "CHANNEL(language)"
 """Asterisk's prompt language; the IVR sets it when the caller's language is known."""
 
+PAUSE_STATIC_LOGGED_OUT: Final = "ccrouter-logged-out"
+"""QueuePause reason of a static fallback-queue member (routing.fallback_static_members) whose
+operator is logged out: AMI cannot remove a static member, so ccrouter pauses it."""
+
 # Route script arguments (AGI(agi://host/route,product=wallet,lang=uz,...))
 ARG_PRODUCT: Final = "product"
 ARG_LANGUAGE: Final = "lang"

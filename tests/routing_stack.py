@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from ccrouter.app import App
+from ccrouter.asterisk_conf import queuerules_conf, queues_conf
 from ccrouter.config import Settings
 from ccrouter.demo import demo_settings
-from ccrouter.asterisk_conf import queuerules_conf, queues_conf
 from ccrouter.routing.feature import install
-from ccrouter.routing.state import OperatorService
 from ccrouter.routing.membership import MembershipService
+from ccrouter.routing.state import OperatorService
 from ccrouter.sim import PbxSimulator, SimOperator
 from tests.stack import Stack, example_settings, wait_until
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ccrouter.app import App, Feature
+from ccrouter.asterisk_conf import CHANNELVARS
 from ccrouter.config import Settings, load_settings
 from ccrouter.demo import demo_settings
-from ccrouter.asterisk_conf import CHANNELVARS
 from ccrouter.sim import PbxSimulator, SimOperator
 from tests.conftest import ROOT
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 import pytest
 from structlog.testing import capture_logs
 
+from ccrouter.calls.model.cards import card_number
+from ccrouter.dialplan import SCRIPT_ROUTE
 from ccrouter.pbx.agi import AgiRequest
 from ccrouter.routing.agi import RouteResult, requirements_from_args, route_script
-from ccrouter.dialplan import SCRIPT_ROUTE
-from ccrouter.calls.model.cards import card_number
 from ccrouter.routing.model.decide import Requirements, RouteDecision
 from tests.test_agi_session import Peer, header_of, running
 

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
+from ccrouter.config import AgiSettings
 from ccrouter.pbx.agi import AgiHangup, AgiProtocolError, AgiServer, AgiSession
 from ccrouter.pbx.agi.session import parse_env, parse_reply, read_reply
-from ccrouter.config import AgiSettings
 from tests.test_agi_session import WAIT, Peer, header_of, running
 
 HEADER = header_of("agi-session.txt")  # script route, uniqueid 1795443851.11

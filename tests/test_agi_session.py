@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ccrouter.config import AgiSettings
 from ccrouter.pbx.agi import (
     AgiArgumentError,
     AgiCommandError,
@@ -24,7 +25,6 @@ from ccrouter.pbx.agi import (
     AgiTimeoutError,
 )
 from ccrouter.pbx.agi.session import parse_env, parse_reply, quote
-from ccrouter.config import AgiSettings
 from tests.conftest import agi_transcript
 
 WAIT = 5.0

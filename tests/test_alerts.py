@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ccrouter.config import AlertRule, AlertSettings, WebhookSettings
 from ccrouter.alerts.model import AlertBook, Observation, evaluate, in_hours
-from ccrouter.reports.model import CallFacts, Counts, count
 from ccrouter.alerts.service import AlertService, LiveSource
-from ccrouter.sim import SimCaller, SimOperator
+from ccrouter.config import AlertRule, AlertSettings, WebhookSettings
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
+from ccrouter.reports.model import CallFacts, Counts, count
+from ccrouter.sim import SimCaller, SimOperator
 from tests.stack import wait_until
 from tests.web_stack import web_settings, web_stack
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from ccrouter.pbx.ami.connection import AmiClient, AmiNotConnected, AmiTimeout, event_filter
-from ccrouter.pbx.ami.replay import messages
 from ccrouter.config import AmiSettings
 from ccrouter.dialplan import AMI_EVENTS
+from ccrouter.pbx.ami.connection import AmiClient, AmiNotConnected, AmiTimeout, event_filter
+from ccrouter.pbx.ami.replay import messages
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from ccrouter.calls.model.cards import CardWrite
+from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.protocol import Headers
 from ccrouter.pbx.ami.replay import messages
 from ccrouter.pbx.ami.translate import BadEvent, translate
-from ccrouter.pbx import events as ev
-from ccrouter.calls.model.cards import CardWrite
 from tests.conftest import fixture_bytes
 
 
@@ -143,3 +143,41 @@ def test_builder_runs_post_init_checks() -> None:
     assert make("0000013") == CardWrite("0000013")  # default_factory
     with pytest.raises(ValueError, match="unknown card fields"):
         make("0000013", {"no_such_field": 1})
+
+
+def test_agent_complete_without_the_callers_block() -> None:
+    """The fixture's three shapes: no channel block, then the member's Dest* block only."""
+    none, dest, agent = (translate(m, 2.0) for m in messages(
+        fixture_bytes("ami-agentcomplete-without-caller.txt")))  # fmt: skip
+    no_caller = ev.ChannelRef("", "", "", "", "", "", "")
+    assert none == ev.AgentFinished(
+        at=2.0, chan=no_caller, queue="wallet-ru", interface="Local/op21@acc-agents",
+        member_name="Perf 21", hold_time=0, talk_time=0, reason="caller",
+    )  # fmt: skip
+    assert dest == ev.AgentFinished(
+        at=2.0, chan=dataclasses.replace(no_caller, linkedid="1796217540.9167170"),
+        queue="wallet-ru", interface="Local/op21@acc-agents", member_name="Perf 21",
+        hold_time=0, talk_time=0, reason="caller", dest_uniqueid="1796217541.406",
+    )  # fmt: skip
+    assert isinstance(agent, ev.AgentFinished)
+    assert (agent.chan.linkedid, agent.interface, agent.talk_time, agent.reason) == (
+        "1796217671.9167330", "Local/op29@acc-agents", 1, "agent")
+    assert type(none.chan) is ev.ChannelRef and type(none) is ev.AgentFinished
+
+
+def test_agent_complete_with_the_callers_block_keeps_the_caller_and_the_dest_uniqueid() -> None:
+    msg = dict(first("ami-queue-answered.txt", "AgentComplete"), DestUniqueid="1795443826.3",
+               DestLinkedid="1795443825.0")  # fmt: skip
+    done = translate(msg, 1.0)
+    assert isinstance(done, ev.AgentFinished)
+    assert done.chan == CALLER and done.dest_uniqueid == "1795443826.3"
+
+
+def test_agent_complete_without_any_call_or_member_is_a_clear_error() -> None:
+    blank = {"Event": "AgentComplete", "HoldTime": "0", "TalkTime": "0", "Reason": "caller"}
+    with pytest.raises(BadEvent, match="AgentComplete: header 'Queue' is missing"):
+        translate(blank, 1.0)
+    with pytest.raises(BadEvent, match="AgentComplete: header 'Interface' is missing"):
+        translate(dict(blank, Queue="wallet-ru", DestLinkedid="1.1"), 1.0)
+    with pytest.raises(BadEvent, match="AgentComplete: header 'TalkTime' is not a number"):
+        translate(dict(blank, Queue="q", Interface="PJSIP/1", TalkTime="1s"), 1.0)

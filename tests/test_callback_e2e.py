@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ccrouter.callbacks.feature import install
 from ccrouter.callbacks import feature
+from ccrouter.callbacks.feature import install
+from ccrouter.callbacks.service import CallbackService
 from ccrouter.config import Settings
 from ccrouter.dialplan import CONTEXT_CALLBACK, VAR_CALLBACK_OF, VAR_LANGUAGE, VAR_QUEUE_PRIO
-from ccrouter.callbacks.service import CallbackService
 from ccrouter.sim import SimCaller, SimCustomer, SimOperator
 from tests.stack import Stack, example_settings, stack, wait_until
 

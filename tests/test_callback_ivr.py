@@ -8,8 +8,8 @@ import asyncio
 from pathlib import Path
 
 from ccrouter.callbacks.feature import install as callbacks
-from ccrouter.dialplan import SCRIPT_IVR, STATUS_HANGUP, VAR_CARD, VAR_STATUS
 from ccrouter.config.ivr import HoursSettings
+from ccrouter.dialplan import SCRIPT_IVR, STATUS_HANGUP, VAR_CARD, VAR_STATUS
 from ccrouter.ivr.feature import install as ivr
 from ccrouter.sim import SimCaller
 from tests.stack import stack, wait_until

@@ -7,9 +7,9 @@ import asyncio
 from pathlib import Path
 
 from ccrouter import dialplan as dp
+from ccrouter.asterisk_conf import extensions_conf, queues_conf
 from ccrouter.callbacks.feature import install
 from ccrouter.config import Settings
-from ccrouter.asterisk_conf import extensions_conf, queues_conf
 from ccrouter.sim import SimCaller, SimOperator
 from tests.stack import stack, wait_until
 from tests.test_agi_session import Peer

@@ -7,8 +7,8 @@ translator reads it back as a `UserEventRaised`."""
 from __future__ import annotations
 
 from ccrouter import dialplan as dp
-from ccrouter.pbx.ami.translate import translate
 from ccrouter.pbx import events as ev
+from ccrouter.pbx.ami.translate import translate
 from ccrouter.sim import PbxSimulator, SimCustomer, SimOperator
 from ccrouter.sim.testing import AmiClient
 

@@ -13,12 +13,12 @@ import structlog
 
 from bench.proc import Daemon, write_config
 from ccrouter.callbacks.cli import parse_at
+from ccrouter.callbacks.model import Kind
 from ccrouter.callbacks.store import CallbackStore
 from ccrouter.cli import main as cli_main
-from ccrouter.callbacks.model import Kind
-from ccrouter.sim import PbxSimulator, SimCustomer, SimOperator
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
+from ccrouter.sim import PbxSimulator, SimCustomer, SimOperator
 from tests.stack import wait_until
 
 QUEUES = ("wallet-ru", "wallet-uz", "wallet-tg", "terminal-ru", "terminal-uz", "general-line")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.callbacks.store import CallbackStore, OpenRequestExists, Transactions
 from ccrouter.callbacks.model import Kind, State
+from ccrouter.callbacks.store import CallbackStore, OpenRequestExists, Transactions
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from ccrouter.pbx import events as ev
 from ccrouter.calls.model.book import CallBook
 from ccrouter.calls.model.cards import CardWrite, card_number
+from ccrouter.pbx import events as ev
 from ccrouter.routing.model.decide import RouteDecision
 
 DEC = RouteDecision("wallet-ru", "wallet-ru", "wallet", "ru", 0, 60)
@@ -133,3 +133,63 @@ def test_restore_open_cards_after_a_crash_then_reconcile() -> None:
     assert b.find(linkedid="5.5") is not None
     out = merged(b.reconcile(set(), seen_before=10.0, pbx_restarted=False, now=11.0))
     assert out["outcome"] == "lost" and out["state"] == "closed"
+
+
+def unnamed(at: float, iface: str, talk: int, linked: str = "") -> ev.AgentFinished:
+    """An AgentComplete without the caller's block (linkedid only from a Dest* block)."""
+    no_caller = ev.ChannelRef("", linked, "", "", "", "", "")
+    return ev.AgentFinished(at, no_caller, "wallet-ru", iface, "Anna", 2, talk, "caller")
+
+
+def answered(b: CallBook, uid: str, iface: str = "PJSIP/1001") -> None:
+    b.open_routed(at=0.0, uniqueid=uid, channel=f"c{uid}", caller_num="", caller_name="",
+                  dialled="", decision=DEC)  # fmt: skip
+    b.apply(ev.CallerJoined(1.0, chan(uid, f"L{uid}"), "wallet-ru", 1, 1))
+    b.apply(ev.AgentAnswered(3.0, chan(uid, f"L{uid}"), "wallet-ru", iface, "Anna", 2, 1))
+
+
+def test_agent_complete_without_caller_is_matched_by_the_member_either_side_of_hangup() -> None:
+    b = book()
+    answered(b, "1.1")
+    answered(b, "2.2", "PJSIP/1002")
+    assert merged(b.apply(unnamed(3.5, "PJSIP/1001", 0))) == {"talk_s": 0, "end_reason": "caller"}
+    out = merged(b.apply(ev.ChannelHungUp(3.6, "1.1", "L1.1", "c", 16, "Normal Clearing")))
+    assert out["state"] == "closed" and out["close_reason"] == "normal"
+    assert b.apply(ev.ChannelHungUp(4.0, "2.2", "L2.2", "c", 16, "Normal Clearing")) == []
+    out = merged(b.apply(unnamed(4.1, "PJSIP/1002", 1)))
+    assert out["talk_s"] == 1 and out["state"] == "closed" and len(b) == 0
+
+
+def test_agent_complete_without_caller_is_matched_by_dest_linkedid_first() -> None:
+    b = book()
+    answered(b, "1.1")
+    answered(b, "2.2")  # the same member, connected since: the member names 2.2 now
+    (write,) = b.apply(unnamed(4.0, "PJSIP/1001", 0, linked="L1.1"))
+    assert write.number == b.find(uniqueid="1.1").card  # type: ignore[union-attr]
+    (write,) = b.apply(unnamed(5.0, "PJSIP/1001", 1))
+    assert write.number == b.find(uniqueid="2.2").card  # type: ignore[union-attr]
+    assert write.fields == {"talk_s": 1, "end_reason": "caller"}
+
+
+def test_agent_complete_without_caller_never_reaches_a_finished_or_closed_call() -> None:
+    b = book(grace=10)
+    answered(b, "1.1")
+    b.apply(ev.AgentFinished(4.0, chan("1.1", "L1.1"), "wallet-ru", "PJSIP/1001", "Anna", 2, 1,
+                             "agent"))  # fmt: skip
+    assert b.apply(unnamed(4.1, "PJSIP/1001", 0)) == []  # that call has its AgentComplete
+    assert b.apply(unnamed(4.1, "PJSIP/1001", 0, linked="L1.1")) == []
+    answered(b, "2.2")
+    b.apply(ev.ChannelHungUp(5.0, "2.2", "L2.2", "c", 16, "Normal Clearing"))
+    assert merged(b.expire(15.0))["close_reason"] == "incomplete"
+    assert b.apply(unnamed(16.0, "PJSIP/1001", 0)) == []  # closed: the member is free
+    assert b.apply(unnamed(16.0, "PJSIP/1009", 0)) == []  # never connected
+
+
+def test_agent_complete_without_caller_after_a_resync_found_the_call_bridged() -> None:
+    b = book()
+    open_call(b)
+    b.apply(ev.CallerJoined(1.0, chan(), "wallet-ru", 1, 1))
+    b.bridged(at=2.0, uniqueid="1.1", interface="PJSIP/1001", operator="Anna")
+    b.apply(ev.ChannelHungUp(3.0, "1.1", "1.1", "c", 16, "Normal Clearing"))
+    out = merged(b.apply(unnamed(3.1, "PJSIP/1001", 1)))
+    assert out["talk_s"] == 1 and out["state"] == "closed" and out["outcome"] == "answered"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import itertools
 
 from ccrouter import dialplan as dp
-from ccrouter.pbx.ami.translate import chan_card, channel_from_item, interface_of, translate
 from ccrouter.asterisk_conf import CHANNELVARS, manager_conf
-from ccrouter.pbx import events as ev
 from ccrouter.calls.model.book import CallBook
 from ccrouter.calls.model.cards import Outcome, card_number
+from ccrouter.pbx import events as ev
+from ccrouter.pbx.ami.translate import chan_card, channel_from_item, interface_of, translate
 from ccrouter.sim import PbxSimulator, SimCaller
 from ccrouter.sim.testing import AmiClient, ScriptedAgi, parse, route_to
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ccrouter import dialplan as dp
-from ccrouter.config import Settings, load_settings
 from ccrouter.asterisk_conf import agi_url, extensions_conf, manager_conf
+from ccrouter.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "ccrouter.yaml"

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from ccrouter.app import App
-from ccrouter.dialplan import STATUS_OK, VAR_CARD, VAR_QUEUE, VAR_STATUS
 from ccrouter.calls.model.cards import is_valid_card_number
+from ccrouter.dialplan import STATUS_OK, VAR_CARD, VAR_QUEUE, VAR_STATUS
 from ccrouter.sim import SimCaller
 from tests.stack import add_operator, stack, wait_until
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.proc import Daemon, write_config
-from ccrouter.dialplan import STATUS_OK, VAR_CARD, VAR_STATUS
 from ccrouter.asterisk_conf import CHANNELVARS
+from ccrouter.dialplan import STATUS_OK, VAR_CARD, VAR_STATUS
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller, SimOperator
 from tests.stack import wait_until
 

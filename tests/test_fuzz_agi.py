@@ -8,7 +8,6 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccrouter.routing.agi import requirements_from_args
 from ccrouter.pbx.agi.session import (
     AgiHangup,
     AgiProtocolError,
@@ -17,6 +16,7 @@ from ccrouter.pbx.agi.session import (
     parse_reply,
     read_reply,
 )
+from ccrouter.routing.agi import requirements_from_args
 from tests.fuzz_settings import fuzz
 
 ENV_KEYS = ["agi_network", "agi_network_script", "agi_request", "agi_channel", "agi_language",

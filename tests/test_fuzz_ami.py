@@ -9,11 +9,11 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ccrouter.pbx.ami.protocol import FastAMIProtocol, Headers, _parse_block_slow, parse_block
-from ccrouter.pbx.ami.translate import EVENT_TABLE, BadEvent, translate
-from ccrouter.dialplan import AMI_EVENTS
 from ccrouter.calls.model.book import CallBook
 from ccrouter.calls.tracker import CallTracker
+from ccrouter.dialplan import AMI_EVENTS
+from ccrouter.pbx.ami.protocol import FastAMIProtocol, Headers, _parse_block_slow, parse_block
+from ccrouter.pbx.ami.translate import EVENT_TABLE, BadEvent, translate
 from tests.fuzz_settings import fuzz
 
 KEYS = [

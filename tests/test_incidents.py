@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from ccrouter.cli import main
-from ccrouter.ivr.incidents import IncidentError, IncidentService
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
+from ccrouter.ivr.incidents import IncidentError, IncidentService
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTS = ("wallet", "terminal", "general")

@@ -13,9 +13,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from ccrouter.config import Settings
+from ccrouter.config.ivr import HoursSettings, OutOfHoursSettings
 from ccrouter.dialplan import VAR_QUEUE
 from ccrouter.ivr.accounts import AccountCall, AccountLookup, AccountMatch
-from ccrouter.config.ivr import HoursSettings, OutOfHoursSettings
 from ccrouter.ivr.spec import AccountTable
 from ccrouter.routing.hook import HookLoadError, load_hook
 from ccrouter.sim import SimCaller

@@ -121,8 +121,8 @@ def test_missing_prompts_with_a_sounds_dir(tmp_path: Path) -> None:
     assert errors(tmp_path, text) == []
     (sounds / "uz" / "ccrouter" / "lang.wav").unlink()
     assert errors(tmp_path, text) == [
-        f"c.yaml:17: ivr.menus.lang.prompts[0]: prompt 'ccrouter/lang' not found in {sounds}"
-        " for: uz"]
+        "c.yaml:17: ivr.menus.lang.prompts[0]: prompt 'ccrouter/lang' not found for: uz (tried "
+        f"{sounds}/uz/ccrouter/lang.*, {sounds}/ccrouter/lang.*, {sounds}/en/ccrouter/lang.*)"]
 
 
 def test_voicemail_out_of_hours_needs_a_mailbox(tmp_path: Path) -> None:

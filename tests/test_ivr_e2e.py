@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ccrouter.config import Settings
-from ccrouter.dialplan import SCRIPT_IVR, STATUS_OK, VAR_CARD, VAR_QUEUE, VAR_STATUS
 from ccrouter.config.ivr import HoursSettings
+from ccrouter.dialplan import SCRIPT_IVR, STATUS_OK, VAR_CARD, VAR_QUEUE, VAR_STATUS
 from ccrouter.ivr.feature import install
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.sim import SimCaller, SimOperator
@@ -29,11 +29,20 @@ def journey(tmp_path: Path, settings: Settings | None = None, **kw: Any) -> Any:
                  inbound_script=SCRIPT_IVR, survey=True, **kw)  # fmt: skip
 
 
+MSET = f"EXEC MSet {VAR_QUEUE}="
+
+
 def ivr_part(commands: list[str]) -> list[str]:
-    """The commands before the routing variables."""
-    end = next((i for i, c in enumerate(commands) if c.startswith(f"SET VARIABLE {VAR_QUEUE} ")),
-               len(commands))  # fmt: skip
+    """The commands before the routing variables (one MSet, like the route script's)."""
+    end = next((i for i, c in enumerate(commands) if c.startswith(MSET)), len(commands))
     return commands[:end]
+
+
+def route_pairs(commands: list[str]) -> list[tuple[str, str]]:
+    """The routing variables: the one MSet that sets them, as (name, value) pairs."""
+    (line,) = [c for c in commands if c.startswith(MSET)]
+    pairs = [pair.partition("=") for pair in line.removeprefix("EXEC MSet ").split(",")]
+    return [(name, value) for name, _, value in pairs]
 
 
 async def closed(st: Any) -> None:
@@ -59,7 +68,16 @@ async def test_language_and_product_pick_then_survey_rating(tmp_path: Path) -> N
         f"STREAM FILE ccrouter/main-menu {KEYS}",
         f"STREAM FILE ccrouter/have-request-number {KEYS}",
     ]
-    assert f"SET VARIABLE {VAR_STATUS} {STATUS_OK}" in call.agi_commands
+    # the routing variables in one round trip, as the route script sends them; status last
+    pairs = route_pairs(call.agi_commands)
+    # the IVR session's last command: the next is the survey's first
+    assert call.agi_commands[len(ivr_part(call.agi_commands)) + 1] == (
+        f"STREAM FILE ccrouter/survey {KEYS}")
+    assert [n for n, _ in pairs] == [
+        VAR_QUEUE, VAR_CARD, "CCROUTER_QUEUE_TIMEOUT", "CCROUTER_LANGUAGE", "CCROUTER_PRODUCT",
+        "QUEUE_MAX_PENALTY", "CCROUTER_FALLBACK_QUEUE", "CCROUTER_FALLBACK_MAX_PENALTY", VAR_STATUS]
+    assert dict(pairs)[VAR_STATUS] == STATUS_OK and dict(pairs)[VAR_CARD] == number
+    assert not any(c.startswith("SET VARIABLE CCROUTER_Q") for c in call.agi_commands)
     assert call.agi_commands[-3:] == [f"STREAM FILE ccrouter/survey {KEYS}",
                                       'STREAM FILE ccrouter/thanks ""', "HANGUP"]
     assert call.variables["CHANNEL(language)"] == "uz"
@@ -214,8 +232,9 @@ async def test_out_of_hours_plays_the_message_then_voicemail(tmp_path: Path) -> 
         f"SET VARIABLE {VAR_CARD} {number}", 'STREAM FILE ccrouter/welcome ""',
         f"STREAM FILE ccrouter/choose-language {KEYS}",
         "SET VARIABLE CHANNEL(language) uz", "SET VARIABLE CCROUTER_LANGUAGE uz",
-        'STREAM FILE ccrouter/closed ""', "SET VARIABLE CCROUTER_VOICEMAIL 100@ccrouter",
-        "SET VARIABLE CCROUTER_STATUS voicemail", "VoiceMail(100@ccrouter,u)"]
+        'STREAM FILE ccrouter/closed ""',
+        "EXEC MSet CCROUTER_VOICEMAIL=100@ccrouter,CCROUTER_STATUS=voicemail",
+        "VoiceMail(100@ccrouter,u)"]
     assert call.variables["CHANNEL(language)"] == "uz"
     assert card["outcome"] == "out_of_hours" and card["language"] == "uz"
     assert card["ivr_path"] == ["start", "product:terminal", "menu:language", "key:2",

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.reports.model import CallFacts, count, kpi
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
-from ccrouter.reports.store import Reports, local_midnight
 from ccrouter.db.tables import cards
+from ccrouter.reports.model import CallFacts, count, kpi
+from ccrouter.reports.store import Reports, local_midnight
 from tests.test_kpi import HAND, T
 
 TZ = "Asia/Tashkent"  # UTC+5, no DST

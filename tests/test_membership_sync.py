@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from ccrouter.pbx.ami.connection import AmiNotConnected
 from ccrouter.config import Operator, Settings
-from ccrouter.pbx import events as ev
-from ccrouter.routing.model.skills import Member, membership_diff
-from ccrouter.routing.table import all_target_skills
-from ccrouter.routing.state import OperatorService, OperatorStore
-from ccrouter.routing import membership as ms
-from ccrouter.routing.membership import MembershipService
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
+from ccrouter.pbx import events as ev
+from ccrouter.pbx.ami.connection import AmiNotConnected
+from ccrouter.routing import membership as ms
+from ccrouter.routing.membership import MembershipService
+from ccrouter.routing.model.skills import Member, membership_diff
+from ccrouter.routing.state import OperatorService, OperatorStore
+from ccrouter.routing.table import all_target_skills
 from tests.stack import example_settings
 
 OPERATORS = 150

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +83,39 @@ async def test_a_running_daemon_applies_cli_changes(tmp_path: Path) -> None:
         await wait_until(lambda: st.members("terminal-uz")["PJSIP/1005"][1], what="paused")
         assert await asyncio.to_thread(run, cfg, "logout", "op1005") == 0
         await wait_until(lambda: "PJSIP/1005" not in st.members("terminal-uz"), what="removed")
+
+
+# What `ccrouter operator login` must not import: the daemon, the web, AMI, the simulator and,
+# on a database already at the head revision, Alembic (start-up time, issue 11 item 5).
+HEAVY = ("aiohttp", "panoramisk", "alembic", "ccrouter.app", "ccrouter.web", "ccrouter.sim",
+         "ccrouter.pbx.ami", "ccrouter.pbx.agi", "ccrouter.calls.tracker",
+         "ccrouter.routing.membership", "ccrouter.callbacks")  # fmt: skip
+PROBE = """
+import json, sys
+from ccrouter.cli import main
+code = main(sys.argv[1:])
+print(json.dumps([code, sorted(sys.modules)]))
+"""
+
+
+def imported_by(*args: str) -> tuple[int, set[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCROUTER_")}
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    code, modules = json.loads(proc.stdout.splitlines()[-1])
+    return code, {m for m in modules if m.split(".")[0] in ("ccrouter", *HEAVY)}
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+def test_operator_commands_import_only_what_they_use(tmp_path: Path) -> None:
+    cfg = config_for(tmp_path, tmp_path / "cards.db")
+    code, modules = imported_by("operator", "--config", str(cfg), "login", "op1002")
+    assert code == 0
+    assert "alembic" in modules  # a new database: migrated, so the probe sees Alembic at all
+    for args in (("login", "op1003"), ("pause", "op1003"), ("list",)):
+        code, modules = imported_by("operator", "--config", str(cfg), *args)
+        assert code == 0
+        assert heavy(modules) == [], args

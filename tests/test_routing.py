@@ -9,8 +9,8 @@ from dataclasses import replace
 from structlog.testing import capture_logs
 
 from ccrouter.config import load_settings
-from ccrouter.routing.model.decide import Floor, Requirements, RouteDecision, decide
 from ccrouter.routing.hook import HookCall, RouteHook, load_hook
+from ccrouter.routing.model.decide import Floor, Requirements, RouteDecision, decide
 from ccrouter.routing.table import routing_table
 from tests.conftest import ROOT
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ccrouter.config import load_settings
 from ccrouter.asterisk_conf import queuerules_conf, queues_conf
+from ccrouter.config import load_settings
 from ccrouter.routing.table import all_target_skills
 from ccrouter.sim.rules import parse_conf_sections, parse_queuerules
 from tests.conftest import ROOT

@@ -184,3 +184,53 @@ async def test_drop_closes_and_half_open_goes_silent(sim: PbxSimulator) -> None:
     c2 = await AmiClient.connect(sim.ami_port)  # the port stays open
     assert (await c2.login())["Message"] == "Authentication accepted"
     await c2.close()
+
+
+async def test_while_booting_queue_actions_answer_like_the_recording_until_fully_booted(
+    sim: PbxSimulator,
+) -> None:
+    await sim.restart(boot_s=0.3)
+    c = await AmiClient.connect(sim.ami_port)
+    await c.send("Login", ActionID="lab-1", Username="ccrouter", Secret="lab-secret", Events="on")
+    await c.until("SuccessfulAuth")
+    assert "FullyBooted" not in [m.get("Event") for m in c.seen]  # not booted: none at login
+    boot = fixture_bytes("ami-queuestatus-during-boot.txt")
+    request, _, reply = boot.partition(b"\r\n\r\n")
+    c.writer.write(request + b"\r\n\r\n")
+    assert await c.read() == reply  # byte for byte
+    for action in ("QueueSummary", "QueueAdd", "QueueRemove", "QueuePause", "QueuePenalty"):
+        await c.send(action, ActionID="b1")
+        assert (await c.response())["Message"] == (
+            f"Invalid/unknown command: {action}. Use Action: ListCommands to show available "
+            "commands.")  # fmt: skip
+    await c.send("CoreStatus", ActionID="b2")  # manager.c's own actions work while booting
+    assert (await c.response())["Response"] == "Success"
+    booted = (await c.until("FullyBooted", timeout=2))[-1]
+    assert sim.booted_at is not None
+    assert (booted["Privilege"], booted["Status"]) == ("system,all", "Fully Booted")
+    await c.send("QueueStatus", ActionID="b3")
+    assert (await c.until("QueueStatusComplete"))[-1]["EventList"] == "Complete"
+    await c.close()
+
+
+async def test_a_graceful_shutdown_refuses_every_action_then_sends_shutdown(
+    sim: PbxSimulator,
+) -> None:
+    c = await AmiClient.connect(sim.ami_port)
+    await c.login()
+    await c.until("SuccessfulAuth")
+    restart = asyncio.create_task(sim.restart(graceful_s=0.3))
+    await asyncio.sleep(0.05)
+    for action in ("Originate", "Ping", "QueueStatus"):
+        await c.send(action, ActionID="s1")
+        assert await c.response() == {"Response": "Error", "ActionID": "s1",
+                                      "Message": "Asterisk is shutting down"}  # fmt: skip
+    shutdown = (await c.until("Shutdown", timeout=2))[-1]
+    assert (shutdown["Shutdown"], shutdown["Restart"]) == ("Cleanly", "True")
+    assert await asyncio.wait_for(c.reader.read(), 5) == b""  # then the socket closes
+    await restart
+    c2 = await AmiClient.connect(sim.ami_port)
+    await c2.login()
+    await c2.send("Ping", ActionID="p2")
+    assert (await c2.response())["Ping"] == "Pong"
+    await c2.close()

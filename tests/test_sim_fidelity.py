@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import ami_shape  # type: ignore[import-not-found]
+import pytest
 
 from ccrouter import dialplan as dp
-from ccrouter.sim import PbxSimulator, SimOperator
+from ccrouter.sim import PbxSimulator, SimCall, SimCaller, SimOperator
+from ccrouter.sim.model import LostCallerBlock
 from ccrouter.sim.testing import AmiClient, ScriptedAgi, route_to
 from tests.conftest import fixture_bytes
 
@@ -84,3 +86,77 @@ async def test_abandoned_local_call_has_every_recorded_event_shape() -> None:
         await ami.close()
         await sim.close()
         await agi.close()
+
+
+NO_CALLER = "ami-agentcomplete-without-caller.txt"
+
+
+async def _short_calls(n: int, *, agent_ends: bool, lost: LostCallerBlock | None,
+                       seed: int = 0) -> tuple[PbxSimulator, list[SimCall]]:
+    """`n` Local callers, one after the other, each talking 0.5 s to op21 (who hangs up when
+    `agent_ends`, else the caller does); returns the closed simulator and the calls."""
+    agi = ScriptedAgi(route_to("wallet-ru"))
+    sim = PbxSimulator(agi_port=await agi.start(), time_scale=50.0, noise=True, seed=seed,
+                       lost_caller_block=lost)  # fmt: skip
+    sim.add_queue("wallet-ru", timeout=10)
+    sim.add_operator(SimOperator("Local/op21@acc-agents", answer_after_s=0.5, talk_time_s=0.5,
+                                 hangs_up=agent_ends))  # fmt: skip
+    sim.add_member("wallet-ru", "Local/op21@acc-agents", name="Perf 21")
+    await sim.start()
+    ami = await AmiClient.connect(sim.ami_port)
+    try:
+        await ami.login()
+        calls = []
+        for i in range(n):
+            call = sim.place_call(SimCaller(f"790300{i:04d}", "X1", local=True))
+            assert await asyncio.wait_for(call.finished, 5) == "answered"
+            calls.append(call)
+        return sim, calls
+    finally:
+        await ami.close()
+        await sim.close()
+        await agi.close()
+
+
+def _agent_completes(data: bytes) -> list[dict[str, str]]:
+    return [m for m in ami_shape.messages(data) if m.get("event") == "AgentComplete"]
+
+
+@pytest.mark.parametrize("agent_ends", [False, True], ids=["caller-ends", "agent-ends"])
+@pytest.mark.parametrize("no_block", [1.0, 0.0], ids=["no-block", "dest-only"])
+async def test_short_call_agent_complete_without_caller_block_as_recorded(
+    agent_ends: bool, no_block: float,
+) -> None:
+    """Forced shapes: header for header and in order, the fixture's events (no block: its
+    first; Dest* block only: its second and third)."""
+    lost = LostCallerBlock(caller_ends=1.0, agent_ends=1.0, no_block=no_block)
+    sim, (call,) = await _short_calls(1, agent_ends=agent_ends, lost=lost)
+    (got,) = _agent_completes(sim.sent_bytes(0))
+    ref = _agent_completes(fixture_bytes(NO_CALLER))
+    expected = ref[0] if no_block else ref[2 if agent_ends else 1]
+    assert list(got) == list(expected)
+    assert call.agent_complete == ("none" if no_block else "dest")
+    assert (got["reason"], got["talktime"]) == ("agent" if agent_ends else "caller", "0")
+    assert (got["queue"], got["interface"], got["membername"]) == (
+        "wallet-ru", "Local/op21@acc-agents", "Perf 21")
+    if not no_block:
+        assert got["destlinkedid"] == call.linkedid != got["destuniqueid"]
+        assert _problems(NO_CALLER, sim) == []
+
+
+async def test_short_calls_keep_the_callers_block_unless_it_is_lost() -> None:
+    """Rate 0: every short call has the usual caller block (and the answered transcript's
+    headers); the default rates lose it for a few of 100 caller-ended short calls, as seen."""
+    sim, calls = await _short_calls(3, agent_ends=False, lost=LostCallerBlock(0.0, 0.0))
+    assert [c.agent_complete for c in calls] == ["caller"] * 3
+    assert all(m["uniqueid"] and m["linkedid"] for m in _agent_completes(sim.sent_bytes(0)))
+    sim, calls = await _short_calls(100, agent_ends=False, lost=None, seed=7)
+    lost = [c.agent_complete for c in calls if c.agent_complete != "caller"]
+    assert 2 <= len(lost) <= 8, lost
+
+
+def test_lost_caller_block_rates_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"LostCallerBlock.caller_ends must be within 0..1"):
+        LostCallerBlock(caller_ends=5.0)
+    with pytest.raises(ValueError, match=r"LostCallerBlock.max_talk_s must be >= 0"):
+        LostCallerBlock(max_talk_s=-1)

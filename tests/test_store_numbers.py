@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from ccrouter.config import DatabaseSettings
 from ccrouter.calls.model.cards import CardWrite, card_number, card_serial, is_valid_card_number
-from ccrouter.db.engine import make_engine
-from ccrouter.db.migrate import migrate
 from ccrouter.calls.numbers import RESERVED_KEY, CardNumbers
 from ccrouter.calls.writer import CardWriter
+from ccrouter.config import DatabaseSettings
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
 
 SETTINGS = DatabaseSettings(commit_window_ms=5, write_retry_s=0.02)
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.config import DatabaseSettings
 from ccrouter.calls.model.cards import CARD_FIELDS, CardWrite
-from ccrouter.db.engine import make_engine
-from ccrouter.db.migrate import migrate
 from ccrouter.calls.store import CardStore
 from ccrouter.calls.writer import CardWriter
+from ccrouter.config import DatabaseSettings
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
 
 T0 = 1_700_000_000.0
 

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from ccrouter.config import DatabaseSettings
 from ccrouter.calls.model.cards import CardWrite
-from ccrouter.db.engine import make_engine
-from ccrouter.db.migrate import migrate
 from ccrouter.calls.store import CardStore
 from ccrouter.calls.writer import CardWriter, CardWriterStopped
+from ccrouter.config import DatabaseSettings
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
 
 
 @pytest.fixture

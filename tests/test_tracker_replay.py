@@ -7,13 +7,13 @@ import itertools
 import pytest
 from structlog.testing import capture_logs
 
-from ccrouter.pbx.ami.replay import messages, replay
-from ccrouter.pbx.ami.translate import EVENT_TABLE, BadEvent, translate
-from ccrouter.dialplan import AMI_EVENTS
 from ccrouter.calls.model.book import CallBook
 from ccrouter.calls.model.cards import card_number
-from ccrouter.routing.model.decide import RouteDecision
 from ccrouter.calls.tracker import CallTracker
+from ccrouter.dialplan import AMI_EVENTS
+from ccrouter.pbx.ami.replay import messages, replay
+from ccrouter.pbx.ami.translate import EVENT_TABLE, BadEvent, translate
+from ccrouter.routing.model.decide import RouteDecision
 from tests.cardrows import CardRows
 from tests.conftest import agi_transcript, fixture_bytes
 

@@ -63,8 +63,8 @@ BODIES: dict[tuple[str, str], Any] = {
 
 async def fresh_ids(ws: WebStack) -> dict[str, str]:
     """A new incident and callback request for each call (the allowed roles consume them)."""
-    from ccrouter.callbacks.store import CallbackStore
     from ccrouter.callbacks.model import Kind
+    from ccrouter.callbacks.store import CallbackStore
     from ccrouter.ivr.incidents import IncidentService
 
     engine = ws.st.app.engine

@@ -21,10 +21,10 @@ import structlog
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.config import AlertSettings
 from ccrouter.alerts.model import Alert, AlertBook, Notice, Observation, evaluate
-from ccrouter.reports.model import Counts
+from ccrouter.config import AlertSettings
 from ccrouter.db.tables import alert_state
+from ccrouter.reports.model import Counts
 
 log = structlog.get_logger(__name__)
 

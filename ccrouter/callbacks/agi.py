@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from ccrouter.pbx.agi.session import AgiCommandError, AgiSession
+from ccrouter.calls.model.book import CallBook
+from ccrouter.calls.model.cards import CardWrite
 from ccrouter.dialplan import (
     STATUS_OK,
     VAR_LANGUAGE,
@@ -28,8 +29,7 @@ from ccrouter.dialplan import (
     VAR_PRODUCT,
     VAR_STATUS,
 )
-from ccrouter.calls.model.book import CallBook
-from ccrouter.calls.model.cards import CardWrite
+from ccrouter.pbx.agi.session import AgiCommandError, AgiSession
 
 log = structlog.get_logger(__name__)
 

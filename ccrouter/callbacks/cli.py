@@ -13,7 +13,6 @@ requests up within `callbacks.poll_s` and a cancelled request can no longer be c
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -22,9 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ccrouter.cli_support import database, settings_or_none
-from ccrouter.config import Settings
 from ccrouter.callbacks import model as cb
+from ccrouter.cli_support import database, run_command, settings_or_none
+from ccrouter.config import Settings
+
 STATES = tuple(s.value for s in cb.State)
 
 
@@ -78,7 +78,10 @@ def _settings(args: argparse.Namespace) -> Settings | None:
 
 def cmd_callback(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    return 2 if settings is None else asyncio.run(_run(settings, args, args.callback_command))
+    if settings is None:
+        return 2
+    command = args.callback_command
+    return run_command(_run(settings, args, command), f"callback {command}")
 
 
 def cmd_outbound(args: argparse.Namespace) -> int:
@@ -86,7 +89,7 @@ def cmd_outbound(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     command = "schedule" if args.outbound_command == "schedule" else "outbound-list"
-    return asyncio.run(_run(settings, args, command))
+    return run_command(_run(settings, args, command), f"outbound {args.outbound_command}")
 
 
 def _fmt(at: float | None) -> str:
@@ -107,6 +110,7 @@ def _print(requests: list[cb.Request], as_json: bool) -> None:
 
 async def _run(settings: Settings, args: argparse.Namespace, command: str) -> int:
     from ccrouter.callbacks.store import CallbackStore, OpenRequestExists
+    from ccrouter.db.engine import retry_locked
 
     async with database(settings) as engine:
         store = CallbackStore(engine)
@@ -115,7 +119,8 @@ async def _run(settings: Settings, args: argparse.Namespace, command: str) -> in
         elif command == "outbound-list":
             _print(await store.find(args.state, kind=cb.Kind.OUTBOUND.value), args.json)
         elif command == "cancel":
-            r = await store.cancel(args.id, "cancelled_by_user", time.time())
+            r = await retry_locked(lambda: store.cancel(args.id, "cancelled_by_user", time.time()),
+                                   what=f"cancelling request {args.id}")  # fmt: skip
             if r is None:
                 found = await store.get(args.id)
                 why = "no such request" if found is None else f"it is {found.state}"
@@ -130,12 +135,12 @@ async def _run(settings: Settings, args: argparse.Namespace, command: str) -> in
                 return 2
             t = settings.target(args.target)
             try:
-                added = await store.add(
+                added = await retry_locked(lambda: store.add(
                     number=args.number.strip(), kind=cb.Kind.OUTBOUND, target=t.name,
                     now=time.time(), place_at=args.at, due_at=args.at,
                     language=args.language or t.language, product=t.product,
                     message=args.message,
-                )  # fmt: skip
+                ), what="scheduling the call")  # fmt: skip
             except OpenRequestExists as exc:
                 print(f"outbound schedule: {args.number}: {exc}", file=sys.stderr)
                 return 1

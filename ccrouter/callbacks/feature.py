@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ccrouter.callbacks.agi import callback_offer
+from ccrouter.callbacks.model import Hours, LineHours
+from ccrouter.callbacks.service import CallbackService
 from ccrouter.callbacks.store import CallbackStore
 from ccrouter.config import Settings
 from ccrouter.dialplan import SCRIPT_CALLBACK_OFFER
-from ccrouter.callbacks.model import Hours, LineHours
-from ccrouter.callbacks.service import CallbackService
 
 if TYPE_CHECKING:
     from ccrouter.runtime import Daemon

@@ -10,12 +10,12 @@ from typing import Any, Protocol
 import structlog
 
 from ccrouter import dialplan as dp
-from ccrouter.pbx.ami.translate import BadEvent, member_from_status_item
-from ccrouter.callbacks.store import Attempt
-from ccrouter.config import CallbackSettings, Settings, Target
 from ccrouter.callbacks import model as cb
-from ccrouter.pbx import events as ev
+from ccrouter.callbacks.store import Attempt
 from ccrouter.calls.model.cards import CardKind, CardWrite
+from ccrouter.config import CallbackSettings, Settings, Target
+from ccrouter.pbx import events as ev
+from ccrouter.pbx.ami.translate import BadEvent, member_from_status_item
 
 log = structlog.get_logger(__name__)
 

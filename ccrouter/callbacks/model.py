@@ -54,6 +54,10 @@ class AttemptResult(StrEnum):
     OPERATOR_MISSED = "operator_missed"
     """Operator first: the operator did not answer (or hung up before the customer was
     dialled). Not the customer's fault: the attempt does not count, another operator is tried."""
+    PBX_RESTART = "pbx_restart"
+    """Asterisk refused the Originate: it was shutting down or still booting after a restart.
+    Not the customer's fault: the attempt does not count; the request waits until the PBX is
+    fully booted again."""
 
 
 # OriginateResponse `Reason` is the last control frame seen while dialling

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from ccrouter import dialplan as dp
-from ccrouter.pbx.ami.connection import AmiActionFailed, AmiNotConnected, AmiTimeout
+from ccrouter.callbacks import model as cb
 from ccrouter.callbacks import operator_first
 from ccrouter.callbacks.legs import (
     CAUGHT_UP,
@@ -41,16 +41,17 @@ from ccrouter.callbacks.legs import (
     policy,
 )
 from ccrouter.callbacks.operator_first import OperatorFirst
+from ccrouter.callbacks.pbx_state import RECHECK_S, PbxRestart, pbx_ready, refused_by_pbx
 from ccrouter.callbacks.store import Added, Attempt, CallbackStore
-from ccrouter.config import Settings
-from ccrouter.callbacks import model as cb
-from ccrouter.pbx import events as ev
 from ccrouter.calls.model.cards import CardWrite
 from ccrouter.calls.tracker import AmiSender, CallTracker
+from ccrouter.config import Settings
+from ccrouter.pbx import events as ev
+from ccrouter.pbx.ami.connection import AmiActionFailed, AmiNotConnected, AmiTimeout
 
 log = structlog.get_logger(__name__)
 
-class CallbackService(OperatorFirst):
+class CallbackService(OperatorFirst, PbxRestart):
     def __init__(
         self,
         settings: Settings,
@@ -252,6 +253,8 @@ class CallbackService(OperatorFirst):
         if now >= self._next_poll:
             await self._reload()
         pending = self._pending.values()
+        if not pbx_ready(self._ami):  # shutting down, booting or away: nothing is dialled
+            return min(self._next_poll, now + RECHECK_S)
         if not self._flights and not any(r.due_at <= now or cb.expired(r, now, self.policy)
                                          for r in pending):  # fmt: skip
             # Nothing to dial, expire or time out (the common wake: a member event, a caller
@@ -341,6 +344,8 @@ class CallbackService(OperatorFirst):
         try:
             await self._ami.send(action)
         except (AmiNotConnected, AmiActionFailed) as e:
+            if isinstance(e, AmiActionFailed) and refused_by_pbx(self._ami, e):
+                return await self._pbx_refused(self._by_channel[channel_id])
             log.warning("callback_originate_failed", request=r.id, error=str(e))
             self._tracker.leg_failed(uniqueid=channel_id, card=card,
                                      outcome=cb.AttemptResult.FAILED.value)

@@ -115,11 +115,11 @@ def _finish(q: Query, attempt_id: int, result: str, now: float, state: str,
           "WHERE id = ?", (state, now, reason, due_at, req_id))  # fmt: skip
 
 
-def _release(q: Query, attempt_id: int, now: float, due_at: float) -> None:
+def _release(q: Query, attempt_id: int, now: float, due_at: float, reason: str) -> None:
     req_id = _request_of(q("DELETE FROM callback_attempts WHERE id = ? RETURNING request_id",
                            (attempt_id,)), attempt_id)  # fmt: skip
     q("UPDATE callback_requests SET state = 'pending', attempts = attempts - 1, due_at = ?, "
-      "updated_at = ?, reason = 'operator_missed' WHERE id = ?", (due_at, now, req_id))
+      "updated_at = ?, reason = ? WHERE id = ?", (due_at, now, reason, req_id))
 
 
 class Transactions:
@@ -310,11 +310,13 @@ class CallbackStore:
         `due_at`)."""
         await self._write(_finish, attempt_id, result, now, state.value, due_at, reason)
 
-    async def release(self, attempt_id: int, now: float, *, due_at: float) -> None:
+    async def release(self, attempt_id: int, now: float, *, due_at: float,
+                      reason: str = "operator_missed") -> None:  # fmt: skip
         """The attempt ended through no fault of the customer (operator first: the operator
-        did not answer): it does not count. Its row goes (its leg's card keeps the story:
-        outcome operator_missed) and the request is pending again at `due_at`."""
-        await self._write(_release, attempt_id, now, due_at)
+        did not answer; Asterisk refused the Originate while restarting: `pbx_restart`): it
+        does not count. Its row goes (its leg's card keeps the story: its outcome is `reason`)
+        and the request is pending again at `due_at`, with `reason`."""
+        await self._write(_release, attempt_id, now, due_at, reason)
 
     async def end(self, request_id: int, state: State, reason: str, now: float) -> bool:
         """A pending request ends without an attempt (expired)."""

@@ -10,7 +10,7 @@ from ccrouter.calls.model.cards import CARD_FIELDS
 from ccrouter.db.tables import CARD_COLUMN_ORDER, JSON_COLUMNS, cards, encode_json
 
 if frozenset(CARD_COLUMN_ORDER) != CARD_FIELDS or len(CARD_COLUMN_ORDER) != len(CARD_FIELDS):
-    raise RuntimeError("db.tables.CARD_COLUMN_ORDER is out of step with the call book's CARD_FIELDS")
+    raise RuntimeError("db.tables.CARD_COLUMN_ORDER is out of step with the cards' CARD_FIELDS")
 
 _STAMPS: Final = ("created_at", "updated_at")
 _IN_CHUNK: Final = 500

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 import structlog
 
+from ccrouter.calls.model.book import CallBook, Routed
+from ccrouter.calls.model.cards import CardWrite
+from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.translate import (
     BadEvent,
     caller_from_queue_entry,
@@ -23,9 +26,6 @@ from ccrouter.pbx.ami.translate import (
     interface_of,
     translate,
 )
-from ccrouter.pbx import events as ev
-from ccrouter.calls.model.book import CallBook, Routed
-from ccrouter.calls.model.cards import CardWrite
 
 log = structlog.get_logger(__name__)
 
@@ -176,7 +176,6 @@ class CallTracker:
         restarted = self._pbx_shut_down or (
             self._pbx_started is not None and started != self._pbx_started
         )
-        self._pbx_started, self._pbx_shut_down = started, False
         items = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
         channels = [m for m in items if m.get("Event") == "CoreShowChannel"]
         alive = {header(m, "Uniqueid") for m in channels}
@@ -187,6 +186,9 @@ class CallTracker:
         cards = self._adopt(channels)
         names = await self._resync_waiting(ami, cards)
         self._resync_bridged(channels, names)
+        # Only now: a resync refused half-way (the PBX still booting) runs again, and must
+        # still know that the PBX restarted.
+        self._pbx_started, self._pbx_shut_down = started, False
         log.info(
             "ami_resynced",
             pbx_restarted=restarted,

@@ -28,10 +28,10 @@ import structlog
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.config import DatabaseSettings
-from ccrouter.calls.model.cards import CardWrite
 from ccrouter.calls.card_sql import insert_sql, row_values, stored, update_sql
+from ccrouter.calls.model.cards import CardWrite
 from ccrouter.calls.numbers import CardNumbers, reserve_statement
+from ccrouter.config import DatabaseSettings
 
 log = structlog.get_logger(__name__)
 

@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ccrouter.config.schema import QUEUE_STRATEGIES, AmiSettings
 from ccrouter.config.ivr import ivr_checks
+from ccrouter.config.schema import QUEUE_STRATEGIES, AmiSettings
 
 KeyPath = tuple[str | int, ...]
 
@@ -122,9 +122,61 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
         key = "reconnect_min_s" if "reconnect_min_s" in ami else "reconnect_max_s"
         yield ("ami", key), f"reconnect_min_s ({low}) must not exceed reconnect_max_s ({high})"
+    yield from _static_member_checks(data)
     yield from _web_checks(data, target_names)
     yield from _callback_checks(data, target_names)
     yield from ivr_checks(data)
+
+
+_CONF_UNSAFE = re.compile(r"[,;\\\"\n]")
+"""Characters a queues.conf `member =>` field cannot hold (',' splits it, ';' starts a comment)."""
+
+
+def _fallback_queue(data: dict[str, Any]) -> Any:
+    """The fallback queue as Settings will have it (the default target's queue if left out)."""
+    routing = _as_dict(data.get("routing"))
+    if "fallback_queue" in routing:
+        return routing["fallback_queue"]
+    for t in _as_list(data.get("targets")):
+        if isinstance(t, dict) and t.get("name") == routing.get("default_target"):
+            return t.get("queue") or t.get("name")
+    return None
+
+
+def _static_member_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
+    """routing.fallback_static_members: operators' interfaces, once each, in a fallback queue
+    that the generated queues_ccrouter.conf defines, with names a member line can hold."""
+    at: KeyPath = ("routing", "fallback_static_members")
+    members = _as_list(_as_dict(data.get("routing")).get("fallback_static_members"))
+    if not members:
+        return
+    queue = _fallback_queue(data)
+    queues = [t.get("queue") or t.get("name") for t in _as_list(data.get("targets"))
+              if isinstance(t, dict)]  # fmt: skip
+    if queue is None:
+        yield at, "static members need a fallback queue (routing.fallback_queue is null)"
+    elif isinstance(queue, str) and queue not in queues:
+        yield at, (f"the fallback queue {queue!r} is no target's queue, so queues_ccrouter.conf"
+                   " does not define it: write its `member =>` lines in your own queues.conf")
+    operators = {op.get("interface"): op for op in _as_list(data.get("operators"))
+                 if isinstance(op, dict)}  # fmt: skip
+    seen: dict[str, int] = {}
+    for i, interface in enumerate(members):
+        if not isinstance(interface, str):
+            continue
+        j = seen.setdefault(interface, i)
+        if j != i:
+            yield (*at, i), f"duplicate static member {interface!r} (first: [{j}])"
+        elif interface not in operators:
+            known = [k for k in operators if isinstance(k, str)]
+            yield (*at, i), f"{_known('operator interface', interface, known)}"
+        else:
+            op = operators[interface]
+            for key in ("interface", "name", "state_interface"):
+                value = op.get(key)
+                if isinstance(value, str) and _CONF_UNSAFE.search(value):
+                    yield (*at, i), (f"operator {op.get('id')!r}: its {key} {value!r} cannot go"
+                                     " into a queues.conf member line (no , ; \\ \" or newline)")
 
 
 def _callback_checks(

@@ -228,6 +228,13 @@ class RoutingSettings(_Model):
     and after a queue TIMEOUT/JOINEMPTY/LEAVEEMPTY. Left out: the default target's queue (see
     `Settings._default_fallback_queue`). null: no fallback queue (the caller hears
     `ss-noservice` and is hung up)."""
+    fallback_static_members: list[str] = Field(default_factory=list)
+    """Operators' interfaces (`PJSIP/1001`) written as static `member =>` lines of the
+    fallback queue in the generated queues_ccrouter.conf, so that after an Asterisk restart
+    while ccrouter is down (no dynamic members yet) callers sent to ccrouter-fallback find
+    someone. Asterisk cannot remove a static member over AMI: while ccrouter runs it pauses
+    those whose operator is logged out (reason `ccrouter-logged-out`) and manages the rest like
+    any member. The fallback queue must be a target's queue (queues_ccrouter.conf defines it)."""
     expansion: list[ExpansionStep] = Field(default_factory=_default_expansion, min_length=1)
     queues: QueueDefaults = QueueDefaults()
     priorities: Priorities = Priorities()
@@ -239,6 +246,12 @@ class RoutingSettings(_Model):
     """Queue membership changed in Asterisk behind ccrouter's back: undo it, or keep it."""
     state_poll_s: float = Field(default=0.5, gt=0, le=60)
     """How often the daemon checks the database for operator changes made by the CLI."""
+
+    def static_member_keys(self) -> frozenset[tuple[str, str]]:
+        """(queue, interface) of the fallback queue's static members."""
+        if self.fallback_queue is None:
+            return frozenset()
+        return frozenset((self.fallback_queue, i) for i in self.fallback_static_members)
 
 
 class CallbackOffer(_Model):

@@ -1,15 +1,29 @@
-"""The async SQLAlchemy engine for SQLite, with the pragmas ccrouter relies on."""
+"""The async SQLAlchemy engine for SQLite, with the pragmas ccrouter relies on, and what a
+writer next to other processes needs: `immediate` transactions and `retry_locked`."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+T = TypeVar("T")
+
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+LOCK_ATTEMPTS = 5
+_BEGIN = "ccrouter_begin"  # execution option: what follows BEGIN ("" or "IMMEDIATE")
+
+
+class DatabaseLocked(RuntimeError):
+    """Another connection kept the database's write lock through every retry."""
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> AsyncEngine:
@@ -32,7 +46,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> 
     if is_file:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
-    engine = create_async_engine(url)
+    # The driver's own busy timeout too: it covers the connect itself (its first PRAGMAs).
+    engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,6 +66,51 @@ def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> 
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        mode = conn.get_execution_options().get(_BEGIN, "")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     return engine
+
+
+def immediate(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (same pool) whose transactions begin with BEGIN IMMEDIATE: the write
+    lock is taken first, waiting up to the busy timeout. A deferred transaction that reads and
+    then writes fails at once with "database is locked" when another connection committed after
+    its read (SQLite cannot upgrade a stale snapshot, and does not wait)."""
+    return engine.execution_options(**{_BEGIN: "IMMEDIATE"})
+
+
+def is_locked(error: BaseException) -> bool:
+    """SQLite's "database is locked" (SQLITE_BUSY), raw or wrapped by SQLAlchemy."""
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
+
+
+async def retry_locked(
+    fn: Callable[[], Awaitable[T]], *, what: str, attempts: int = LOCK_ATTEMPTS,
+    first_pause_s: float = 0.05,
+) -> T:  # fmt: skip
+    """`fn()`, run again (after 50, 100, 200 ... ms, jittered) while it fails on a locked
+    database; each try already waited the busy timeout for the lock. `fn` must be a whole
+    transaction. Still locked after `attempts` tries: DatabaseLocked, naming `what`."""
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, got {attempts}")
+    pause = first_pause_s
+    for _ in range(attempts - 1):
+        try:
+            return await fn()
+        except (DBAPIError, sqlite3.OperationalError) as exc:
+            if not is_locked(exc):
+                raise
+        await asyncio.sleep(pause * random.uniform(1.0, 1.5))
+        pause *= 2
+    try:
+        return await fn()
+    except (DBAPIError, sqlite3.OperationalError) as exc:
+        if not is_locked(exc):
+            raise
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise DatabaseLocked(
+            f"{what}: the database stayed locked by another process through {attempts} tries "
+            f"({orig})"
+        ) from exc

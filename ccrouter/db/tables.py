@@ -1,9 +1,10 @@
 """The database schema as SQLAlchemy Core tables (the migrations must produce exactly this).
 
-`cards` holds one row per call card: one column per name in `CARD_COLUMN_ORDER` (the
-call book's `CARD_FIELDS`: `ccrouter.calls.card_sql` checks they agree) plus `id`, `created_at` and `updated_at`. Times are REAL epoch seconds. `ivr_path` is a JSON
-list stored as TEXT (`JsonText` encodes and decodes it). `meta` is a small key/value table (the
-card-serial reservation lives there). Later tables (callbacks, incidents, tokens) are added to
+`cards` holds one row per call card: one column per name in `CARD_COLUMN_ORDER` (the call
+book's `CARD_FIELDS`: `ccrouter.calls.card_sql` checks they agree) plus `id`, `created_at` and
+`updated_at`. Times are REAL epoch seconds. `ivr_path` is a JSON list stored as TEXT
+(`JsonText` encodes and decodes it). `meta` is a small key/value table (the card-serial
+reservation lives there). Later tables (callbacks, incidents, tokens) are added to
 this `metadata` together with a new migration in `migrations/versions/`.
 """
 

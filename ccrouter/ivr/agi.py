@@ -4,8 +4,9 @@
 listen are played with STREAM FILE and all keys as escape digits, then WAIT FOR DIGIT (digits
 pressed while nothing listens are lost); digit entry is GET DATA; the language is set with
 SET VARIABLE CHANNEL(language). Every step lands in the card's `ivr_path` as it happens. At the
-end the caller is routed exactly like the `route` script does (same channel variables), or
-CCROUTER_STATUS says `hangup` / `voicemail`. A hang-up at any step ends the script (the card
+end the caller is routed exactly like the `route` script does (the same channel variables, in
+one `EXEC MSet` round trip when the values allow), or CCROUTER_STATUS says `hangup` /
+`voicemail`. A hang-up at any step ends the script (the card
 keeps the path so far and closes as ivr_only).
 """
 
@@ -15,8 +16,6 @@ from dataclasses import replace
 
 import structlog
 
-from ccrouter.routing.agi import requirements_from_args, set_route_variables
-from ccrouter.pbx.agi.session import AgiCommandError, AgiHangup, AgiSession
 from ccrouter.dialplan import (
     STATUS_HANGUP,
     STATUS_VOICEMAIL,
@@ -29,6 +28,8 @@ from ccrouter.dialplan import (
 from ccrouter.ivr.model import machine as machine
 from ccrouter.ivr.model.machine import End, Finish, IvrState
 from ccrouter.ivr.service import IvrService
+from ccrouter.pbx.agi.session import AgiCommandError, AgiHangup, AgiSession
+from ccrouter.routing.agi import requirements_from_args, set_route_variables
 
 log = structlog.get_logger(__name__)
 
@@ -123,7 +124,6 @@ async def _finish(session: AgiSession, service: IvrService, state: IvrState, ste
         log.warning("ivr_callback_fallback", to=end.value)
     if end is End.VOICEMAIL:
         mailbox = step.mailbox or service.settings.ivr.out_of_hours.mailbox
-        await session.set_variable(VAR_VOICEMAIL, mailbox)
-        await session.set_variable(VAR_STATUS, STATUS_VOICEMAIL)
+        await session.set_variables([(VAR_VOICEMAIL, mailbox), (VAR_STATUS, STATUS_VOICEMAIL)])
         return
     await session.set_variable(VAR_STATUS, STATUS_HANGUP)

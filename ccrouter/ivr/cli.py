@@ -12,7 +12,6 @@ active incidents at every call.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import sys
 import time
@@ -21,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ccrouter.cli_support import database, settings_or_none
+from ccrouter.cli_support import database, run_command, settings_or_none
 from ccrouter.config import Settings
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
@@ -79,12 +78,13 @@ def cmd_incident(args: argparse.Namespace) -> int:
     settings = settings_or_none(args.config)
     if settings is None:
         return 2
-    return asyncio.run(_run(settings, args))
+    return run_command(_run(settings, args), f"incident {args.incident_command}")
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     import getpass
 
+    from ccrouter.db.engine import retry_locked
     from ccrouter.ivr.incidents import IncidentError, IncidentService
 
     async with database(settings) as engine:
@@ -92,11 +92,11 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         out: Callable[[str], None] = print
         try:
             if args.incident_command == "set":
-                inc = await service.set(
+                inc = await retry_locked(lambda: service.set(
                     products=args.product, prompt=args.prompt, text=args.text,
                     duration_s=args.duration, expires_at=args.until,
                     created_by=args.by or getpass.getuser(),
-                )  # fmt: skip
+                ), what="setting the incident")  # fmt: skip
                 out(f"incident {inc.id} set until {_fmt_time(inc.expires_at)} on "
                     f"{', '.join(inc.products) or 'every line'}")  # fmt: skip
             elif args.incident_command == "list":
@@ -111,7 +111,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                         f"{_fmt_time(i.expires_at)}  {','.join(i.products) or '*':<16} "
                         f"{i.prompt or '-':<24} {i.text}")  # fmt: skip
             else:
-                inc = await service.clear(args.id)
+                inc = await retry_locked(lambda: service.clear(args.id),
+                                         what=f"clearing incident {args.id}")  # fmt: skip
                 out(f"incident {inc.id} cleared")
         except IncidentError as exc:
             print(f"incident {args.incident_command}: {exc}", file=sys.stderr)

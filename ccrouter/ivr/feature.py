@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from ccrouter.ivr.agi import ivr
-from ccrouter.ivr.survey import survey
+from ccrouter.calls.tracker import CallTracker
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_SURVEY
+from ccrouter.ivr.agi import ivr
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.ivr.service import CallbackRequests, IvrService
+from ccrouter.ivr.survey import survey
 from ccrouter.routing.hook import load_hook
-from ccrouter.calls.tracker import CallTracker
 
 if TYPE_CHECKING:
     from ccrouter.runtime import Daemon

@@ -10,8 +10,16 @@ from pydantic import Field
 
 from ccrouter.config import Settings
 from ccrouter.ivr.incidents import IncidentError, IncidentService
-from ccrouter.web.api import STAFF, TEXT_PATTERN, ApiError, Call, Endpoint, Input, bad_request
-from ccrouter.web.api import int_path
+from ccrouter.web.api import (
+    STAFF,
+    TEXT_PATTERN,
+    ApiError,
+    Call,
+    Endpoint,
+    Input,
+    bad_request,
+    int_path,
+)
 from ccrouter.web.context import WebContext
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.ivr.model.menus import Announcement
 from ccrouter.db.tables import incidents
+from ccrouter.ivr.model.menus import Announcement
 
 _PROMPT = re.compile(r"^[A-Za-z0-9_./-]+$")
 MAX_DURATION_S = 31 * 24 * 3600

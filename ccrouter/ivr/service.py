@@ -14,17 +14,17 @@ from typing import Any, Protocol
 
 import structlog
 
-from ccrouter.routing.agi import RouteResult, RouteService
-from ccrouter.pbx.agi.session import AgiCommandError, AgiRequest, AgiSession
-from ccrouter.config import Settings
 from ccrouter.calls.model.cards import Outcome, is_valid_card_number
-from ccrouter.ivr.model.machine import CallStart, CollectKind, IvrSpec, IvrState
-from ccrouter.routing.model.decide import Requirements
+from ccrouter.calls.store import CardStore
+from ccrouter.calls.tracker import CallTracker
+from ccrouter.config import Settings
 from ccrouter.ivr.accounts import AccountCall, AccountLookup, AccountMatch
 from ccrouter.ivr.incidents import IncidentService
+from ccrouter.ivr.model.machine import CallStart, CollectKind, IvrSpec, IvrState
 from ccrouter.ivr.spec import AccountTable, ivr_spec
-from ccrouter.calls.tracker import CallTracker
-from ccrouter.calls.store import CardStore
+from ccrouter.pbx.agi.session import AgiCommandError, AgiRequest, AgiSession
+from ccrouter.routing.agi import RouteResult, RouteService
+from ccrouter.routing.model.decide import Requirements
 
 log = structlog.get_logger(__name__)
 

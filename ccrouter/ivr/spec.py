@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ccrouter.config import Settings
+from ccrouter.config.ivr import MenuOption
 from ccrouter.ivr.model.menus import (
     Choice,
     Collect,
@@ -17,7 +18,6 @@ from ccrouter.ivr.model.menus import (
     OutOfHours,
 )
 from ccrouter.schedule import Schedule
-from ccrouter.config.ivr import MenuOption
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from ccrouter.pbx.agi.session import AgiCommandError, AgiSession
 from ccrouter.config.ivr import SurveySettings
+from ccrouter.pbx.agi.session import AgiCommandError, AgiSession
 
 log = structlog.get_logger(__name__)
 

@@ -92,6 +92,11 @@ class AgentAnswered:  # AgentConnect
 
 @dataclass(frozen=True, slots=True)
 class AgentFinished:  # AgentComplete
+    """`chan` is the caller's channel when Asterisk sent its block. On a call that ends within
+    about a second of AgentConnect it may not: then `chan.uniqueid` is "" and `chan.linkedid`
+    is the member channel's `DestLinkedid` (every leg shares the caller's linkedid), or "" when
+    the event has no channel block at all; `queue` and `interface` are always there."""
+
     at: float
     chan: ChannelRef
     queue: str
@@ -100,6 +105,8 @@ class AgentFinished:  # AgentComplete
     hold_time: int
     talk_time: int
     reason: str  # "agent" | "caller" | "transfer"
+    dest_uniqueid: str = ""
+    """The member channel's `DestUniqueid` ("" when its block is absent)."""
 
 
 @dataclass(frozen=True, slots=True)

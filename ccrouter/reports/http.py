@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from aiohttp import web
 from pydantic import Field
 
+from ccrouter.config import Settings
 from ccrouter.reports.model import Kpi, agents_needed, kpi, kpi_dict
 from ccrouter.reports.store import Reports, local_midnight
 from ccrouter.web.api import STAFF, Call, Endpoint, Input, bad_request
-from ccrouter.config import Settings
 from ccrouter.web.context import WebContext
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ whose denominator is zero is None ("no data"), never 0 or 1.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Final
 

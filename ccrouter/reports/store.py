@@ -16,8 +16,8 @@ from typing import Any, Final, Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.reports.model import QUEUE_OUTCOMES, Counts, kpi_dict
 from ccrouter.db.tables import cards
+from ccrouter.reports.model import QUEUE_OUTCOMES, Counts, kpi_dict
 
 Interval = Literal["hour", "day"]
 WIDTH_S: Final[dict[str, int]] = {"hour": 3600, "day": 86400}

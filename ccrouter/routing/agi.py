@@ -19,7 +19,7 @@ from typing import Protocol
 
 import structlog
 
-from ccrouter.pbx.agi.session import AgiArgumentError, AgiRequest, AgiSession, parse_kwarg
+from ccrouter.calls.model.cards import is_valid_card_number
 from ccrouter.dialplan import (
     ARG_CARD,
     ARG_DIALLED,
@@ -44,7 +44,7 @@ from ccrouter.dialplan import (
     VAR_STATUS,
     VAR_VOICEMAIL,
 )
-from ccrouter.calls.model.cards import is_valid_card_number
+from ccrouter.pbx.agi.session import AgiArgumentError, AgiRequest, AgiSession, parse_kwarg
 from ccrouter.routing.model.decide import Requirements, RouteDecision
 
 log = structlog.get_logger(__name__)
@@ -137,17 +137,14 @@ async def route(session: AgiSession, router: RouteService) -> None:
     if problems:
         log.warning("route_arguments_ignored", problems=problems)
     result = await router.route(request, requirements)
-    await set_route_variables(session, result, one_command=True)
+    await set_route_variables(session, result)
 
 
-async def set_route_variables(
-    session: AgiSession, result: RouteResult, *, one_command: bool = False
-) -> None:
+async def set_route_variables(session: AgiSession, result: RouteResult) -> None:
     """Hand a routing result to the dialplan (ccrouter-queue reads these); also used by the
-    IVR script when its caller is routed. CCROUTER_STATUS=ok comes last.
-
-    `one_command` (the route script): all of them in one `EXEC MSet` round trip when every
-    value is plain, else one SET VARIABLE each (what the IVR script always sends)."""
+    IVR script when its caller is routed. CCROUTER_STATUS=ok comes last: all of them in one
+    `EXEC MSet` round trip when every value is plain, else one SET VARIABLE each
+    (`AgiSession.set_variables`)."""
     structlog.contextvars.bind_contextvars(card=result.card)
     decision = result.decision
     if decision.notes:
@@ -163,11 +160,7 @@ async def set_route_variables(
         pairs.append((VAR_QUEUE_PRIO, str(decision.priority)))
     pairs += routing_variables(decision)
     pairs.append((VAR_STATUS, STATUS_OK))
-    if one_command:
-        await session.set_variables(pairs)
-        return
-    for name, value in pairs:
-        await session.set_variable(name, value)
+    await session.set_variables(pairs)
 
 
 def routing_variables(decision: RouteDecision) -> list[tuple[str, str]]:

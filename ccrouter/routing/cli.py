@@ -16,13 +16,12 @@ and applied when it starts.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 from pathlib import Path
 from typing import Any
 
-from ccrouter.cli_support import database, settings_or_none
+from ccrouter.cli_support import database, run_command, settings_or_none
 from ccrouter.config import Settings
 
 
@@ -61,7 +60,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     if args.operator_command == "skills" and not args.levels and not args.reset:
         print("operator skills: give SKILL=LEVEL pairs or --reset", file=sys.stderr)
         return 2
-    return asyncio.run(_run(settings, args))
+    return run_command(_run(settings, args), f"operator {args.operator_command}")
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:

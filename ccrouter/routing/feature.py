@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from ccrouter.calls.model.cards import CardWrite
 from ccrouter.dialplan import PERSONAL_QUEUE_PREFIX
 from ccrouter.pbx import events as ev
-from ccrouter.calls.model.cards import CardWrite
 from ccrouter.routing.hook import RouteHook, load_hook
-from ccrouter.routing.table import all_target_skills
+from ccrouter.routing.membership import MembershipService
 from ccrouter.routing.recent import PreviousCall, RecentCalls
 from ccrouter.routing.state import OperatorService, OperatorStore
-from ccrouter.routing.membership import MembershipService
+from ccrouter.routing.table import all_target_skills
 
 if TYPE_CHECKING:
     from ccrouter.runtime import Daemon

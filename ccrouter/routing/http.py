@@ -9,8 +9,17 @@ from pydantic import Field, field_validator
 
 from ccrouter.config import Settings
 from ccrouter.routing.state import OperatorError, OperatorService, OperatorStore
-from ccrouter.web.api import ADMIN, ALL_ROLES, STAFF, TEXT_PATTERN, ApiError, Call, Endpoint
-from ccrouter.web.api import Input, bad_request
+from ccrouter.web.api import (
+    ADMIN,
+    ALL_ROLES,
+    STAFF,
+    TEXT_PATTERN,
+    ApiError,
+    Call,
+    Endpoint,
+    Input,
+    bad_request,
+)
 from ccrouter.web.auth import Role
 from ccrouter.web.context import WebContext
 

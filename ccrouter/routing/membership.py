@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 import structlog
 
-from ccrouter.pbx.ami.translate import BadEvent, member_from_status_item
 from ccrouter.config import Settings
+from ccrouter.dialplan import PAUSE_STATIC_LOGGED_OUT
 from ccrouter.pbx import events as ev
+from ccrouter.pbx.ami.translate import BadEvent, member_from_status_item
 from ccrouter.routing.model.skills import (
     Action,
     Add,
@@ -105,6 +106,7 @@ class MembershipService:
         self._targets = targets
         self._personal = r.last_agent.enabled
         self._policy = r.manual_changes
+        self._static = r.static_member_keys()  # queues.conf members: paused, never removed
         self._poll_s = r.state_poll_s
         self._timeout = max(settings.ami.action_timeout_s, 10.0)
         self.states: dict[str, OperatorState] = {}
@@ -259,10 +261,13 @@ class MembershipService:
             self._stale = False  # set again by a failed action or a change meanwhile
             diff = membership_diff(self.desired, self.actual, self.managed,
                                    leave_alone=self._adopted)  # fmt: skip
+            idle = [SetPause(*key, True, PAUSE_STATIC_LOGGED_OUT) for key in diff.static_extra
+                    if key in self._static and not self.actual[key].paused]  # fmt: skip
             for key in diff.static_extra:
-                log.warning("membership_static_member", queue=key[0], interface=key[1],
-                            hint="member => in queues.conf; AMI cannot remove it")  # fmt: skip
-            await self._send_all(diff.actions)
+                if key not in self._static:
+                    log.warning("membership_static_member", queue=key[0], interface=key[1],
+                                hint="member => in queues.conf; AMI cannot remove it")  # fmt: skip
+            await self._send_all([*diff.actions, *idle])
 
     async def _send_all(self, actions: Sequence[Action]) -> None:
         """Send `actions`, up to MAX_IN_FLIGHT awaiting their replies at once; the actions of

@@ -12,15 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from ccrouter.routing.agi import RouteResult
-from ccrouter.pbx.agi.session import AgiRequest
-from ccrouter.config import Settings
 from ccrouter.calls.model.cards import CardWrite
-from ccrouter.routing.model.decide import Floor, Requirements, RouteDecision, RoutingTable, decide
-from ccrouter.routing.hook import HookCall, RouteHook
-from ccrouter.routing.table import routing_table as _routing_table
-from ccrouter.routing.recent import PreviousCall, RecentCalls
 from ccrouter.calls.tracker import CallTracker
+from ccrouter.config import Settings
+from ccrouter.pbx.agi.session import AgiRequest
+from ccrouter.routing.agi import RouteResult
+from ccrouter.routing.hook import HookCall, RouteHook
+from ccrouter.routing.model.decide import Floor, Requirements, RouteDecision, RoutingTable, decide
+from ccrouter.routing.recent import PreviousCall, RecentCalls
+from ccrouter.routing.table import routing_table as _routing_table
 
 
 def routing_table(settings: Settings) -> RoutingTable:

@@ -10,18 +10,18 @@ daemon applies it within `routing.state_poll_s`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.config import Settings
+from ccrouter.db.engine import immediate, retry_locked
+from ccrouter.db.tables import operator_state
 from ccrouter.routing.model.skills import OperatorState
 from ccrouter.routing.table import configured_operators
-from ccrouter.db.tables import operator_state
 
 
 class OperatorError(ValueError):
@@ -62,30 +62,35 @@ class OperatorStore:
             result = await conn.execute(sa.select(operator_state))
             return {r.operator_id: _row(r) for r in result}
 
-    async def put(self, row: OperatorRow, *, attempts: int = 5) -> OperatorRow:
-        """Write one operator's row with the next version (retried if another writer won)."""
-        for _ in range(attempts):
-            try:
-                async with self._engine.begin() as conn:
-                    top = (await conn.execute(
-                        sa.select(sa.func.max(operator_state.c.version)))).scalar()  # fmt: skip
-                    row = replace(row, version=int(top or 0) + 1, updated_at=time.time())
-                    values = {
-                        "logged_in": row.logged_in, "paused": row.paused,
-                        "pause_reason": row.pause_reason,
-                        "skills": dict(row.skills) if row.skills is not None else None,
-                        "version": row.version, "updated_at": row.updated_at,
-                        "updated_by": row.updated_by,
-                    }  # fmt: skip
-                    mine = operator_state.c.operator_id == row.operator_id
-                    done = await conn.execute(operator_state.update().where(mine).values(values))
-                    if done.rowcount == 0:
-                        insert = operator_state.insert()
-                        await conn.execute(insert.values(operator_id=row.operator_id, **values))
-                return row
-            except IntegrityError:  # a concurrent writer took that version
-                continue
-        raise OperatorError(f"could not write operator {row.operator_id}: database busy")
+    async def update(
+        self, operator_id: str, change: Callable[[OperatorRow | None], OperatorRow]
+    ) -> OperatorRow:
+        """Read one operator's row, `change` it and write it with the next version, in one
+        BEGIN IMMEDIATE transaction (so concurrent writers queue on the lock, none loses the
+        other's change), retried while the database is locked."""
+        what = f"writing operator {operator_id}"
+        return await retry_locked(lambda: self._update(operator_id, change), what=what)
+
+    async def _update(
+        self, operator_id: str, change: Callable[[OperatorRow | None], OperatorRow]
+    ) -> OperatorRow:
+        mine = operator_state.c.operator_id == operator_id
+        async with immediate(self._engine).begin() as conn:
+            found = (await conn.execute(sa.select(operator_state).where(mine))).first()
+            top = (await conn.execute(sa.select(sa.func.max(operator_state.c.version)))).scalar()
+            row = replace(change(_row(found) if found is not None else None),
+                          version=int(top or 0) + 1, updated_at=time.time())  # fmt: skip
+            values = {
+                "logged_in": row.logged_in, "paused": row.paused, "pause_reason": row.pause_reason,
+                "skills": dict(row.skills) if row.skills is not None else None,
+                "version": row.version, "updated_at": row.updated_at, "updated_by": row.updated_by,
+            }  # fmt: skip
+            if found is None:
+                insert = operator_state.insert().values(operator_id=operator_id, **values)
+                await conn.execute(insert)
+            else:
+                await conn.execute(operator_state.update().where(mine).values(values))
+        return row
 
 
 class OperatorService:
@@ -125,24 +130,35 @@ class OperatorService:
         return replace(op, logged_in=row.logged_in, paused=row.paused, pause_reason=reason,
                        skills=skills)  # fmt: skip
 
-    async def _write(self, operator_id: str, by: str, **changes: Any) -> OperatorState:
+    async def _write(
+        self, operator_id: str, by: str, changes: Callable[[OperatorState], Mapping[str, Any]]
+    ) -> OperatorState:
+        """`changes(current state)` -> the row's new fields, applied to the row as it is in
+        the database at the moment of writing (in the same transaction)."""
         op = self._check(operator_id)
-        row = (await self.store.rows()).get(operator_id) or OperatorRow(
-            operator_id, op.logged_in, op.paused, op.pause_reason, None, 0, 0.0, by)
-        row = replace(row, updated_by=by, **changes)
-        return self._apply(op, await self.store.put(row))
+
+        def change(row: OperatorRow | None) -> OperatorRow:
+            row = row or OperatorRow(operator_id, op.logged_in, op.paused, op.pause_reason,
+                                     None, 0, 0.0, by)  # fmt: skip
+            return replace(row, updated_by=by, **changes(self._apply(op, row)))
+
+        return self._apply(op, await self.store.update(operator_id, change))
 
     async def login(self, operator_id: str, *, by: str = "cli") -> OperatorState:
-        return await self._write(operator_id, by, logged_in=True)
+        return await self._write(operator_id, by, lambda _: {"logged_in": True})
 
     async def logout(self, operator_id: str, *, by: str = "cli") -> OperatorState:
-        return await self._write(operator_id, by, logged_in=False, paused=False, pause_reason="")
+        return await self._write(
+            operator_id, by, lambda _: {"logged_in": False, "paused": False, "pause_reason": ""}
+        )
 
     async def pause(self, operator_id: str, reason: str = "", *, by: str = "cli") -> OperatorState:
-        return await self._write(operator_id, by, paused=True, pause_reason=reason)
+        return await self._write(
+            operator_id, by, lambda _: {"paused": True, "pause_reason": reason}
+        )
 
     async def unpause(self, operator_id: str, *, by: str = "cli") -> OperatorState:
-        return await self._write(operator_id, by, paused=False, pause_reason="")
+        return await self._write(operator_id, by, lambda _: {"paused": False, "pause_reason": ""})
 
     async def set_skills(
         self, operator_id: str, levels: Mapping[str, int], *, replace_all: bool = False,
@@ -155,10 +171,12 @@ class OperatorService:
                 raise OperatorError(f"unknown skill {skill!r}; languages and products: {known}")
             if not 0 <= level <= 100:
                 raise OperatorError(f"skill {skill}: level must be 0..100, got {level}")
-        current = await self.state(operator_id)
-        merged = dict(levels) if replace_all else {**current.skills, **levels}
-        return await self._write(operator_id, by,
-                                 skills={k: v for k, v in merged.items() if v > 0})  # fmt: skip
+
+        def skills(current: OperatorState) -> Mapping[str, Any]:
+            merged = dict(levels) if replace_all else {**current.skills, **levels}
+            return {"skills": {k: v for k, v in merged.items() if v > 0}}
+
+        return await self._write(operator_id, by, skills)
 
     async def reset_skills(self, operator_id: str, *, by: str = "cli") -> OperatorState:
-        return await self._write(operator_id, by, skills=None)
+        return await self._write(operator_id, by, lambda _: {"skills": None})

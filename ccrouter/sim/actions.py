@@ -35,6 +35,12 @@ class OriginateRequest:
 
 
 Originator = Callable[[OriginateRequest], Awaitable[bool]]
+APP_QUEUE_ACTIONS = frozenset({
+    "queuestatus", "queuesummary", "queueadd", "queueremove", "queuepause", "queuepenalty",
+    "queuelog", "queuememberringinuse", "queuerule", "queuereload", "queuereset",
+    "queuechangeprioritycaller", "queuewithdrawcaller",
+})
+"""The manager actions app_queue.c registers: unknown while the PBX boots (not loaded yet)."""
 _TRUE = ("true", "yes", "1", "on", "y", "t")
 
 
@@ -53,6 +59,8 @@ class Actions:
         self.engine = engine
         self.originate = originate
         self.started = started
+        self.booting = False
+        """True after a restart until FullyBooted: app_queue's actions are not registered."""
         self.table: dict[str, Callable[[AmiSession, Message], Awaitable[None]]] = {
             "ping": self.ping, "coresettings": self.coresettings, "corestatus": self.corestatus,
             "command": self.command, "setvar": self.setvar, "getvar": self.getvar,
@@ -64,8 +72,9 @@ class Actions:
         }
 
     async def handle(self, s: AmiSession, m: Message) -> None:
-        fn = self.table.get(m.action.lower())
-        if fn is None:
+        name = m.action.lower()
+        fn = self.table.get(name)
+        if fn is None or (self.booting and name in APP_QUEUE_ACTIONS):
             s.error(m, f"Invalid/unknown command: {m.action}. "
                        "Use Action: ListCommands to show available commands.")
             return

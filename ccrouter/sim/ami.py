@@ -244,6 +244,10 @@ class AmiServer:
         self._live: list[AmiSession] = []  # logged in with events on
         self._wanted: dict[str, bool] = {}
         self.half_open = False
+        self.booted = True
+        """False while the PBX boots: a Login gets no FullyBooted (manager.c `ast_fully_booted`)."""
+        self.shutting_down = False
+        """True while the PBX shuts down: every action answers `Asterisk is shutting down`."""
         self.port = 0
         self.host = "127.0.0.1"
 
@@ -354,6 +358,10 @@ class AmiServer:
         if not action:
             session.error(msg, "Missing action in request")
             return True
+        if self.shutting_down:  # manager.c process_message: before the Login check
+            log.error("sim.ami.shutting_down", action=msg.action)
+            session.error(msg, "Asterisk is shutting down")
+            return True
         if action == "logoff":
             session.respond(msg, "Goodbye", "Thanks for all the fish.")
             return False
@@ -384,7 +392,7 @@ class AmiServer:
         session.username = self._username
         self._set_events(session, msg.get("Events") or "on")
         session.ok(msg, "Authentication accepted")
-        if session.event_classes is None or "system" in session.event_classes:
+        if self.booted and (session.event_classes is None or "system" in session.event_classes):
             uptime = self._uptime()
             text = f"Event: FullyBooted\r\nPrivilege: {ev.SYSTEM}\r\n{ev.fully_booted(uptime)}\r\n"
             if session.should_send("FullyBooted", text):

@@ -9,13 +9,14 @@ QueueCallerLeave. All delays are simulated seconds (scaled by `time_scale`).
 from __future__ import annotations
 
 import asyncio
+import random
 
 import structlog
 
 from . import events as ev
 from .channel import Channel
 from .core import INUSE, NOT_INUSE, RINGING, Core
-from .model import Member
+from .model import LostCallerBlock, Member
 from .queues import Attempt, Entry, SimQueue
 from .rules import apply_change
 
@@ -29,8 +30,11 @@ def _bridge_id(core: Core) -> str:
 
 
 class QueueEngine:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, lost_caller_block: LostCallerBlock | None = None,
+                 seed: int = 0) -> None:
         self.core = core
+        self.lost_caller_block = lost_caller_block or LostCallerBlock()
+        self._shapes = random.Random(f"agent-complete/{seed}")  # apart from core.rng's draws
         self.ringing: set[str] = set()
         self._pending: set[str] = set()
         self._soon: asyncio.Handle | None = None
@@ -238,13 +242,30 @@ class QueueEngine:
     # -- after the conversation ------------------------------------------------------------
     def complete(self, q: SimQueue, entry: Entry, attempt: Attempt, reason: str,
                  talk: int) -> None:
-        # The agent's snapshot (Dest*) is only there while its channel lives (see the recording).
-        dest = attempt.chans[0] if attempt.chans[0].name in self.core.channels else None
-        self.core.emit("AgentComplete", ev.AGENT, ev.agent, entry.chan, dest, q.name,
+        call = entry.live.call
+        caller, dest = self._complete_blocks(entry.chan, attempt.chans[0], reason, talk)
+        shape = "caller" if caller is not None else "none" if dest is None else "dest"
+        call.agent_complete = shape
+        self.core.emit("AgentComplete", ev.AGENT, ev.agent, caller, dest, q.name,
                        attempt.member,
-                       f"HoldTime: {entry.live.call.hold_time}\r\nTalkTime: {talk}\r\n"
+                       f"HoldTime: {call.hold_time}\r\nTalkTime: {talk}\r\n"
                        f"Reason: {reason}\r\n")
-        q.record_complete(entry.live.call.hold_time, talk)
+        q.record_complete(call.hold_time, talk)
+
+    def _complete_blocks(self, caller: Channel, member: Channel, reason: str,
+                         talk: int) -> tuple[Channel | None, Channel | None]:
+        """The caller's and the member's channel of an AgentComplete (None: no block). The
+        member's snapshot (Dest*) is only there while its channel lives (see the recording);
+        on a call that ended within a second, once the caller's channel is gone, the caller's
+        block may be missing too, at the rates of `lost_caller_block`."""
+        channels, lost = self.core.channels, self.lost_caller_block
+        dest = member if member.name in channels else None
+        if talk > lost.max_talk_s or caller.name in channels:
+            return caller, dest
+        rate = lost.caller_ends if reason == "caller" else lost.agent_ends
+        if self._shapes.random() >= rate:
+            return caller, dest
+        return None, None if self._shapes.random() < lost.no_block else member
 
     def hangup_agent(self, attempt: Attempt, first_soft: bool) -> None:
         core = self.core

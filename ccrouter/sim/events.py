@@ -76,11 +76,13 @@ def moh(ch: Channel, with_class: bool) -> str:
     return f"{ch.snap()}Class: default\r\n" if with_class else ch.snap()
 
 
-def agent(caller: Channel, dest: Channel | None, queue: str, member: Member,
+def agent(caller: Channel | None, dest: Channel | None, queue: str, member: Member,
           tail: str = "") -> str:
-    """AgentCalled / AgentConnect / AgentComplete / AgentRingNoAnswer / AgentDump."""
+    """AgentCalled / AgentConnect / AgentComplete / AgentRingNoAnswer / AgentDump (an
+    AgentComplete may lack the caller's block, or both blocks: see `LostCallerBlock`)."""
     return (
-        f"{caller.snap()}{dest.dest() if dest is not None else ''}Queue: {queue}\r\n"
+        f"{caller.snap() if caller is not None else ''}"
+        f"{dest.dest() if dest is not None else ''}Queue: {queue}\r\n"
         f"Interface: {member.interface}\r\nMemberName: {member.name}\r\n{tail}"
     )
 

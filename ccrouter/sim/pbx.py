@@ -19,7 +19,7 @@ from .callback_leg import operator_first_leg
 from .calls import LiveCall, OriginateInfo, cancel_quietly
 from .core import INUSE, NOT_INUSE, Core, SimOptions
 from .engine import QueueEngine
-from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator
+from .model import LostCallerBlock, Member, SimCall, SimCaller, SimCustomer, SimOperator
 from .queues import QueueConfig, SimQueue
 from .rules import parse_conf_sections, parse_queuerules
 
@@ -46,9 +46,13 @@ class PbxSimulator:
         inbound_script: str = dp.SCRIPT_ROUTE,
         survey: bool = False,
         channelvars: tuple[str, ...] = (),
+        lost_caller_block: LostCallerBlock | None = None,
     ) -> None:
         """`channelvars`: manager.conf's `channelvars` (channel variables every channel
-        snapshot in an event reports as `ChanVariable: NAME=value`); none by default."""
+        snapshot in an event reports as `ChanVariable: NAME=value`); none by default.
+        `lost_caller_block`: how often a call that ends within a second of AgentConnect gets an
+        AgentComplete without the caller's channel block (default: the rates a real Asterisk
+        22 showed)."""
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         opts = SimOptions(agi_host, agi_port, time_scale, noise, fallback_queue, prompt_s,
@@ -57,7 +61,7 @@ class PbxSimulator:
         self._ami = AmiServer(username, secret, self._handle_action, login_fail_delay_s,
                               lambda: int(time.time() - self._started))
         self._core = Core(opts, self._ami, seed)
-        self._engine = QueueEngine(self._core)
+        self._engine = QueueEngine(self._core, lost_caller_block, seed)
         self._actions = Actions(self._core, self._engine, self._originate, self._started)
         self._tasks: set[asyncio.Task[None]] = set()
         self._customers: dict[str, SimCustomer] = {}
@@ -66,6 +70,9 @@ class PbxSimulator:
         """Every Originate action received (tests count dials with it)."""
         self.customer_calls: list[SimCall] = []
         """Originated customer legs that answered, in order."""
+        self.booted_at: float | None = None
+        """Loop time of the last `FullyBooted` sent after a `restart(boot_s=...)`."""
+        self._boot_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -87,6 +94,8 @@ class PbxSimulator:
         self._core.opt = dataclasses.replace(self._core.opt, agi_port=port)
 
     async def close(self) -> None:
+        if self._boot_timer is not None:
+            self._boot_timer.cancel()
         await cancel_quietly(list(self._tasks))
         self._engine.reset()
         await self._ami.close()
@@ -122,6 +131,9 @@ class PbxSimulator:
                 defaultrule=opts.get("defaultrule", ""),
             )  # fmt: skip
             names.append(name)
+        for name, line in _member_lines(text, names):  # `member =>`: static members
+            interface, penalty, member_name, *_ = [*(f.strip() for f in line.split(",")), "", ""]
+            self.add_member(name, interface, name=member_name, penalty=int(penalty or 0))
         return names
 
     def add_operator(self, operator: SimOperator) -> None:
@@ -360,16 +372,48 @@ class PbxSimulator:
         """Keep AMI sockets open but send nothing and read nothing (until turned off)."""
         self._ami.set_half_open(on)
 
-    async def restart(self, down_s: float = 0.0) -> None:
+    async def restart(self, down_s: float = 0.0, *, boot_s: float = 0.0,
+                      graceful_s: float | None = None, announce_boot: bool = True) -> None:
         """Asterisk restart: Shutdown event, AMI dropped, calls vanish without events, new
         uniqueid epoch, static queue config kept, dynamic members and stats gone.
-        With `down_s` > 0 the AMI port refuses connections for that many real seconds."""
-        core = self._core
-        core.emit("Shutdown", ev.SYSTEM, ev.shutdown, True)
+        With `down_s` > 0 the AMI port refuses connections for that many real seconds.
+        With `boot_s` > 0 the new PBX then boots for that many real seconds: logins work (no
+        FullyBooted with them), app_queue's actions answer `Invalid/unknown command`, and
+        `FullyBooted` goes to every logged-in session when it is done (`booted_at`; not with
+        `announce_boot=False`: like a manager.conf user without the `system` read class).
+        With `graceful_s` (`core restart now`, asterisk.c `can_safely_quit`): every action
+        answers `Asterisk is shutting down` from then on, every call is hung up with its real
+        events (a queued caller's QueueCallerAbandon/Leave, Hangup), and `graceful_s` real
+        seconds later comes `Shutdown` (`Cleanly`) and the sockets close."""
+        if graceful_s is not None:
+            await self._shut_down(graceful_s)
+        else:
+            self._core.emit("Shutdown", ev.SYSTEM, ev.shutdown, True)
         self._ami.drop_all()
+        self._ami.shutting_down, self._ami.booted = False, True
         port, host = self._ami.port, self._ami.host
         if down_s > 0:
             await self._ami.stop_listening()
+        await self._tear_down()
+        if boot_s > 0:
+            self._begin_boot()
+        if down_s > 0:
+            await asyncio.sleep(down_s)
+            await self._ami.start(host, port)
+        if boot_s > 0:
+            self._boot_timer = asyncio.get_running_loop().call_later(boot_s, self._booted,
+                                                                     announce_boot)
+        log.info("sim.restarted", epoch=self._core.epoch)
+
+    async def _shut_down(self, window_s: float) -> None:
+        self._ami.shutting_down = True
+        for live in list(self._core.live.values()):
+            live.caller_hangup()  # ast_softhangup_all
+        await asyncio.sleep(window_s)
+        self._core.emit("Shutdown", ev.SYSTEM, lambda: "Shutdown: Cleanly\r\nRestart: True\r\n")
+
+    async def _tear_down(self) -> None:
+        core = self._core
         core.noise, saved = False, core.noise
         core.ami = _Muted()  # type: ignore[assignment]
         try:
@@ -390,11 +434,22 @@ class PbxSimulator:
                                            busy_until=0.0, login_time=core.wall())
         core.new_epoch()
         core.processed = 0
-        self._actions.started = time.time()  # CoreStatus reports the new start-up time
-        if down_s > 0:
-            await asyncio.sleep(down_s)
-            await self._ami.start(host, port)
-        log.info("sim.restarted", epoch=core.epoch)
+        self._started = self._actions.started = time.time()  # CoreStatus: the new start-up
+
+    def _begin_boot(self) -> None:
+        self.booted_at = None
+        self._ami.booted = False
+        self._actions.booting = True
+
+    def _booted(self, announce: bool) -> None:
+        self._boot_timer = None
+        self._ami.booted = announce
+        self._actions.booting = False
+        self.booted_at = asyncio.get_running_loop().time()
+        if announce:
+            self._core.emit("FullyBooted", ev.SYSTEM, ev.fully_booted,
+                            int(time.time() - self._started))
+        log.info("sim.fully_booted")
 
     # -- introspection for tests -------------------------------------------------------------
     def members(self, queue: str) -> list[Member]:
@@ -420,3 +475,16 @@ class _Muted:
 
     def emit(self, name: str, priv: str, body: str) -> None:
         return None
+
+
+def _member_lines(text: str, queues: list[str]) -> list[tuple[str, str]]:
+    """(queue, what follows `member =>`) of a queues.conf text, in order."""
+    out, section = [], ""
+    for raw in text.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "member" and section in queues:  # `member =>` or `member =`
+            out.append((section, value.removeprefix(">").strip()))
+    return out

@@ -12,13 +12,12 @@ runs (same SQLite database, WAL); a revoked token is refused at its next request
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ccrouter.cli_support import database, settings_or_none
+from ccrouter.cli_support import database, run_command, settings_or_none
 from ccrouter.config import Settings
 from ccrouter.web.auth import Role, TokenStore
 
@@ -55,12 +54,14 @@ def _check(settings: Settings, args: argparse.Namespace) -> str | None:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from ccrouter.db.engine import retry_locked
 
     async with database(settings) as engine:
         store = TokenStore(engine)
         if args.token_command == "create":
-            token, token_id = await store.create(args.name.strip(), Role(args.role),
-                                                 args.operator)
+            token, token_id = await retry_locked(
+                lambda: store.create(args.name.strip(), Role(args.role), args.operator),
+                what="creating the token")  # fmt: skip
             print(f"token {token_id} ({args.role}) created; it is shown only now:")
             print(token)
             return 0
@@ -70,7 +71,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 state = "revoked" if t.revoked_at else "active"
                 print(f"{t.id}\t{t.role}\t{t.operator or '-'}\t{t.name}\t{when}\t{state}")
             return 0
-        if await store.revoke(args.id):
+        if await retry_locked(lambda: store.revoke(args.id), what=f"revoking token {args.id}"):
             print(f"token {args.id} revoked")
             return 0
         print(f"no active token with id {args.id}", file=sys.stderr)
@@ -85,4 +86,4 @@ def cmd_token(args: argparse.Namespace) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    return asyncio.run(_run(settings, args))
+    return run_command(_run(settings, args), f"token {args.token_command}")

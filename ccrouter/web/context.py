@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ccrouter.config.schema import AlertSettings, Operator, Settings
 from ccrouter.web.auth import mask_number
@@ -24,14 +24,17 @@ if TYPE_CHECKING:
 class KpiView(Protocol):
     """The reports feature's KPIs, as the wallboard and the alerts read them."""
 
-    async def per_queue(self, start: float, end: float) -> dict[str, Any]: ...
+    async def per_queue(
+        self, start: float, end: float, queues: Sequence[str] = ()
+    ) -> Mapping[str, Any]: ...
 
     async def today(self, now: float) -> dict[str, dict[str, Any]]:
         """Per queue, today's KPIs (from local midnight) as JSON-ready dicts."""
         ...
 
     async def kpi_counts(
-        self, start: float, end: float, *, queues: Sequence[str] = (), interval: str = "hour"
+        self, start: float, end: float, *, queues: Sequence[str] = (),
+        interval: Literal["hour", "day"] = "hour",
     ) -> Any: ...
 
 

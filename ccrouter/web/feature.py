@@ -22,12 +22,12 @@ import sqlalchemy as sa
 import structlog
 from aiohttp import web
 
-from ccrouter.pbx.agi.server import Script
-from ccrouter.pbx.agi.session import AgiSession
-from ccrouter.pbx.ami.translate import member_from_status_item
-from ccrouter.pbx import events as ev
 from ccrouter.calls.model.book import LiveCall
 from ccrouter.calls.model.cards import CARD_FIELDS
+from ccrouter.pbx import events as ev
+from ccrouter.pbx.agi.server import ListenError, Script
+from ccrouter.pbx.agi.session import AgiSession
+from ccrouter.pbx.ami.translate import member_from_status_item
 from ccrouter.web import cards, live_routes
 from ccrouter.web.api import Auth, Endpoint, add_routes, errors_middleware
 from ccrouter.web.auth import Role, TokenStore
@@ -131,20 +131,30 @@ class WebFeature:
         web_app.router.add_static("/static", STATIC)
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, s.http.host, s.http.port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.address = sockets[0].getsockname()[:2] if sockets else (s.http.host, s.http.port)
-        app.spawn("web_screen_pop", self._screen_pop())
-        app.spawn("web_wallboard", self._wallboard())
 
         async def stop() -> None:
             ctx.hub.close()
             await runner.cleanup()
 
-        app.stop_hooks.append(stop)
+        app.stop_hooks.append(stop)  # before the bind: App.stop() undoes a failed one too
+        self.address = await self._listen(runner, s.http.host, s.http.port)
+        app.spawn("web_screen_pop", self._screen_pop())
+        app.spawn("web_wallboard", self._wallboard())
         log.info("http_listening", host=self.address[0], port=self.address[1])
+
+    @staticmethod
+    async def _listen(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]:
+        """Bind the HTTP site; the bound (host, port). A port in use is a ListenError naming it."""
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError.of(exc, host, port) from exc
+        sockets = getattr(site._server, "sockets", None) or []
+        if not sockets:
+            return host, port
+        bound_host, bound_port = sockets[0].getsockname()[:2]
+        return str(bound_host), int(bound_port)
 
     # --- live inputs ------------------------------------------------------------------------
 

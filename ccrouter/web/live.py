@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ccrouter.pbx import events as ev
+
 BUSY_STATES: Final = frozenset({2, 3, 6, 7, 8})
 RINGING_STATES: Final = frozenset({6, 7})
 UNAVAILABLE_STATES: Final = frozenset({0, 4, 5})

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ccrouter.pbx import events as ev
+from ccrouter.calls.model.agent_index import AgentIndex
 from ccrouter.calls.model.cards import (
     CardKind,
     CardState,
@@ -22,6 +22,7 @@ from ccrouter.calls.model.cards import (
     Outcome,
     is_valid_card_number,
 )
+from ccrouter.pbx import events as ev
 
 _CardWrite = ev.builder(CardWrite)  # the same CardWrite, built faster (one or two per event)
 
@@ -102,6 +103,7 @@ class CallBook:
         self._close_grace_s = close_grace_s
         self._by_uniqueid: dict[str, LiveCall] = {}
         self._by_linkedid: dict[str, LiveCall] = {}
+        self._agents = AgentIndex()  # the call each member is connected to (AgentConnect)
         self._handlers: dict[type[Any], Callable[[Any], list[CardWrite]]] = {
             ev.CallerJoined: self._joined,
             ev.AgentRinging: self._ringing,
@@ -333,6 +335,7 @@ class CallBook:
             return []
         call.answered, call.ringing = True, ""
         call.operator, call.interface = operator, interface
+        self._agents.connect(call.queue, interface, call.uniqueid)
         fields: dict[str, Any] = {
             "answered_at": at,
             "operator": operator,
@@ -359,6 +362,7 @@ class CallBook:
             return []
         call.answered, call.ringing = True, ""
         call.operator, call.interface = e.member_name, e.interface
+        self._agents.connect(e.queue, e.interface, call.uniqueid)
         return [
             _CardWrite(
                 call.card,
@@ -375,12 +379,22 @@ class CallBook:
         ]
 
     def _finished(self, e: ev.AgentFinished) -> list[CardWrite]:
-        call = self._call_for(e.chan)
+        call = self._call_for(e.chan) if e.chan.uniqueid else self._finished_unnamed(e)
         if call is None:
             return []
         call.agent_done = True
+        self._agents.release(call.uniqueid)
         writes = [_CardWrite(call.card, {"talk_s": e.talk_time, "end_reason": e.reason})]
         return writes + self._close_if_complete(call, e.at)
+
+    def _finished_unnamed(self, e: ev.AgentFinished) -> LiveCall | None:
+        """The call of an AgentComplete without the caller's block: by the linkedid of the
+        member's block (a call of that member still waiting for its AgentComplete), else the
+        call connected to that member (queue, interface)."""
+        call = self._by_linkedid.get(e.chan.linkedid) if e.chan.linkedid else None
+        if call is not None and call.interface == e.interface and not call.agent_done:
+            return call
+        return self._by_uniqueid.get(self._agents.connected(e.queue, e.interface))
 
     def _abandoned(self, e: ev.CallerAbandoned) -> list[CardWrite]:
         call = self._call_for(e.chan)
@@ -423,6 +437,7 @@ class CallBook:
 
     def _close(self, call: LiveCall, at: float, reason: CloseReason) -> list[CardWrite]:
         self._by_uniqueid.pop(call.uniqueid, None)
+        self._agents.release(call.uniqueid)
         if call.linkedid and self._by_linkedid.get(call.linkedid) is call:
             del self._by_linkedid[call.linkedid]
         lost = reason in (CloseReason.RECONCILED, CloseReason.LOST_ON_PBX_RESTART)
@@ -486,6 +501,8 @@ class CallBook:
             self._by_uniqueid[uniqueid] = call
             if call.linkedid:
                 self._by_linkedid[call.linkedid] = call
+            if call.answered and call.interface:
+                self._agents.connect(call.queue, call.interface, uniqueid)
 
 
 def _chan(uniqueid: str, channel: str, caller_num: str, caller_name: str) -> ev.ChannelRef:

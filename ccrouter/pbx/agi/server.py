@@ -10,11 +10,14 @@ continues the dialplan.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
 
+from ccrouter.config import AgiSettings
+from ccrouter.dialplan import STATUS_ERROR, VAR_STATUS
 from ccrouter.pbx.agi.connection import AgiConnection, HeaderError
 from ccrouter.pbx.agi.session import (
     AgiArgumentError,
@@ -25,8 +28,6 @@ from ccrouter.pbx.agi.session import (
     AgiSession,
     parse_env,
 )
-from ccrouter.config import AgiSettings
-from ccrouter.dialplan import STATUS_ERROR, VAR_STATUS
 
 Script = Callable[[AgiSession], Awaitable[None]]
 
@@ -37,6 +38,19 @@ _STATUS_TIMEOUT_S = 2.0
 _STREAM_LIMIT = 1 << 16
 """StreamReader buffer limit: the longest reply line (GET VARIABLE of a long value) we accept."""
 _ERROR_LINE = f"SET VARIABLE {VAR_STATUS} {STATUS_ERROR}"
+
+
+class ListenError(OSError):
+    """A listening socket could not be had; the message names why and where, as in
+    `address already in use: 127.0.0.1:4573`."""
+
+    @classmethod
+    def of(cls, exc: OSError, host: str, port: int) -> ListenError:
+        code = exc.errno  # getaddrinfo's (socket.gaierror) are negative: keep its text
+        reason = os.strerror(code) if code is not None and code > 0 else exc.strerror or str(exc)
+        error = cls(f"{reason.lower()}: {host}:{port}")
+        error.errno = exc.errno
+        return error
 
 
 @dataclass(slots=True)
@@ -86,9 +100,12 @@ class AgiServer:
         if self._server is not None or self._closing:
             raise RuntimeError("AgiServer.start() called twice")
         s = self._settings
-        self._server = await asyncio.get_running_loop().create_server(
-            self._new_connection, s.host, s.port
-        )
+        try:
+            self._server = await asyncio.get_running_loop().create_server(
+                self._new_connection, s.host, s.port
+            )
+        except OSError as exc:
+            raise ListenError.of(exc, s.host, s.port) from exc
         host, port = self._server.sockets[0].getsockname()[:2]
         log.info("agi_listening", host=host, port=port, scripts=sorted(self._scripts))
         return host, port

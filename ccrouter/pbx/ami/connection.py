@@ -6,6 +6,14 @@ its Ping cannot notice a half-open socket. Here one supervisor task owns the con
 connect -> Login (failure reported with Asterisk's message) -> event Filter -> `on_connected`
 (the resync) -> a watchdog Ping with a timeout; any failure closes the socket and reconnects
 with capped exponential backoff. Every action has a timeout.
+
+Right after a restart Asterisk accepts logins while it still boots: app_queue's actions answer
+`Invalid/unknown command` until it is fully booted (and every action answers `Asterisk is
+shutting down` while it stops). A booted Asterisk pushes `FullyBooted` right after the Login
+response, a booting one only once it is done: without it the resync waits for it (at most
+`BOOT_RETRY_S`, then tries anyway), and a resync refused because the PBX is not ready waits and
+runs again, on the same connection. `pbx_ready` is True from a successful resync until the
+connection drops or Asterisk announces `Shutdown`.
 """
 
 from __future__ import annotations
@@ -19,9 +27,9 @@ import structlog
 from panoramisk import Manager
 from panoramisk.message import Message
 
-from ccrouter.pbx.ami.protocol import AmiMessage, EventSink, FastAMIProtocol
 from ccrouter.config import AmiSettings
 from ccrouter.dialplan import AMI_EVENTS
+from ccrouter.pbx.ami.protocol import AmiMessage, EventSink, FastAMIProtocol
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +54,17 @@ class AmiActionFailed(AmiError):
     def __init__(self, action: str, message: str) -> None:
         super().__init__(f"AMI {action} failed: {message}")
         self.action, self.message = action, message
+
+
+
+SHUTTING_DOWN = "Asterisk is shutting down"
+"""manager.c `process_message`: every action's answer once a shutdown/restart began."""
+UNKNOWN_COMMAND = "Invalid/unknown command"
+"""An action no loaded module registers: app_queue's, while Asterisk still boots."""
+
+BOOT_RETRY_S = 5.0
+"""Longest wait for `FullyBooted` before the resync is tried (again): a user without the
+`system` read class never gets the event."""
 
 
 def event_filter(names: Sequence[str]) -> str:
@@ -111,6 +130,11 @@ class AmiClient:
         self.connects = 0
         self.last_error = ""
         self.disconnected_since: float | None = time.time()
+        self.boot_retry_s = BOOT_RETRY_S
+        self.pbx_ready = False
+        """Resynced with a PBX that is up: not booting, not shutting down (callbacks wait)."""
+        self._booted = asyncio.Event()
+        self._shutdown_seen = False
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -177,6 +201,8 @@ class AmiClient:
         s = self.settings
         loop = asyncio.get_running_loop()
         self._lost = asyncio.Event()
+        self._booted = asyncio.Event()
+        self._shutdown_seen = False
         manager = _Manager(
             self._lost.set,
             self._dispatch,
@@ -187,7 +213,11 @@ class AmiClient:
             ping_delay=10**9,
         )
         self._manager = manager
-        await asyncio.wait_for(manager.connect(), s.connect_timeout_s)
+        # asyncio.timeout, not wait_for (here and in the watchdog): on 3.11 wait_for returns
+        # the result of an awaitable that finished as the task was cancelled, swallowing the
+        # cancellation; the task then logs in and resyncs while App.stop() waits for it.
+        async with asyncio.timeout(s.connect_timeout_s):
+            await manager.connect()
         reply = await self._raw_send(manager, self._login_action(), s.connect_timeout_s)
         if reply.get("Response") != "Success":
             raise AmiLoginFailed(str(reply.get("Message") or reply.get("Response") or "no reason"))
@@ -197,8 +227,53 @@ class AmiClient:
         self.connects += 1
         self.disconnected_since = None
         log.info("ami_connected", host=s.host, port=s.port, ami_version=self.version)
-        await self._on_connected(self)
+        await self._resync()
         await self._watchdog()
+
+    async def _resync(self) -> None:
+        """Run `on_connected` once the PBX is fully booted; again (same connection) while an
+        action in it is refused because the PBX is not ready."""
+        if not self._booted.is_set():
+            log.info("ami_pbx_booting", waiting_s=self.boot_retry_s)
+            await self._until_booted()
+        while True:
+            try:
+                await self._on_connected(self)
+            except AmiActionFailed as e:
+                if not self.not_ready(e):
+                    raise
+                log.warning("ami_resync_waits_for_pbx", error=e.message)
+                await self._until_booted()
+                continue
+            self.pbx_ready = self._booted.is_set() or not self._shutdown_seen
+            return
+
+    def not_ready(self, e: AmiActionFailed) -> bool:
+        """Whether `e` was refused because the PBX is shutting down or still booting (then
+        `pbx_ready` turns False until a resync succeeds)."""
+        if e.message.startswith(SHUTTING_DOWN):
+            self._pbx_stopping()
+            return True
+        return e.message.startswith(UNKNOWN_COMMAND) and not self._booted.is_set()
+
+    def _pbx_stopping(self) -> None:
+        self._shutdown_seen = True
+        self._booted.clear()
+        self.pbx_ready = False
+
+    async def _until_booted(self) -> None:
+        lost = asyncio.ensure_future(self._lost.wait())
+        booted = asyncio.ensure_future(self._booted.wait())
+        try:
+            await asyncio.wait({lost, booted}, timeout=self.boot_retry_s,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            lost.cancel()
+            booted.cancel()
+        if self._lost.is_set():
+            raise AmiNotConnected("connection lost while the PBX was not ready")
+        if self._booted.is_set():
+            log.info("ami_pbx_fully_booted")
 
     def _login_action(self) -> dict[str, str]:
         s = self.settings
@@ -234,7 +309,8 @@ class AmiClient:
         s = self.settings
         while True:
             try:
-                await asyncio.wait_for(self._lost.wait(), s.ping_interval_s)
+                async with asyncio.timeout(s.ping_interval_s):
+                    await self._lost.wait()
             except TimeoutError:
                 pass
             else:
@@ -243,11 +319,15 @@ class AmiClient:
                 await self.send({"Action": "Ping"}, timeout=s.ping_timeout_s)
             except AmiTimeout:
                 raise AmiTimeout("watchdog: no Pong (half-open connection?)") from None
+            except AmiActionFailed as e:  # an answer all the same: the connection is alive
+                if not self.not_ready(e):
+                    raise
 
     def _drop(self) -> None:
         if self.connected:
             self.disconnected_since = time.time()
         self.connected = False
+        self.pbx_ready = False
         manager, self._manager = self._manager, None
         if manager is not None:
             manager.close()
@@ -257,6 +337,11 @@ class AmiClient:
                     pending.future.exception()  # mark retrieved: nobody may be awaiting it
 
     def _dispatch(self, msg: AmiMessage) -> None:
+        name = msg.get("Event")
+        if name == "FullyBooted":
+            self._booted.set()
+        elif name == "Shutdown":
+            self._pbx_stopping()
         try:
             self._on_event(msg)
         except Exception:  # a raising callback must not drop the connection

@@ -169,9 +169,22 @@ class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no t
                 # (a repeated ActionID: a list, no match). Keys interned: a list reply holds
                 # thousands of items with the same 15-20 header names.
                 reply = ReplyMessage({intern(k): v for k, v in msg.items()})
-                self.handle_message(reply)
+                self._deliver(responses[action_id], reply)
             elif "Event" in msg:
                 if sink is not None:
                     sink(msg)
             elif "Response" in msg:
                 self.log.debug("ami_unmatched_response", response=msg.get("Response"))
+
+    def _deliver(self, action: Any, reply: ReplyMessage) -> None:
+        """A reply to a pending action. panoramisk completes a list action only once a second
+        message came, so a list action whose only reply is `Response: Error` (QueueStatus while
+        Asterisk still boots: app_queue not loaded yet) would wait forever: it ends here with
+        that one reply (as a one-item list, like any list action's result)."""
+        if action.as_list and not action.responses and reply.get("Response") == "Error":
+            for key in (action.id, action.action_id):
+                self.responses.pop(key, None)
+            if not action.future.done():
+                action.future.set_result([reply])
+            return
+        self.handle_message(reply)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ccrouter.pbx.ami.protocol import Headers
 from ccrouter.dialplan import VAR_CARD
 from ccrouter.pbx import events as ev
+from ccrouter.pbx.ami.protocol import Headers
+
 Msg = Mapping[str, Any]
 
 
@@ -230,13 +231,29 @@ def _agent_connect(m: Msg, at: float) -> ev.AgentAnswered:
 
 
 def _agent_complete(m: Msg, at: float) -> ev.AgentFinished:
-    chan, queue, interface, member = _agent(m)
+    """AgentComplete, also without the caller's block: on a call that ends within about a
+    second of AgentConnect Asterisk 22 may send only the member's `Dest*` block, or no channel
+    block at all (fixture ami-agentcomplete-without-caller.txt); see `ev.AgentFinished`."""
     g = m.get
+    if g("Uniqueid"):
+        chan, queue, interface, member = _agent(m)
+    else:
+        queue, interface = _queue(m), _s(m, "Interface")
+        if not interface:
+            raise _missing(m, "Interface")
+        chan, member = _no_caller(_s(m, "DestLinkedid")), _s(m, "MemberName")
     try:
         hold, talk = int(g("HoldTime") or 0), int(g("TalkTime") or 0)
     except ValueError:
         raise _not_a_number(m, "HoldTime", "TalkTime") from None
-    return _AgentFinished(at, chan, queue, interface, member, hold, talk, g("Reason", ""))
+    return _AgentFinished(at, chan, queue, interface, member, hold, talk, g("Reason", ""),
+                          g("DestUniqueid", ""))  # fmt: skip
+
+
+def _no_caller(linkedid: str) -> ev.ChannelRef:
+    """The caller of an event that lacks the caller's channel block: only the call's linkedid
+    (from another leg's block; "" when none) is known."""
+    return _ChannelRef("", linkedid, "", "", "", "", "")
 
 
 def _agent_dump(m: Msg, at: float) -> ev.AgentDumped:
