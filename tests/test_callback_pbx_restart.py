@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ccrouter.callbacks import install
+from ccrouter.callbacks.feature import install
 from ccrouter.sim import SimCaller, SimCustomer
 from ccrouter.sim.actions import OriginateRequest
 from tests.stack import add_operator, stack, wait_until
