@@ -39,7 +39,7 @@ async def test_migrate_empty_database_to_head(engine: AsyncEngine, tmp_path: Pat
     assert await current_revision(engine) is None
     await migrate(engine)
     assert await current_revision(engine) == head_revision()
-    versions = Path(__file__).parents[1] / "ccrouter" / "store" / "migrations" / "versions"
+    versions = Path(__file__).parents[1] / "ccrouter" / "db" / "migrations" / "versions"
     assert head_revision() == max(p.name[:4] for p in versions.glob("0*.py"))
     tables = set(
         sqlite3.connect(tmp_path / "cards.db")
