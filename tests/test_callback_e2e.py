@@ -6,8 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ccrouter.callbacks import feature
-from ccrouter.callbacks.feature import install
+from ccrouter.callbacks.feature import feature, install
 from ccrouter.callbacks.service import CallbackService
 from ccrouter.config import Settings
 from ccrouter.dialplan import CONTEXT_CALLBACK, VAR_CALLBACK_OF, VAR_LANGUAGE, VAR_QUEUE_PRIO
