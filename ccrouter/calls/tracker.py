@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 import structlog
 
-from ccrouter.calls.model.book import CallBook, Routed
+from ccrouter.calls.model.book import CallBook
 from ccrouter.calls.model.cards import CardWrite
+from ccrouter.calls.model.live import Routed
 from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.translate import (
     BadEvent,

@@ -5,7 +5,8 @@ they arrive (insert + updates -> one insert with merged fields; updates -> one u
 values win), so memory grows with the number of distinct cards waiting, not with the number of
 writes. `run()` takes what is queued once the oldest write has waited `commit_window_ms` (or at
 once when `batch_max` cards wait or someone flushes) and writes it in one transaction: one
-executemany INSERT for all new cards, one executemany UPDATE per shape of changed fields.
+executemany INSERT for all new cards, one executemany UPDATE per shape of changed fields
+(`card_commit.py`).
 
 On a database error the batch is kept and retried with backoff (`card_write_failed`) while
 submissions keep being accepted; nothing is dropped and a card's writes stay in order. A write
@@ -16,27 +17,24 @@ that can never succeed (e.g. a value SQLite cannot bind) is isolated to its card
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import sqlite3
 import time
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import structlog
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.calls.card_sql import insert_sql, row_values, stored, update_sql
+from ccrouter.calls.card_commit import PendingCard, commit_batch, is_transient
 from ccrouter.calls.model.cards import CardWrite
-from ccrouter.calls.numbers import CardNumbers, reserve_statement
+from ccrouter.calls.numbers import CardNumbers
 from ccrouter.config import DatabaseSettings
 
 log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_S: Final = 30.0
 DEFAULT_MAX_PENDING: Final = 100_000
+
 
 class CardWriterStopped(RuntimeError):
     """flush() was waiting when the writer's run() stopped."""
@@ -52,30 +50,6 @@ class WriterStats:
     queue_depth: int  # writes submitted but not yet committed
     pending_cards: int  # distinct cards those writes belong to
     last_commit_s: float | None  # duration of the last successful transaction
-
-
-@dataclass(slots=True)
-class _Pending:
-    number: str
-    insert: bool
-    fields: dict[str, Any]
-    first_seq: int
-    writes: int
-    since: float  # time.monotonic() of the first write
-
-
-def _is_transient(error: Exception) -> bool:
-    """Worth retrying: locked, busy, disk full, I/O, connection trouble. (The batch runs on
-    the sqlite3 driver, whose errors come unwrapped; checking out the connection goes through
-    SQLAlchemy, whose errors are wrapped.)"""
-    if isinstance(error, sqlite3.OperationalError | sqlite3.InternalError):
-        return True
-    if isinstance(error, sa_exc.OperationalError | sa_exc.InternalError | sa_exc.TimeoutError):
-        return True
-    if isinstance(error, sa_exc.DisconnectionError | OSError):
-        return True
-    # A bare DatabaseError (e.g. a corrupt page) is kept and retried rather than dropped.
-    return type(error) in (sa_exc.DatabaseError, sqlite3.DatabaseError)
 
 
 class CardWriter:
@@ -94,7 +68,7 @@ class CardWriter:
         self._numbers = numbers
         self._max_pending = max_pending
         self._warn_at = max_pending
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, PendingCard] = {}
         self._inflight = 0  # writes in the batch being written
         self._seq = 0  # sequence of the last submitted write
         self._committed_seq = 0  # every write with seq <= this is committed
@@ -127,7 +101,7 @@ class CardWriter:
             self._seq += 1
             entry = self._pending.get(write.number)
             if entry is None:
-                self._pending[write.number] = _Pending(
+                self._pending[write.number] = PendingCard(
                     write.number, write.insert, fields, self._seq, 1, time.monotonic()
                 )
                 size = len(self._pending)
@@ -238,7 +212,7 @@ class CardWriter:
             except TimeoutError:
                 return True
 
-    def _take(self) -> list[_Pending]:
+    def _take(self) -> list[PendingCard]:
         if len(self._pending) <= self._batch_max:
             batch = list(self._pending.values())
             self._pending = {}
@@ -277,7 +251,7 @@ class CardWriter:
         while self._committed_seq < target:
             await self._write_next_batch()
 
-    async def _write_until_done(self, batch: list[_Pending]) -> None:
+    async def _write_until_done(self, batch: list[PendingCard]) -> None:
         attempt = 0
         while True:
             try:
@@ -285,7 +259,7 @@ class CardWriter:
                 return
             except Exception as error:
                 self._failures += 1
-                if not _is_transient(error):
+                if not is_transient(error):
                     await self._isolate(batch, error)
                     return
                 attempt += 1
@@ -301,7 +275,7 @@ class CardWriter:
                 )
                 await asyncio.sleep(delay)
 
-    async def _isolate(self, batch: list[_Pending], error: Exception) -> None:
+    async def _isolate(self, batch: list[PendingCard], error: Exception) -> None:
         """A permanent error: write card by card so only the bad card is rejected."""
         if len(batch) == 1:
             entry = batch[0]
@@ -332,72 +306,14 @@ class CardWriter:
         self._last_now = now
         return now
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        """One transaction on a pooled connection's aiosqlite handle: BEGIN IMMEDIATE, the
-        executemany statements, COMMIT — a thread hop each, none of SQLAlchemy's per-statement
-        layers (about 1 ms of CPU per transaction on 2 cores, more than the rows themselves)."""
+    async def _commit(self, batch: list[PendingCard]) -> None:
+        """One transaction (`commit_batch`), then its statistics and the number reservation."""
         started = time.monotonic()
         now = self._now()
-        inserts = [e for e in batch if e.insert]
-        updates = [e for e in batch if not e.insert]
         due = self._numbers.reservation_due() if self._numbers is not None else None
-        written = 0
-        async with self._engine.connect() as conn:
-            db: Any = (await conn.get_raw_connection()).driver_connection  # aiosqlite's
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                if inserts:  # one executemany: the columns any new card sets, else NULL
-                    columns = tuple(sorted(set().union(*(e.fields for e in inserts))))
-                    rows = [(e.number, *row_values(e.fields, columns), now, now) for e in inserts]
-                    inserted = (await db.executemany(insert_sql(columns), rows)).rowcount
-                    written += inserted
-                    if inserted != len(inserts):
-                        updates.extend(await self._conflicts(db, inserts, now))
-                written += await self._update(db, updates, now)
-                if due is not None:
-                    sql = reserve_statement(due).compile(dialect=conn.dialect)
-                    await db.execute(sql.string, [sql.params[k] for k in sql.positiontup or ()])
-                await db.commit()
-            except Exception:
-                with contextlib.suppress(Exception):
-                    await db.rollback()
-                raise
+        written = await commit_batch(self._engine, batch, now=now, due=due)
         self._last_commit_s = time.monotonic() - started
         self._commits += 1
         self._rows_written += written
         if due is not None and self._numbers is not None:
             self._numbers.reserved(due)
-
-    async def _conflicts(self, db: Any, inserts: list[_Pending], now: float) -> list[_Pending]:
-        """Inserts whose number was already stored: applied as updates, with a warning."""
-        existing = await stored(db, [e.number for e in inserts], created_before=now)
-        out = []
-        for entry in inserts:
-            if entry.number in existing:
-                log.warning("card_insert_conflict", card=entry.number, action="updated instead")
-                out.append(_Pending(entry.number, False, entry.fields, entry.first_seq,
-                                    entry.writes, entry.since))  # fmt: skip
-        return out
-
-    async def _update(self, db: Any, updates: list[_Pending], now: float) -> int:
-        written = 0
-        for columns, group in _by_shape(updates).items():
-            rows = [(*row_values(e.fields, columns), now, e.number) for e in group]
-            changed = (await db.executemany(update_sql(columns), rows)).rowcount
-            written += changed
-            if changed != len(rows):
-                found = await stored(db, [e.number for e in group])
-                for entry in group:
-                    if entry.number not in found:
-                        log.error(
-                            "card_update_without_card", card=entry.number, fields=entry.fields
-                        )
-        return written
-
-
-def _by_shape(entries: list[_Pending]) -> dict[tuple[str, ...], list[_Pending]]:
-    """Entries grouped by the fields they set: one executemany per group."""
-    shapes: defaultdict[tuple[str, ...], list[_Pending]] = defaultdict(list)
-    for entry in entries:
-        shapes[tuple(sorted(entry.fields))].append(entry)
-    return shapes

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 import structlog
 from aiohttp import web
 
-from ccrouter.calls.model.book import LiveCall
 from ccrouter.calls.model.cards import CARD_FIELDS
+from ccrouter.calls.model.live import LiveCall
 from ccrouter.pbx import events as ev
 from ccrouter.pbx.agi.server import ListenError, Script
 from ccrouter.pbx.agi.session import AgiSession

@@ -5,15 +5,17 @@ queue; for a Local channel that is the `;2` half) and also indexed by `Linkedid`
 shares. Events of one call arrive out of order across channels (`AgentComplete` after the caller's
 `Hangup`), so a card is closed only when all its parts are in: the caller's channel is gone, and an
 answered call has its `AgentComplete` — or when `close_grace_s` has passed since the hang-up.
+
+This module opens and updates calls: what the route script, the IVR and callbacks report, the AMI
+events (`apply`) and what a resync finds (`adopt`, `bridged`). The live calls' indexes and how a
+call ends are `LiveCalls` (`closing.py`), which `CallBook` extends; its values are in `live.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from ccrouter.calls.model.agent_index import AgentIndex
 from ccrouter.calls.model.cards import (
     CardKind,
     CardState,
@@ -22,75 +24,19 @@ from ccrouter.calls.model.cards import (
     Outcome,
     is_valid_card_number,
 )
+from ccrouter.calls.model.closing import LiveCalls
+from ccrouter.calls.model.live import LiveCall, Routed
 from ccrouter.pbx import events as ev
 
 _CardWrite = ev.builder(CardWrite)  # the same CardWrite, built faster (one or two per event)
 
 # Enum `.value` is a Python-level property: the per-event paths use the plain strings.
-_INBOUND, _OPEN, _CLOSED = CardKind.INBOUND.value, CardState.OPEN.value, CardState.CLOSED.value
+_INBOUND, _OPEN = CardKind.INBOUND.value, CardState.OPEN.value
 _ANSWERED, _ABANDONED = Outcome.ANSWERED.value, Outcome.ABANDONED.value
 _SHORT_ABANDON = Outcome.SHORT_ABANDON.value
 
 
-class Routed(Protocol):
-    """What the call book keeps of a routing decision (`ccrouter.routing.model.decide`)."""
-
-    @property
-    def language(self) -> str: ...
-    @property
-    def product(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def queue(self) -> str: ...
-    @property
-    def priority(self) -> int: ...
-
-
-@dataclass(slots=True)
-class LiveCall:
-    """Mutable state of one live call; never leaves this module except as a `CallView`."""
-
-    card: str
-    uniqueid: str
-    started_at: float
-    linkedid: str = ""
-    channel: str = ""
-    caller_num: str = ""
-    caller_name: str = ""
-    queue: str = ""
-    routed: bool = False
-    route_failed: bool = False
-    joined: bool = False
-    queues: list[str] = field(default_factory=list)
-    ringing: str = ""
-    answered: bool = False
-    operator: str = ""
-    interface: str = ""
-    abandoned: bool = False
-    short_abandon: bool = False
-    agent_done: bool = False
-    hungup_at: float | None = None
-    preset_outcome: str = ""  # an originated leg that never answered: busy, no_answer, ...
-    joined_at: float | None = None  # first QueueCallerJoin: a callback keeps this place
-
-
-@dataclass(frozen=True, slots=True)
-class CallView:
-    """A read-only snapshot of a live call (for the HTTP API and the wallboard)."""
-
-    card: str
-    uniqueid: str
-    linkedid: str
-    caller_num: str
-    queue: str
-    started_at: float
-    answered: bool
-    operator: str
-    ringing: str
-
-
-class CallBook:
+class CallBook(LiveCalls):
     def __init__(
         self,
         *,
@@ -98,12 +44,9 @@ class CallBook:
         short_abandon_s: int = 5,
         close_grace_s: float = 10.0,
     ) -> None:
+        super().__init__(close_grace_s=close_grace_s)
         self._new_number = new_number
         self._short_abandon_s = short_abandon_s
-        self._close_grace_s = close_grace_s
-        self._by_uniqueid: dict[str, LiveCall] = {}
-        self._by_linkedid: dict[str, LiveCall] = {}
-        self._agents = AgentIndex()  # the call each member is connected to (AgentConnect)
         self._handlers: dict[type[Any], Callable[[Any], list[CardWrite]]] = {
             ev.CallerJoined: self._joined,
             ev.AgentRinging: self._ringing,
@@ -113,17 +56,6 @@ class CallBook:
             ev.CallerAbandoned: self._abandoned,
             ev.ChannelHungUp: self._hungup,
         }
-
-    # --- reading --------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return len(self._by_uniqueid)
-
-    def find(self, *, uniqueid: str = "", linkedid: str = "") -> LiveCall | None:
-        call = self._by_uniqueid.get(uniqueid) if uniqueid else None
-        if call is None and linkedid:
-            call = self._by_linkedid.get(linkedid)
-        return call
 
     def _open_inbound(
         self, *, card: str, at: float, chan: ev.ChannelRef, dialled: str, routed: bool,
@@ -150,22 +82,6 @@ class CallBook:
             row["linkedid"] = call.linkedid
         row.update(extra or {})
         return call, _CardWrite(card, row, insert=True)
-
-    def views(self) -> list[CallView]:
-        return [
-            CallView(
-                card=c.card,
-                uniqueid=c.uniqueid,
-                linkedid=c.linkedid,
-                caller_num=c.caller_num,
-                queue=c.queue,
-                started_at=c.started_at,
-                answered=c.answered,
-                operator=c.operator,
-                ringing=c.ringing,
-            )
-            for c in self._by_uniqueid.values()
-        ]
 
     # --- calls first seen by the route script ------------------------------------------------
 
@@ -307,10 +223,6 @@ class CallBook:
             return card
         return self._new_number()
 
-    def holder(self, card: str) -> LiveCall | None:
-        """The live call holding card number `card` (a scan: only for rare paths)."""
-        return next((c for c in self._by_uniqueid.values() if c.card == card), None)
-
     def adopt(self, *, at: float, chan: ev.ChannelRef) -> list[CardWrite]:
         """A live channel carrying a valid CCROUTER_CARD that no live call holds (seen at a
         resync): track it under that card again. The card row is (re)written, so a card lost
@@ -414,95 +326,6 @@ class CallBook:
             call.ringing = ""
         writes = [] if call.answered else [_CardWrite(call.card, {"end_reason": e.cause_txt})]
         return writes + self._close_if_complete(call, e.at)
-
-    # --- closing ---------------------------------------------------------------------------
-
-    def _close_if_complete(self, call: LiveCall, at: float) -> list[CardWrite]:
-        if call.hungup_at is None or (call.answered and not call.agent_done):
-            return []
-        return self._close(call, max(at, call.hungup_at), CloseReason.NORMAL)
-
-    def _final_outcome(self, call: LiveCall, lost: bool) -> Outcome:
-        if call.answered:
-            return Outcome.ANSWERED
-        if call.abandoned:
-            return Outcome.SHORT_ABANDON if call.short_abandon else Outcome.ABANDONED
-        if lost:
-            return Outcome.LOST
-        if call.joined:
-            return Outcome.OVERFLOW
-        if call.route_failed:
-            return Outcome.FAILED
-        return Outcome.IVR_ONLY if call.routed else Outcome.FAILED
-
-    def _close(self, call: LiveCall, at: float, reason: CloseReason) -> list[CardWrite]:
-        self._by_uniqueid.pop(call.uniqueid, None)
-        self._agents.release(call.uniqueid)
-        if call.linkedid and self._by_linkedid.get(call.linkedid) is call:
-            del self._by_linkedid[call.linkedid]
-        lost = reason in (CloseReason.RECONCILED, CloseReason.LOST_ON_PBX_RESTART)
-        fields: dict[str, Any] = {
-            "state": _CLOSED,
-            "ended_at": at,
-            "close_reason": reason.value,
-            "outcome": call.preset_outcome
-            or self._final_outcome(call, lost and call.hungup_at is None).value,
-        }
-        return [_CardWrite(call.card, fields)]
-
-    def expire(self, now: float) -> list[CardWrite]:
-        """Close calls whose caller hung up more than `close_grace_s` ago with parts missing."""
-        writes: list[CardWrite] = []
-        deadline = now - self._close_grace_s
-        for call in [c for c in self._by_uniqueid.values() if c.hungup_at is not None]:
-            if call.hungup_at is not None and call.hungup_at <= deadline:
-                writes += self._close(call, call.hungup_at, CloseReason.INCOMPLETE)
-        return writes
-
-    def reconcile(
-        self, alive: Iterable[str], *, seen_before: float, pbx_restarted: bool, now: float
-    ) -> list[CardWrite]:
-        """After a (re)connect: close calls whose channel no longer exists in Asterisk.
-
-        `alive` are the uniqueids Asterisk reports (CoreShowChannels); only calls first seen
-        before `seen_before` (when the snapshot was requested) are judged.
-        """
-        alive_set = set(alive)
-        reason = CloseReason.LOST_ON_PBX_RESTART if pbx_restarted else CloseReason.RECONCILED
-        writes: list[CardWrite] = []
-        for call in list(self._by_uniqueid.values()):
-            if call.started_at < seen_before and call.uniqueid not in alive_set:
-                writes += self._close(call, call.hungup_at or now, reason)
-        return writes
-
-    def restore(self, cards: Iterable[Mapping[str, Any]]) -> None:
-        """Load cards left open (after a crash) back as live calls, to be reconciled."""
-        for card in cards:
-            uniqueid = card.get("uniqueid") or ""
-            if not uniqueid or uniqueid in self._by_uniqueid:
-                continue
-            call = LiveCall(
-                card=card["number"],
-                uniqueid=uniqueid,
-                started_at=float(card.get("started_at") or 0.0),
-                linkedid=card.get("linkedid") or "",
-                channel=card.get("channel") or "",
-                caller_num=card.get("caller_num") or "",
-                caller_name=card.get("caller_name") or "",
-                queue=card.get("queue") or "",
-                routed=bool(card.get("target")),
-                joined=bool(card.get("linkedid")),
-                answered=card.get("answered_at") is not None,
-                operator=card.get("operator") or "",
-                interface=card.get("interface") or "",
-                abandoned=card.get("outcome") in (Outcome.ABANDONED, Outcome.SHORT_ABANDON),
-                short_abandon=card.get("outcome") == Outcome.SHORT_ABANDON,
-            )
-            self._by_uniqueid[uniqueid] = call
-            if call.linkedid:
-                self._by_linkedid[call.linkedid] = call
-            if call.answered and call.interface:
-                self._agents.connect(call.queue, call.interface, uniqueid)
 
 
 def _chan(uniqueid: str, channel: str, caller_num: str, caller_name: str) -> ev.ChannelRef:
