@@ -10,7 +10,6 @@ them: `call_channel.py`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 import structlog
@@ -327,10 +326,3 @@ class LiveCall(CallChannel):
         self._hangup_caller_side(caller_first=self.dead.is_set())
         self.core.processed += 1
         return outcome
-
-
-async def cancel_quietly(tasks: list[asyncio.Task[None]]) -> None:
-    for t in tasks:
-        t.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.gather(*tasks, return_exceptions=True)
