@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .ami import AmiSession, Message
+from .ami_session import AmiSession, Message
 from .calls import LiveCall
 from .core import NOT_INUSE, Core
 from .engine import QueueEngine

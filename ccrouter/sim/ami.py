@@ -1,226 +1,27 @@
-"""The AMI server side: banner, Login/Logoff, event filters, per-connection event fan-out.
+"""The AMI server side: banner, Login/Logoff, Events, Filter, per-connection event fan-out.
 
 Behaviour follows Asterisk 22 `main/manager.c`: actions before Login answer `Permission
 denied`; a failed Login answers after a delay and closes the socket; `Filter` (Operation: Add)
-takes the legacy regex form (`!` excludes; matched against the whole event text) and the
-`MatchCriteria: name(X),header(Y),method(Z),action(include|exclude)` form; filters apply to
-events only, never to action responses or their list items. Other actions go to `handler`.
+adds an event filter (forms: `ami_filter.py`); filters apply to events only, never to action
+responses or their list items. Other actions go to `handler`. One connection's state and
+writing: `ami_session.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import structlog
 
 from . import events as ev
+from .ami_filter import FilterError, parse_filter
+from .ami_session import AmiSession, Message
 
 log = structlog.get_logger(__name__)
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
-RECORD_CAP = 4 * 1024 * 1024
-"""Bytes kept per connection for `sent_bytes()`; later bytes are sent but not kept."""
-
-
-class Message:
-    """One AMI request: headers in order; lookups are case-insensitive, first value wins."""
-
-    __slots__ = ("_first", "pairs")
-
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self.pairs = pairs
-        self._first: dict[str, str] = {}
-        for key, value in pairs:
-            self._first.setdefault(key.lower(), value)
-
-    def get(self, name: str) -> str:
-        return self._first.get(name.lower(), "")
-
-    def all(self, name: str) -> list[str]:
-        low = name.lower()
-        return [v for k, v in self.pairs if k.lower() == low]
-
-    @property
-    def action(self) -> str:
-        return self.get("Action")
-
-
-@dataclass(frozen=True, slots=True)
-class EventFilter:
-    exclude: bool
-    event_name: str | None
-    header: str | None
-    method: str  # regex | exact | starts_with | ends_with | contains | none
-    pattern: str
-    regex: re.Pattern[str] | None
-
-    def matches(self, name: str, text: str) -> bool:
-        if self.event_name is not None and self.event_name != name:
-            return False
-        if self.header is None:
-            return self._match(text)
-        for line in text.split("\r\n"):
-            if line.startswith(self.header):
-                value = line[len(self.header):].lstrip(" \t")
-                if value and self._match(value):
-                    return True
-        return False
-
-    def _match(self, data: str) -> bool:
-        m = self.method
-        if m == "regex":
-            assert self.regex is not None
-            return self.regex.search(data) is not None
-        if m == "exact":
-            return data == self.pattern
-        if m == "starts_with":
-            return data.startswith(self.pattern)
-        if m == "ends_with":
-            return data.endswith(self.pattern)
-        if m == "contains":
-            return self.pattern in data
-        return True  # none
-
-
-class FilterError(ValueError):
-    """`kind` is the manager.c failure: "format" or "compile"."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
-
-_METHODS = {"regex", "exact", "starts_with", "ends_with", "contains", "none"}
-
-
-def parse_filter(criteria: str, pattern: str) -> EventFilter:
-    """`criteria`: the MatchCriteria header ("" = legacy filter). Mirrors manager_add_filter."""
-    exclude = pattern.startswith("!")
-    if exclude:
-        pattern = pattern[1:]
-    method, name, header = "regex", None, None
-    if not criteria:
-        if not pattern:
-            raise FilterError("format", "legacy filter with no filter pattern")
-    else:
-        method, found = "none", False
-        for option in (o for o in re.split(r"[ ,)]+", criteria) if o):
-            key, _, value = option.partition("(")
-            value = value.strip()
-            if key.startswith("action") and value in ("include", "exclude"):
-                exclude = value == "exclude"
-            elif key.startswith("name") and value:
-                name = value
-            elif key.startswith("header") and value:
-                header = value if value.endswith(":") else value + ":"
-            elif key.startswith("method") and value in _METHODS:
-                method = value
-            else:
-                raise FilterError("format", f"filter option {option!r} is unknown or empty")
-            found = True
-        if not found:
-            raise FilterError("format", "no action, name, header or method option")
-        if bool(pattern) == (method == "none"):
-            raise FilterError("format", f"method {method!r} does not fit pattern {pattern!r}")
-    regex = None
-    if pattern and method == "regex":
-        try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise FilterError("compile", str(exc)) from exc
-    return EventFilter(exclude, name, header, method, pattern, regex)
-
-
-class AmiSession:
-    """One AMI connection."""
-
-    def __init__(self, index: int, writer: asyncio.StreamWriter, server: AmiServer) -> None:
-        self.index = index
-        self.writer = writer
-        self.server = server
-        self.authenticated = False
-        self.username = ""
-        self.event_classes: frozenset[str] | None = None  # None = all
-        self.includes: list[EventFilter] = []
-        self.excludes: list[EventFilter] = []
-        self.record = bytearray()
-        self.closed = False
-        self._out = bytearray()
-        self._flush_handle: asyncio.Handle | None = None
-
-    # -- writing -------------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        if self.closed or self.server.half_open:
-            return
-        if len(self.record) < RECORD_CAP:
-            self.record += data
-        self._out += data  # one socket write per loop iteration, not one per event
-        if self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._flush_handle = None
-        # is_closing: the peer went away (uvloop raises on a write to a closed transport).
-        if self._out and not self.closed and not self.writer.is_closing():
-            self.writer.write(bytes(self._out))
-        self._out.clear()
-
-    def respond(self, msg: Message, response: str, message: str | None, extra: str = "") -> None:
-        aid = msg.get("ActionID")
-        head = f"Response: {response}\r\n" + (f"ActionID: {aid}\r\n" if aid else "")
-        body = f"Message: {message}\r\n" if message is not None else ""
-        self.write(f"{head}{body}{extra}\r\n".encode())
-
-    def ok(self, msg: Message, message: str | None) -> None:
-        self.respond(msg, "Success", message)
-
-    def error(self, msg: Message, message: str) -> None:
-        self.respond(msg, "Error", message)
-
-    def list_start(self, msg: Message, message: str) -> None:
-        aid = msg.get("ActionID")
-        idline = f"ActionID: {aid}\r\n" if aid else ""
-        self.write(f"Response: Success\r\n{idline}EventList: start\r\nMessage: {message}\r\n\r\n"
-                   .encode())
-
-    def list_item(self, msg: Message, event: str, body: str, id_first: bool = False) -> None:
-        aid = msg.get("ActionID")
-        idline = f"ActionID: {aid}\r\n" if aid else ""
-        if id_first:
-            self.write(f"Event: {event}\r\n{idline}{body}\r\n".encode())
-        else:
-            self.write(f"Event: {event}\r\n{body}{idline}\r\n".encode())
-
-    def list_complete(self, msg: Message, event: str, count: int) -> None:
-        aid = msg.get("ActionID")
-        idline = f"ActionID: {aid}\r\n" if aid else ""
-        self.write(f"Event: {event}\r\n{idline}EventList: Complete\r\nListItems: {count}\r\n\r\n"
-                   .encode())
-
-    # -- events --------------------------------------------------------------------------
-    def may_want(self, name: str) -> bool:
-        """Cheap pre-check before an event is formatted (name-only include filters)."""
-        if not self.includes or self.excludes:
-            return True
-        return any(f.event_name is None or f.event_name == name for f in self.includes)
-
-    def should_send(self, name: str, text: str) -> bool:
-        """manager.c `should_send_event`."""
-        if self.includes and not any(f.matches(name, text) for f in self.includes):
-            return False
-        return not any(f.matches(name, text) for f in self.excludes)
-
-    def close(self) -> None:
-        if not self.closed:
-            if self._flush_handle is not None:
-                self._flush_handle.cancel()
-            self.flush()
-            self.closed = True
-            self.writer.close()
 
 
 Handler = Callable[[AmiSession, Message], Awaitable[None]]
