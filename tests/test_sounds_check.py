@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ccrouter.config import check_settings
-from ccrouter.config.ivr import sound_file, sound_stems
+from ccrouter.config.sounds import sound_file, sound_stems
 
 CONFIG = """\
 languages: [ru, uz]

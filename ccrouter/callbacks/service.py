@@ -1,7 +1,8 @@
-"""The callback service: requests from tracker events, cancellation, dispatch, retries.
+"""The callback service: its owned task, dispatch, attempts and retries.
 
-Tracker events arrive through a sync listener that only turns them into jobs (with every value
-the job needs read at once, before the call book forgets the call). One owned task, `run()`,
+Requests and tracker events come in through `Intake` (`ccrouter.callbacks.intake`: a sync
+listener that only turns events into jobs); what the service knows is re-learnt by `Resync`
+(`ccrouter.callbacks.resync`) after every AMI (re)connect. One owned task, `run()`,
 handles the jobs in order and then asks the pure policy (`ccrouter.callbacks.model.plan`) which
 requests to dial. A dial is: claim the request in the database (committed), open the leg's
 card, then `Originate` with `Async: true` — its reply is only "queued"; the outcome comes as
@@ -19,17 +20,16 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import structlog
 
-from ccrouter import dialplan as dp
 from ccrouter.callbacks import model as cb
 from ccrouter.callbacks import operator_first
+from ccrouter.callbacks.intake import Intake
 from ccrouter.callbacks.legs import (
-    CAUGHT_UP,
     STALE_MARGIN_S,
     Abandon,
     CardSink,
@@ -37,21 +37,20 @@ from ccrouter.callbacks.legs import (
     Job,
     customer_first,
     leg_fields,
-    members_of,
     policy,
 )
 from ccrouter.callbacks.operator_first import OperatorFirst
 from ccrouter.callbacks.pbx_state import RECHECK_S, PbxRestart, pbx_ready, refused_by_pbx
-from ccrouter.callbacks.store import Added, Attempt, CallbackStore
+from ccrouter.callbacks.resync import Resync
+from ccrouter.callbacks.store import Attempt, CallbackStore
 from ccrouter.calls.model.cards import CardWrite
 from ccrouter.calls.tracker import AmiSender, CallTracker
 from ccrouter.config import Settings
-from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.connection import AmiActionFailed, AmiNotConnected, AmiTimeout
 
 log = structlog.get_logger(__name__)
 
-class CallbackService(OperatorFirst, PbxRestart):
+class CallbackService(Intake, Resync, OperatorFirst, PbxRestart):
     def __init__(
         self,
         settings: Settings,
@@ -84,39 +83,6 @@ class CallbackService(OperatorFirst, PbxRestart):
         self._next_poll = 0.0
         self.originated = 0
 
-    # --- the public request API (the IVR offer, out-of-hours choice, the CLI's twin) ---------
-
-    async def request(
-        self, number: str, *, target: str, kind: cb.Kind = cb.Kind.CALLBACK, language: str = "",
-        product: str = "", card: str | None = None, place_at: float | None = None,
-        due_at: float | None = None, message: str = "",
-    ) -> Added | None:  # fmt: skip
-        """Create (or merge into the open) request for `number`; None when the number may not
-        be called (withheld, invalid, do-not-call). Committed before it returns."""
-        if target not in self._targets:
-            raise ValueError(f"unknown target {target!r}")
-        why = cb.refusal(number, self.policy.short_abandon_s, self.policy)
-        if why is not None:
-            log.info("callback_refused", reason=why.value, card=card)
-            return None
-        t = self._targets[target]
-        now = self._clock()
-        added = await self._store.add(
-            number=number.strip(), kind=kind, target=target, now=now,
-            place_at=now if place_at is None else place_at, due_at=due_at,
-            language=language or t.language, product=product or t.product, card=card,
-            message=message,
-        )  # fmt: skip
-        await self._refresh(added.id)
-        if card and card != added.card:  # merged: this call's card points at the open request
-            self._card(card, "merged", f"request {added.id}")
-        if added.card:
-            self._card(added.card, cb.State.PENDING.value, None)
-        log.info("callback_requested", request=added.id, merged=added.merged, target=target,
-                 kind=kind.value, card=card)  # fmt: skip
-        self._put(Job("wake"))
-        return added
-
     def _put(self, job: Job | Abandon) -> None:
         self._jobs.append(job)
         self._ready.set()
@@ -127,40 +93,6 @@ class CallbackService(OperatorFirst, PbxRestart):
     def backlog(self) -> int:
         """Requests waiting (pending) — for the wallboard and alerts."""
         return len(self._pending)
-
-    # --- tracker events (sync: values are read now, work is queued) ----------------------------
-
-    def on_event(self, e: ev.DomainEvent) -> None:
-        if isinstance(e, ev.MemberAdded | ev.MemberChanged):
-            if self._member(e.member):
-                self._put(Job("wake"))
-        elif isinstance(e, ev.MemberRemoved):
-            self._free.get(e.member.queue, set()).discard(e.member.interface)
-        elif isinstance(e, ev.CallerAbandoned):
-            if e.chan.uniqueid in self._by_channel:
-                return  # a callback leg: its Hangup ends the attempt
-            call = self._tracker.book.find(uniqueid=e.chan.uniqueid)
-            target = self._target_of_queue.get(e.queue)
-            if target is None:
-                log.info("callback_refused", reason="unknown_queue", queue=e.queue)
-                return
-            self._put(Abandon(e.chan.caller_num, target,
-                                           call.card if call else None, e.at - e.hold_time,
-                                           e.hold_time))  # fmt: skip
-        elif isinstance(e, ev.AgentAnswered):
-            key = e.chan.uniqueid if e.chan.uniqueid in self._by_channel else e.chan.caller_num
-            kind = "connected" if e.chan.uniqueid in self._by_channel else "answered"
-            self._put(Job(kind, key))
-        elif isinstance(e, ev.OriginateDone) and e.action_id in self._flights:
-            self._put(
-                Job("originated", e.action_id, cb.result_of_originate(e.success, e.reason))
-            )
-        elif isinstance(e, ev.ChannelHungUp) and e.uniqueid in self._by_channel:
-            self._put(Job("hungup", e.uniqueid))
-        elif (isinstance(e, ev.UserEventRaised) and e.name == dp.USER_EVENT_CALLBACK
-              and e.uniqueid in self._by_channel):  # fmt: skip
-            self._put(Job("dialled", e.uniqueid, cb.result_of_dial(e.get("DialStatus")),
-                           e.get("AnsweredTime")))  # fmt: skip
 
     # --- the owned task --------------------------------------------------------------------------
 
@@ -227,24 +159,6 @@ class CallbackService(OperatorFirst, PbxRestart):
             flight = self._by_channel.get(job.key)
             if flight is not None and flight.answered:
                 await self._finish(flight, cb.AttemptResult.ABANDONED)
-
-    async def _abandoned(self, a: Abandon) -> None:
-        why = cb.refusal(a.number, a.hold_time, self.policy)
-        if why is not None:
-            log.info("callback_refused", reason=why.value, card=a.card)
-            if a.card:
-                self._card(a.card, "none", why.value)
-            return
-        await self.request(a.number, target=a.target, card=a.card, place_at=a.place_at)
-
-    async def _caller_got_through(self, number: str) -> None:
-        if not number or not any(r.number == number for r in self._pending.values()):
-            return
-        for r in await self._store.cancel_open(number, CAUGHT_UP, self._clock()):
-            self._pending.pop(r.id, None)
-            if r.card:
-                self._card(r.card, cb.State.CANCELLED.value, CAUGHT_UP)
-            log.info("callback_cancelled", request=r.id, reason=CAUGHT_UP, card=r.card)
 
     # --- dispatch ------------------------------------------------------------------------------
 
@@ -382,64 +296,6 @@ class CallbackService(OperatorFirst, PbxRestart):
             self._card(r.card, state.value, reason)
         log.info("callback_attempt_ended", request=r.id, attempt=n, result=result.value,
                  state=state.value)  # fmt: skip
-
-    # --- start-up, reconnects, other processes ----------------------------------------------
-
-    async def resync(self, ami: AmiSender) -> None:
-        """After every AMI (re)connect: the targets' members from QueueStatus (per queue);
-        attempts left dialing are adopted when their channel still exists, else ended as
-        `lost` (and retried)."""
-        seen_before = self._clock()
-        self._free = {}
-        for queue in sorted(self._target_of_queue):  # one at a time: with thousands of
-            # operators a whole-floor reply is ~100 MB of panoramisk Messages at once
-            items = await ami.send({"Action": "QueueStatus", "Queue": queue}, as_list=True)
-            for m in members_of(items, seen_before).values():
-                self._member(m)
-        chans = await ami.send({"Action": "CoreShowChannels"}, as_list=True)
-        alive = {c.get("Uniqueid", "") for c in chans if c.get("Event") == "CoreShowChannel"}
-        await self._reconcile(alive, seen_before)
-        self._put(Job("wake"))
-
-    async def _reconcile(self, alive: Iterable[str], seen_before: float) -> None:
-        alive = set(alive)
-        for attempt, request in await self._store.open_attempts():
-            flight = self._by_channel.get(attempt.channel_id)
-            if attempt.channel_id in alive:
-                if flight is None:
-                    self._adopt(attempt, request)
-                    if self._tracker.book.find(uniqueid=attempt.channel_id) is None:
-                        self._tracker.open_leg(  # its card may not have been committed
-                            uniqueid=attempt.channel_id, card=attempt.card,
-                            caller_num=request.number,
-                            fields=self._leg_fields(request, attempt.target))
-                    log.info("callback_attempt_adopted", request=request.id, attempt=attempt.n)
-            elif attempt.started_at < seen_before:
-                flight = flight or self._adopt(attempt, request)
-                self._tracker.leg_failed(uniqueid=attempt.channel_id, card=attempt.card,
-                                         outcome=cb.AttemptResult.LOST.value)
-                await self._finish(flight, cb.AttemptResult.LOST)
-
-    async def _reload(self) -> None:
-        """Pending requests from the database (the CLI adds and cancels them too)."""
-        self._next_poll = self._clock() + self._s.poll_s
-        self._pending = {r.id: r for r in await self._store.pending()}
-
-    async def _refresh(self, request_id: int) -> None:
-        r = await self._store.get(request_id)
-        if r is not None and r.state == cb.State.PENDING.value:
-            self._pending[r.id] = r
-
-    def _member(self, m: ev.MemberState) -> bool:
-        """Track whether a member of a target's queue is free; True when it is."""
-        if m.queue not in self._target_of_queue:
-            return False
-        free = not m.paused and m.status == 1
-        if free:
-            self._free.setdefault(m.queue, set()).add(m.interface)
-        else:
-            self._free.get(m.queue, set()).discard(m.interface)
-        return free
 
     def _card(self, number: str, status: str, reason: str | None) -> None:
         self._cards.submit(CardWrite(number, {"callback_status": status,

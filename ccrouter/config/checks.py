@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ccrouter.config.ivr import ivr_checks
+from ccrouter.config.ivr_checks import ivr_checks
 from ccrouter.config.schema import QUEUE_STRATEGIES, AmiSettings
 
 KeyPath = tuple[str | int, ...]

@@ -1,7 +1,8 @@
 """The settings schema: one frozen, validated object (pydantic models).
 
 Feature sections live beside their code (`ccrouter/config/ivr.py`); cross-field rules are in
-`checks.py`, reading YAML with line numbers in `loader.py`.
+`checks.py` (the IVR's in `ivr_checks.py`, the sounds check in `sounds.py`), reading YAML
+with line numbers in `loader.py`.
 """
 
 from __future__ import annotations
