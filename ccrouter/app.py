@@ -60,7 +60,7 @@ def default_features() -> Sequence[Feature]:
     from ccrouter.callbacks.feature import install as callbacks
     from ccrouter.ivr.feature import install as ivr
     from ccrouter.routing.feature import install as routing
-    from ccrouter.web import install as web  # keep last: it times the AGI scripts before it
+    from ccrouter.web.feature import install as web  # keep last: it times the AGI scripts before it
 
     return (routing, callbacks, ivr, web)
 

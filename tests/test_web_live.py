@@ -162,7 +162,7 @@ async def test_live_json_endpoints_and_metrics_parse(tmp_path: Path) -> None:
 
 async def test_callback_queue_depth_metric_with_the_callback_feature(tmp_path: Path) -> None:
     from ccrouter.callbacks.feature import install as callbacks
-    from ccrouter.web import WebFeature
+    from ccrouter.web.feature import WebFeature
     from tests.stack import stack
     from tests.web_stack import web_settings
 

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 
 from ccrouter.config import Settings
-from ccrouter.web import WebFeature
 from ccrouter.web.auth import Role, TokenStore
+from ccrouter.web.feature import WebFeature
 from tests.stack import EXAMPLE, Stack, example_settings, stack
 
 

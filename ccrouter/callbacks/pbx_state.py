@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Protocol
 
 import structlog
 
 from ccrouter.callbacks import model as cb
 from ccrouter.callbacks.legs import Flight
 from ccrouter.callbacks.store import CallbackStore
-from ccrouter.calls.tracker import CallTracker
-from ccrouter.pbx.ami.connection import SHUTTING_DOWN, UNKNOWN_COMMAND, AmiActionFailed
+from ccrouter.calls.tracker import AmiSender, CallTracker
+from ccrouter.pbx.ami.connection import AmiActionFailed
 
 log = structlog.get_logger(__name__)
 
@@ -31,18 +31,15 @@ RECHECK_S = 0.2
 """While the PBX is not ready, the dispatcher looks again this often (it dials at once then)."""
 
 
-def pbx_ready(ami: Any) -> bool:
-    """Whether Asterisk is up for dialling (an AMI sender that cannot tell: assume so)."""
-    return bool(getattr(ami, "pbx_ready", True))
+class PbxLink(AmiSender, Protocol):
+    """What the callback service needs of the AMI client (`ccrouter.pbx.ami.AmiClient`)."""
 
+    pbx_ready: bool
+    """Resynced with a PBX that is up (not booting, not shutting down): dialling may go on."""
 
-def refused_by_pbx(ami: Any, error: AmiActionFailed) -> bool:
-    """Whether Asterisk refused an action because it is shutting down or still booting (the
-    AMI client then holds dispatch until the PBX is back)."""
-    check = getattr(ami, "not_ready", None)
-    if check is not None:
-        return bool(check(error))
-    return error.message.startswith((SHUTTING_DOWN, UNKNOWN_COMMAND))
+    def not_ready(self, e: AmiActionFailed) -> bool:
+        """Whether Asterisk refused `e` because it is shutting down or still booting."""
+        ...
 
 
 class PbxRestart:

@@ -40,11 +40,11 @@ from ccrouter.callbacks.legs import (
     policy,
 )
 from ccrouter.callbacks.operator_first import OperatorFirst
-from ccrouter.callbacks.pbx_state import RECHECK_S, PbxRestart, pbx_ready, refused_by_pbx
+from ccrouter.callbacks.pbx_state import RECHECK_S, PbxLink, PbxRestart
 from ccrouter.callbacks.resync import Resync
 from ccrouter.callbacks.store import Attempt, CallbackStore
 from ccrouter.calls.model.cards import CardWrite
-from ccrouter.calls.tracker import AmiSender, CallTracker
+from ccrouter.calls.tracker import CallTracker
 from ccrouter.config import Settings
 from ccrouter.pbx.ami.connection import AmiActionFailed, AmiNotConnected, AmiTimeout
 
@@ -56,7 +56,7 @@ class CallbackService(Intake, Resync, OperatorFirst, PbxRestart):
         settings: Settings,
         store: CallbackStore,
         tracker: CallTracker,
-        ami: AmiSender,
+        ami: PbxLink,
         cards: CardSink,
         new_number: Callable[[], str],
         *,
@@ -167,7 +167,7 @@ class CallbackService(Intake, Resync, OperatorFirst, PbxRestart):
         if now >= self._next_poll:
             await self._reload()
         pending = self._pending.values()
-        if not pbx_ready(self._ami):  # shutting down, booting or away: nothing is dialled
+        if not self._ami.pbx_ready:  # shutting down, booting or away: nothing is dialled
             return min(self._next_poll, now + RECHECK_S)
         if not self._flights and not any(r.due_at <= now or cb.expired(r, now, self.policy)
                                          for r in pending):  # fmt: skip
@@ -258,7 +258,7 @@ class CallbackService(Intake, Resync, OperatorFirst, PbxRestart):
         try:
             await self._ami.send(action)
         except (AmiNotConnected, AmiActionFailed) as e:
-            if isinstance(e, AmiActionFailed) and refused_by_pbx(self._ami, e):
+            if isinstance(e, AmiActionFailed) and self._ami.not_ready(e):
                 return await self._pbx_refused(self._by_channel[channel_id])
             log.warning("callback_originate_failed", request=r.id, error=str(e))
             self._tracker.leg_failed(uniqueid=channel_id, card=card,

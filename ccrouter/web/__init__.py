@@ -1,5 +1,2 @@
-"""HTTP API, live streams, wallboard and operator pages, metrics (the web feature)."""
-
-from ccrouter.web.feature import WebFeature, install
-
-__all__ = ["WebFeature", "install"]
+"""The web site: HTTP API, live streams, wallboard and operator pages, metrics (`feature` wires
+it; each feature's endpoints come from its own `http.py`)."""
