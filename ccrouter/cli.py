@@ -116,6 +116,8 @@ _FEATURE_COMMANDS: dict[str, tuple[str, str, str]] = {
     "token": ("ccrouter.web.cli", "add_parser", "create, list or revoke HTTP API tokens"),
     "operator": ("ccrouter.routing.cli", "add_parser",
                  "log operators in/out, pause them, change their skills"),
+    "import": ("ccrouter.importer.cli", "add_parser",
+               "write a starter config from an existing Asterisk's queues (AMI or queues.conf)"),
 }  # fmt: skip
 
 
