@@ -116,6 +116,8 @@ _FEATURE_COMMANDS: dict[str, tuple[str, str, str]] = {
     "token": ("ccrouter.web.cli", "add_parser", "create, list or revoke HTTP API tokens"),
     "operator": ("ccrouter.routing.cli", "add_parser",
                  "log operators in/out, pause them, change their skills"),
+    "import": ("ccrouter.importer.cli", "add_parser",
+               "write a starter config from an existing Asterisk's queues (AMI or queues.conf)"),
 }  # fmt: skip
 
 
@@ -139,12 +141,22 @@ def _add_feature_parsers(sub: Any, config_help: str, module_run: str | None) -> 
             sub.add_parser(command, help=text)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ccrouter")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser for `argv` (default: sys.argv); of the feature commands' modules only the
     one `argv` runs is imported."""
     parser = argparse.ArgumentParser(
         prog="ccrouter", description="Call routing for Asterisk call centres."
     )
+    parser.add_argument("--version", action="version", version=f"ccrouter {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_help = f"config file (default: ${CONFIG_ENV} or {DEFAULT_CONFIG})"
 

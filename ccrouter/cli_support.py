@@ -19,9 +19,30 @@ DEFAULT_CONFIG = Path("config/ccrouter.yaml")
 CONFIG_ENV = "CCROUTER_CONFIG"
 
 
+PACKAGED_CONFIG = Path(__file__).with_name("default.yaml")
+"""The sample config an installed wheel carries (copied from config/ccrouter.yaml at build)."""
+CHECKOUT_CONFIG = Path(__file__).resolve().parents[1] / DEFAULT_CONFIG
+"""The same sample in a checkout (an editable install has no packaged copy)."""
+
+
 def default_config() -> Path:
-    """The config file a command reads: $CCROUTER_CONFIG, else config/ccrouter.yaml."""
-    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    """The config file a command reads: $CCROUTER_CONFIG, else ./config/ccrouter.yaml, else
+    the sample config installed with the package (see `packaged_database_url`)."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    if DEFAULT_CONFIG.exists():
+        return DEFAULT_CONFIG
+    for sample in (PACKAGED_CONFIG, CHECKOUT_CONFIG):
+        if sample.exists():
+            os.environ.setdefault("CCROUTER_DATABASE_URL", PACKAGED_DATABASE_URL)
+            return sample
+    return DEFAULT_CONFIG  # missing: the command names it in its error
+
+
+PACKAGED_DATABASE_URL = "sqlite+aiosqlite:///var/ccrouter.db"
+"""With the packaged sample config, the database is ./var/ccrouter.db of the working directory
+(the sample's own path is relative to its file, which would be inside site-packages); an
+explicit CCROUTER_DATABASE_URL still wins."""
 
 
 def settings_or_none(path: Path) -> Settings | None:
