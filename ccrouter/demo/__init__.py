@@ -5,5 +5,6 @@ table and an HTML report. `day` (the day's shape and clock), `traffic` (the call
 run), `main` (the command)."""
 
 from ccrouter.demo.main import main
+from ccrouter.demo.session import demo_settings
 
-__all__ = ["main"]
+__all__ = ["demo_settings", "main"]

@@ -101,7 +101,8 @@ async def run_report(engine: AsyncEngine, settings: Settings, since: float, unti
         last = clock.hour_of(until)
         for hour in range(DAY_START_H, last + 1):
             start, end = clock.hour_window(hour)
-            counts = await rep.per_queue(max(start, since), min(end, until))
+            end = until if hour == last else min(end, until)  # the last one: up to the end
+            counts = await rep.per_queue(max(start, since) if hour > DAY_START_H else since, end)
             hours.append(HourLine(hour, sum_counts(counts.values())))
     return RunReport(lines, total, hours, settings.reports.sl_threshold_s)
 

@@ -76,20 +76,25 @@ def open_all_lines(settings: Settings) -> Settings:
     return settings.model_copy(update={"hours": hours})
 
 
-def demo_settings(settings: Settings, ami_port: int, opts: Options) -> Settings:
-    """The config, pointed at the simulator and the demo's database."""
+def demo_settings(settings: Settings, ami_port: int, db_url: str | None = None) -> Settings:
+    """The config, pointed at the simulator (and, when given, at another database)."""
     update: dict[str, Any] = {
         "ami": settings.ami.model_copy(
             update={"host": "127.0.0.1", "port": ami_port, "secret": DEMO_SECRET}
         ),
         "agi": settings.agi.model_copy(update={"host": "127.0.0.1", "port": 0}),
-        "database": settings.database.model_copy(
-            update={"url": f"sqlite+aiosqlite:///{opts.db_path.resolve()}"}
-        ),
     }
+    if db_url:
+        update["database"] = settings.database.model_copy(update={"url": db_url})
+    return settings.model_copy(update=update)
+
+
+def run_settings(settings: Settings, ami_port: int, opts: Options) -> Settings:
+    """The demo run's settings: the simulator, the demo's database, the wallboard's port; every
+    line open without a day (unless --real-hours)."""
+    out = demo_settings(settings, ami_port, f"sqlite+aiosqlite:///{opts.db_path.resolve()}")
     if opts.http_port is not None:
-        update["http"] = settings.http.model_copy(update={"port": opts.http_port})
-    out = settings.model_copy(update=update)
+        out = out.model_copy(update={"http": out.http.model_copy(update={"port": opts.http_port})})
     return out if opts.day or opts.real_hours else open_all_lines(out)
 
 
@@ -194,7 +199,7 @@ async def run_demo(settings: Settings, opts: Options, stop: asyncio.Event, out: 
     build_pbx(sim, settings, rng)
     clock = day_clock(settings, opts, since)
     web = WebFeature(config_path=opts.config.resolve())
-    app = App(demo_settings(settings, sim.ami_port, opts), features=features(clock, web))
+    app = App(run_settings(settings, sim.ami_port, opts), features=features(clock, web))
     tasks: list[asyncio.Task[None]] = []
     traffic = Traffic(sim, settings, rng, opts.rate, clock)
     try:
