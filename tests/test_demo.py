@@ -80,23 +80,29 @@ async def demo(data: Path, *args: str) -> AsyncIterator[Demo]:
             await proc.wait()
 
 
-def card_rows(db: Path) -> dict[str, tuple[int, int, int, int]]:
-    """Per queue: (offered, answered, abandoned, short abandons) counted in the rows."""
+def card_rows(db: Path, sl_s: int) -> dict[str, tuple[int, ...]]:
+    """Per queue: (offered, answered, abandoned, short abandons, answered within 20 s, offered
+    less short abandons) counted in the rows."""
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             "SELECT queue, count(*), sum(outcome = 'answered'), sum(outcome = 'abandoned'),"
-            " sum(outcome = 'short_abandon') FROM cards WHERE outcome IN (?, ?, ?, ?)"
-            " GROUP BY queue", QUEUE_OUTCOMES).fetchall()
-    return {q: (n, a, ab, s) for q, n, a, ab, s in rows}
+            " sum(outcome = 'short_abandon'),"
+            " sum(outcome = 'answered' AND coalesce(wait_s, 0) <= ?),"
+            " count(*) - sum(outcome = 'short_abandon')"
+            " FROM cards WHERE outcome IN (?, ?, ?, ?) GROUP BY queue",
+            (sl_s, *QUEUE_OUTCOMES)).fetchall()
+    return {q: tuple(v) for q, *v in rows}
 
 
-def final_table(output: str) -> dict[str, tuple[int, int, int, int]]:
+def final_table(output: str) -> dict[str, tuple[int, ...]]:
+    """Per queue: the table's offered, answered, abandoned, short, and SL's x and y."""
     block = output.split("== ccrouter demo: per queue ==")[1].split("== cards of this run ==")[0]
     out = {}
     for line in block.splitlines():
         parts = line.split()
         if len(parts) >= 6 and parts[1].isdigit():
-            out[parts[0]] = tuple(int(p) for p in parts[1:5])
+            x, y = parts[5].split("/")
+            out[parts[0]] = (*(int(p) for p in parts[1:5]), int(x), int(y))
     return out
 
 
@@ -131,7 +137,10 @@ async def test_demo_prints_working_urls_and_its_numbers_agree_with_the_cards(
         await d.read_until(r"^\[\d\d:\d\d\] calls \d+")  # the plain status line (not a TTY)
         output = await d.finish()
     db = tmp_path / "ccrouter-demo.db"
-    rows = card_rows(db)
+    threshold = re.search(r"^SL threshold (\d+)s$", output, re.M)
+    assert threshold, output
+    sl_s = int(threshold.group(1))
+    rows = card_rows(db, sl_s)
     assert sum(n for n, *_ in rows.values()) > 5, output  # the day had calls
     total = tuple(map(sum, zip(*rows.values(), strict=True)))
     assert final_table(output) == {**rows, "total": total}
