@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## ccrouter + the PBX simulator; Ctrl-C or DURATION=seconds to stop
-	$(BIN)/ccrouter demo $(if $(DURATION),--duration $(DURATION),)
+demo: $(STAMP)  ## ccrouter + the PBX simulator: a day in DURATION seconds (default 300); DEMO_ARGS=... for more
+	$(BIN)/ccrouter demo $(if $(DURATION),--duration $(DURATION),) $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -181,7 +181,7 @@ class App:
             await self.store.close()
         if hasattr(self, "engine"):
             await self.engine.dispose()
-        log.info("ccrouter_stopped", cards_written=written)
+        log.info("ccrouter_stopped", card_writes=written)  # inserts and updates, not cards
 
 
 async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:

@@ -185,8 +185,21 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                    help="new calls per second")  # fmt: skip
     p.add_argument("--time-scale", type=_positive, default=None, metavar="X",
                    help="simulated seconds per real second")  # fmt: skip
+    p.add_argument("--day", action=argparse.BooleanOptionalAction, default=True,
+                   help="traffic shaped like a day, 08:00-20:00 played in the run's duration "
+                   "(default 300 s) with the configured business hours; --no-day: a flat "
+                   "rate, every line open, until Ctrl-C or --duration")  # fmt: skip
     p.add_argument("--real-hours", action="store_true",
-                   help="apply the configured business hours (default: every line open)")
+                   help="with --no-day: apply the configured business hours")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the demo database of the last run (default: a fresh one)")
+    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="where the demo's database, log and report go (default: next to the "
+                   "configured database)")  # fmt: skip
+    p.add_argument("--http-port", type=int, default=None, metavar="PORT",
+                   help="the wallboard's port (default: http.port; 0 = any free port)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="the log on the screen too (it always goes to the log file)")
     p.set_defaults(func=cmd_demo)
 
     _add_feature_parsers(sub, config_help, _feature_module(argv))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
@@ -36,14 +37,15 @@ class TrackerCalls:
         self._tracker.note(uniqueid, fields, outcome)
 
 
-async def install(app: Daemon) -> None:
+async def install(app: Daemon, *, clock: Callable[[], float] = time.time) -> None:
+    """`clock`: what the IVR takes for now (business hours); the demo plays a day with it."""
     s = app.settings
     if s.ivr.enabled:
         incidents = IncidentService(app.engine, s.products)
         hook = load_hook(s.ivr.account_hook, "ivr.account_hook") if s.ivr.account_hook else None
         service = IvrService(s, app.tracker, app.router, app.store, incidents,
                              lambda: cast(CallbackRequests | None, app.callbacks),
-                             account_hook=hook)  # fmt: skip
+                             clock=clock, account_hook=hook)  # fmt: skip
         app.scripts[SCRIPT_IVR] = functools.partial(ivr, service=service)
     if s.survey.enabled:
         app.scripts[SCRIPT_SURVEY] = functools.partial(
