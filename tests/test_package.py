@@ -92,7 +92,7 @@ def test_the_packaged_default_config_is_used_outside_a_checkout(installed: Path,
     demo = _run(installed / "ccrouter", "demo", "--duration", "10", cwd=tmp_path, env=_env(),
                 timeout=120)  # fmt: skip
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
-    assert "ccrouter demo summary" in demo.stdout
+    assert "report: var/ccrouter-demo-report.html" in demo.stdout
     cards = next(line for line in demo.stdout.splitlines() if line.strip().startswith("cards:"))
     assert int(cards.split(":")[1]) > 0
     assert (tmp_path / "var" / "ccrouter.db").exists()
