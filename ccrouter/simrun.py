@@ -31,7 +31,7 @@ import structlog
 from ccrouter.asterisk_conf import CHANNELVARS, agi_url
 from ccrouter.config import Settings
 from ccrouter.demo import build_pbx, caller_factory
-from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_ROUTE
+from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_ROUTE, VAR_CARD
 from ccrouter.sim import PbxSimulator, SimCall
 
 log = structlog.get_logger(__name__)
@@ -139,7 +139,7 @@ async def _place_calls(sim: PbxSimulator, settings: Settings, rate: float, time_
         outcomes[outcome] += 1
         log.info("sim_call_ended", call=call.uniqueid, dialled=call.caller.dialled,
                  queue=call.queue or None, operator=call.operator or None, outcome=outcome,
-                 card=call.variables.get("CCROUTER_CARD"))  # fmt: skip
+                 card=call.variables.get(VAR_CARD))  # fmt: skip
 
     placed = 0
     while not stop.is_set():
@@ -156,7 +156,6 @@ async def _place_calls(sim: PbxSimulator, settings: Settings, rate: float, time_
         call.finished.add_done_callback(when_ended(call))
     if live and not stop.is_set():
         await asyncio.wait(set(live), timeout=max(10.0, 300.0 / time_scale))
-
 
 
 def main(args: argparse.Namespace) -> int:

@@ -76,6 +76,15 @@ async def test_sim_with_a_taken_ami_port_exits_1_naming_the_key(tmp_path: Path) 
         await taken.close()
 
 
+async def test_sim_without_a_fixed_agi_port_exits_1_naming_the_key(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, ami_port=free_port(), db_path=tmp_path / "cards.db",
+                       overrides={"agi": {"port": 0}})  # fmt: skip
+    async with Daemon.start(cfg, module=SIM) as sim:
+        assert await exit_code(sim) == 1
+    (failed,) = sim.events("sim_start_failed")
+    assert failed["error"] == "agi.port is 0 (any free port): the dialplan needs a fixed port"
+
+
 async def test_sim_with_an_invalid_config_exits_2(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("ami:\n  port: seventy\n", encoding="utf-8")
