@@ -29,6 +29,7 @@ async def test_incidents_set_list_clear(tmp_path: Path) -> None:
                            ({"text": "x"}, "body"),
                            ({"text": "x", "for": "soon"}, "for"),
                            ({"text": "x", "for": -1}, "for"),
+                           ({"text": "x", "for": True}, "for"),
                            ({"text": "x", "for": "40d"}, "for"),
                            ({"text": "x", "duration_s": -1}, "duration_s"),
                            ({"text": "x", "for": "1h", "duration_s": 60}, "duration_s"),

@@ -8,7 +8,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ccrouter.config import Settings
 from ccrouter.ivr.incidents import (
@@ -61,6 +61,13 @@ class IncidentBody(Input):
         description="deprecated: use `for`")  # fmt: skip
     expires_at: dt.datetime | None = Field(
         default=None, json_schema_extra={"deprecated": True}, description="deprecated: use `until`")
+
+    @field_validator("for_", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("a duration such as 90m, 1h, 2h30m, 1d, or a number of seconds")
+        return value
 
     def lines(self) -> list[str]:
         """The product lines asked for, in either spelling (a 400 naming the field if both)."""
