@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(STAMP)  ## every benchmark: says how long at the start, then progress with an ETA
 	$(BIN)/python -m bench
 
 fuzz: $(STAMP)  ## every fuzz property with 10 000 generated cases (FUZZ_EXAMPLES=N to change)

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.progress import Progress, announce, fmt_duration
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("agi", "ami", "e2e", "callback", "store", "memory", "routing")
 
@@ -172,6 +174,50 @@ def print_table(rows: list[Row]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+FULL_RUN_S = 180.0
+"""A full run here with the 10 M-card table cached (README "Performance")."""
+
+
+def _last_seconds(quick: bool) -> dict[str, float]:
+    """Each section's duration in the last run of the same kind (bench/results/latest.json)."""
+    try:
+        last = json.loads((RESULTS / "latest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(last, dict) or bool(last.get("quick")) != quick:
+        return {}
+    return {name: float(r["seconds"]) for name, r in last.items()
+            if isinstance(r, dict) and isinstance(r.get("seconds"), int | float)}  # fmt: skip
+
+
+def section_estimate(name: str, quick: bool) -> str:
+    took = _last_seconds(quick).get(name)
+    return f" (about {fmt_duration(took)}, as the last run)" if took else ""
+
+
+def print_estimate(sections: list[str], quick: bool) -> None:
+    """How long the run takes: the last run's sections when known, else the README's figure."""
+    last = _last_seconds(quick)
+    table_built = (store_cache() / "cards-10000000.db").exists()
+    note = ""
+    if "store" in sections and not quick and not table_built:
+        note = "plus a one-time build of the 10 M-card table into bench/cache/ (progress below)"
+    if all(name in last for name in sections):
+        announce("bench", sum(last[name] for name in sections),
+                 "as the last run here" + (f"; {note}" if note else ""))
+    elif not quick and tuple(sections) == SECTIONS:
+        announce("bench", FULL_RUN_S, "on this project's 2-core machines"
+                 + (f"; {note}" if note else ""))  # fmt: skip
+    else:
+        announce("bench", None, note or "no earlier run of these sections to go by")
+
+
+def store_cache() -> Path:
+    from bench.store_bench import CACHE
+
+    return CACHE
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
@@ -192,8 +238,11 @@ def main(argv: list[str]) -> int:
     for name in sections:
         if name not in SECTIONS:
             parser.error(f"unknown section {name!r}; known: {', '.join(SECTIONS)}")
+    print_estimate(sections, args.quick)
+    progress = Progress("[bench]", total=len(sections), unit="sections")
+    results["quick"] = args.quick
     for name in sections:
-        print(f"[bench] {name} ...", flush=True)
+        print(f"[bench] {name} ...{section_estimate(name, args.quick)}", flush=True)
         started = time.monotonic()
         try:
             results[name] = run_section(name, args.quick)
@@ -203,7 +252,8 @@ def main(argv: list[str]) -> int:
             traceback.print_exc()
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
         results[name]["seconds"] = round(time.monotonic() - started, 1)
-        print(f"[bench] {name} done in {results[name]['seconds']} s", flush=True)
+        print(f"[bench] {name} done in {fmt_duration(results[name]['seconds'])}", flush=True)
+        progress.step(force=True)
     results["machine"]["load_avg_end"] = os.getloadavg()
     print()
     print_table(table(results))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.proc import SIM_SECRET, Daemon, write_config
+from bench.progress import Progress
 from bench.stats import rss_mb
 from ccrouter.routing.model.skills import personal_queue
 from ccrouter.sim import PbxSimulator, SimCaller, SimOperator
@@ -189,6 +190,8 @@ async def memory(operators: int = 5000, live_calls: int = 2000) -> dict[str, Any
             for op in floor:
                 h.sim.add_operator(SimOperator(op["interface"], answer_after_s=1,
                                                talk_time_s=100_000))  # fmt: skip
+            print(f"  memory: {operators:,} operators logging in; waiting for their queue "
+                  f"members (5-7 s for 5,000 here), then {live_calls:,} calls", flush=True)
             synced_s = await _until(h, lambda ln: bool(
                 ln.get("members_synced") and ln["members"] >= ln["members_desired"]), 120)
             # The resync hooks after the membership's (web, callbacks) read QueueStatus too, now
@@ -199,10 +202,16 @@ async def memory(operators: int = 5000, live_calls: int = 2000) -> dict[str, Any
             make = callers(99)
             calls = []
             started = time.monotonic()
+            print(f"  memory: members synced in {synced_s} s; RSS idle {idle['rss_mb']} MB",
+                  flush=True)  # fmt: skip
+            placing = Progress("  memory: placing calls", total=live_calls, unit="calls",
+                               every_s=2.0)  # fmt: skip
             for i in range(live_calls):  # 200 calls/s: a realistic peak, not one burst
                 calls.append(h.sim.place_call(make(i)))
                 if i % 50 == 49:
+                    placing.update(i + 1)
                     await asyncio.sleep(0.25)
+            placing.finish()
             reached = await _until(h, lambda ln: ln["live_calls"] >= live_calls, 90)
             live_s = round(time.monotonic() - started, 1) if reached >= 0 else -1.0
             await asyncio.sleep(1.5)

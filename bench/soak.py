@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.e2e import callers, harness
+from bench.progress import announce, fmt_duration
 
 TOLERANCE = 0.10
+DRAIN_S = 120.0
+"""How long the calls still in progress at the end may take to end."""
 
 
 def verdict(samples: list[dict[str, Any]], warmup: int) -> tuple[bool, list[str]]:
@@ -49,8 +52,11 @@ async def soak(duration: float, rate: float, interval: float) -> int:
                            interval=interval) as h:  # fmt: skip
             print(f"soak: {rate} calls/s for {duration:.0f} s, a line every {interval:.0f} s "
                   f"(ccrouter pid {h.daemon.proc.pid})", flush=True)  # fmt: skip
+            announce("soak", duration, f"then up to {fmt_duration(DRAIN_S)} for the calls in "
+                     "progress to end; a line per sample with the time left")  # fmt: skip
             print(f"{'t_s':>6} {'rss_mb':>7} {'fds':>5} {'tasks':>6} {'lag_ms':>7} "
-                  f"{'lag_max':>8} {'live':>5} {'cards':>8} {'route_p99':>9}", flush=True)
+                  f"{'lag_max':>8} {'live':>5} {'cards':>8} {'route_p99':>9} {'ETA':>11}",
+                  flush=True)  # fmt: skip
             load = asyncio.create_task(h.sim.run_load(rate, duration, callers(7), wait=False))
             samples: list[dict[str, Any]] = []
             printed = 0
@@ -66,10 +72,11 @@ async def soak(duration: float, rate: float, interval: float) -> int:
                     print(f"{sample['at'] - t0:6.0f} {sample['rss_mb']:7.1f} {sample['fds']:5d} "
                           f"{sample['tasks']:6d} {sample['lag_ms']:7.2f} "
                           f"{sample['lag_max_ms']:8.1f} {sample['live_calls']:5d} "
-                          f"{sample['cards_written']:8d} {sample['route']['p99_ms']:9.2f}",
+                          f"{sample['cards_written']:8d} {sample['route']['p99_ms']:9.2f} "
+                          f"{fmt_duration(duration - (sample['at'] - t0)):>11}",
                           flush=True)  # fmt: skip
             calls = load.result()
-            await asyncio.wait_for(asyncio.gather(*(c.finished for c in calls)), 120)
+            await asyncio.wait_for(asyncio.gather(*(c.finished for c in calls)), DRAIN_S)
             outcomes = Counter(c.outcome for c in calls)
     ok, lines = verdict(samples, max(1, len(samples) // 5))
     print(f"\nsoak: {len(calls)} calls, outcomes {dict(outcomes)}")

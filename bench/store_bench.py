@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.progress import Progress, announce, fmt_duration
 from bench.stats import summary_ms
 
 CACHE = Path(__file__).resolve().parent / "cache"
@@ -61,6 +62,10 @@ def build_big_table(cards: int, log: Any = print) -> Path:
             "operator, talk_s, created_at, updated_at")  # fmt: skip
     sql = f"INSERT INTO cards ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
     t0 = 1_700_000_000.0
+    announce(f"  building {path.name}", None,
+             f"{cards:,} cards, then {len(indexes)} indexes, once (cached in {CACHE}); "
+             "the ETA follows the first batch")
+    progress = Progress(f"  building {path.name}", total=cards, unit="cards")
     for base in range(1, cards + 1, BATCH):
         rows = []
         for serial in range(base, min(base + BATCH, cards + 1)):
@@ -72,11 +77,11 @@ def build_big_table(cards: int, log: Any = print) -> Path:
         conn.execute("BEGIN")
         conn.executemany(sql, rows)
         conn.execute("COMMIT")
-        if base % 1_000_000 < BATCH:
-            log(f"  building {path.name}: {base + len(rows) - 1:,} cards "
-                f"({time.monotonic() - started:.0f} s)")  # fmt: skip
-    for name, ddl in indexes:
-        log(f"  building {path.name}: index {name}")
+        progress.update(base + len(rows) - 1)
+    progress.finish()
+    for i, (name, ddl) in enumerate(indexes, 1):
+        log(f"  building {path.name}: index {name} ({i}/{len(indexes)}, "
+            f"{fmt_duration(time.monotonic() - started)} so far)")  # fmt: skip
         conn.execute(ddl)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.close()

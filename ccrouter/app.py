@@ -103,6 +103,10 @@ class App:
     async def start(self) -> None:
         s = self.settings
         log.info("ccrouter_starting", database=s.database.url)
+        if not s.ami.secret:
+            log.warning("ami_secret_empty", user=s.ami.username,
+                        fix="set CCROUTER_AMI_SECRET to the secret of the AMI user in "
+                            "manager.conf: ccrouter will log in with an empty one")  # fmt: skip
         await self._open_database()
         self.writer = CardWriter(self.engine, s.database, numbers=self.numbers)
         book = CallBook(

@@ -95,6 +95,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return int(demo_main(args) or 0)
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    # Imported by name, as the demo: the simulator is wired only by the entry points.
+    simrun = importlib.import_module("ccrouter.simrun")
+    sim_main: Callable[[argparse.Namespace], int] = simrun.main
+    return int(sim_main(args))
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -201,6 +208,18 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="the log on the screen too (it always goes to the log file)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sim", help="run the PBX simulator alone, for `ccrouter run` to talk to")
+    p.add_argument("--config", type=Path, default=None, help=config_help)
+    p.add_argument("--rate", type=_positive, default=None, metavar="CALLS_PER_S",
+                   help="new calls per second (default 0.5)")  # fmt: skip
+    p.add_argument("--duration", type=_positive, default=None, metavar="S",
+                   help="stop placing calls after S seconds (default: until Ctrl-C)")
+    p.add_argument("--time-scale", type=_positive, default=None, metavar="X",
+                   help="simulated seconds per real second (default 5)")  # fmt: skip
+    p.add_argument("--no-wait", action="store_true",
+                   help="place calls at once, without waiting for ccrouter's AMI login")
+    p.set_defaults(func=cmd_sim)
 
     _add_feature_parsers(sub, config_help, _feature_module(argv))
     return parser

@@ -53,7 +53,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
 NUMBERS = itertools.count(79001230000)
 BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/cards/{number}"): lambda: {"topic": "billing"},
-    ("POST", "/api/v1/incidents"): lambda: {"text": "Wallet top-ups delayed", "duration_s": 600},
+    ("POST", "/api/v1/incidents"): lambda: {"text": "Wallet top-ups delayed", "for": "10m"},
     ("POST", "/api/v1/outbound"): lambda: {"number": str(next(NUMBERS)), "target": "wallet-ru"},
     ("POST", "/api/v1/operators/{operator}/state"): lambda: {"action": "pause",
                                                              "reason": "lunch"},

@@ -3,6 +3,7 @@ see the change; bad input is a 400 naming the field."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from ccrouter.routing.state import OperatorService, OperatorStore
@@ -12,8 +13,9 @@ from tests.web_stack import web_stack
 async def test_incidents_set_list_clear(tmp_path: Path) -> None:
     async with web_stack(tmp_path) as ws:
         status, inc = await ws.call("POST", "/api/v1/incidents", "sup", json={
-            "products": ["wallet"], "text": "Top-ups delayed", "duration_s": 3600})
+            "product": ["wallet"], "text": "Top-ups delayed", "for": "1h"})
         assert status == 200 and inc["products"] == ["wallet"] and inc["created_by"] == "sup"
+        assert inc["expires_at"] - inc["starts_at"] == 3600
         _, active = await ws.call("GET", "/api/v1/incidents", "sup")
         assert [i["id"] for i in active] == [inc["id"]]
         status, _ = await ws.call("DELETE", f"/api/v1/incidents/{inc['id']}", "admin")
@@ -23,14 +25,52 @@ async def test_incidents_set_list_clear(tmp_path: Path) -> None:
         assert active == [] and every[0]["cleared_at"] is not None
         status, body = await ws.call("DELETE", f"/api/v1/incidents/{inc['id']}", "sup")
         assert status == 404
-        for bad, field in (({"products": ["tea"], "text": "x", "duration_s": 60}, "body"),
+        for bad, field in (({"product": ["tea"], "text": "x", "for": "1h"}, "body"),
                            ({"text": "x"}, "body"),
+                           ({"text": "x", "for": "soon"}, "for"),
+                           ({"text": "x", "for": -1}, "for"),
+                           ({"text": "x", "for": True}, "for"),
+                           ({"text": "x", "for": "40d"}, "for"),
                            ({"text": "x", "duration_s": -1}, "duration_s"),
-                           ({"text": "x", "duration_s": 60, "colour": 1}, "colour")):
+                           ({"text": "x", "for": "1h", "duration_s": 60}, "duration_s"),
+                           ({"text": "x", "for": "1h", "product": "wallet",
+                             "products": ["wallet"]}, "products"),
+                           ({"text": "x", "for": "1h", "colour": 1}, "colour")):
             status, body = await ws.call("POST", "/api/v1/incidents", "sup", json=bad)
             assert status == 400 and body["field"] == field, (bad, body)
         status, body = await ws.call("DELETE", "/api/v1/incidents/abc", "sup")
         assert status == 400 and body["field"] == "incident"
+
+
+async def test_incidents_take_the_cli_words_and_still_the_old_ones(tmp_path: Path) -> None:
+    """`product` (one or a list), `for` (`--for`'s 90m/1h/2h30m/1d or seconds), `until`; the
+    first API's `products`, `duration_s`, `expires_at` still work, marked deprecated."""
+    async with web_stack(tmp_path) as ws:
+        _, one = await ws.call("POST", "/api/v1/incidents", "sup", json={
+            "product": "terminal", "text": "x", "for": "2h30m"})
+        assert one["products"] == ["terminal"] and one["expires_at"] - one["starts_at"] == 9000
+        _, secs = await ws.call("POST", "/api/v1/incidents", "sup", json={
+            "text": "x", "for": 90})
+        assert secs["products"] == [] and secs["expires_at"] - secs["starts_at"] == 90
+        end = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+        status, until = await ws.call("POST", "/api/v1/incidents", "sup", json={
+            "product": ["wallet", "terminal"], "text": "x", "until": end.isoformat()})
+        assert status == 200 and until["products"] == ["wallet", "terminal"]
+        assert abs(until["expires_at"] - end.timestamp()) < 1e-3
+        status, far = await ws.call("POST", "/api/v1/incidents", "sup", json={
+            "text": "x", "until": "2099-01-01T00:00:00Z"})
+        assert status == 400 and far["field"] == "body" and "within 31 days" in far["message"]
+        status, old = await ws.call("POST", "/api/v1/incidents", "sup", json={
+            "products": ["wallet"], "text": "x", "duration_s": 600})
+        assert status == 200 and old["products"] == ["wallet"]
+        assert old["expires_at"] - old["starts_at"] == 600
+        _, doc = await ws.call("GET", "/api/v1/openapi.json")
+        post = doc["paths"]["/api/v1/incidents"]["post"]
+        schema = post["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        assert {"product", "for", "until"} <= set(schema)
+        assert all(schema[f].get("deprecated") is True
+                   for f in ("products", "duration_s", "expires_at"))
+        assert not any(schema[f].get("deprecated") for f in ("product", "for", "until"))
 
 
 async def test_outbound_schedule_list_cancel(tmp_path: Path) -> None:

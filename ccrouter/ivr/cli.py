@@ -12,7 +12,6 @@ active incidents at every call.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -23,19 +22,16 @@ from typing import Any
 from ccrouter.cli_support import database, run_command, settings_or_none
 from ccrouter.config import Settings
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
-
 
 def parse_duration(text: str) -> float:
     """`90m`, `1h`, `2h30m`, `1d`, `3600` (seconds) -> seconds."""
-    m = _DURATION.match(text.strip())
-    if m is None or not text.strip() or not any(m.groups()):
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90m, 1h, 2h30m, 1d)")
-    d, h, mi, s = (int(g or 0) for g in m.groups())
-    seconds = d * 86400 + h * 3600 + mi * 60 + s
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"the duration must be positive: {text!r}")
-    return float(seconds)
+    from ccrouter.ivr.incidents import IncidentError
+    from ccrouter.ivr.incidents import parse_duration as seconds
+
+    try:
+        return seconds(text)
+    except IncidentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_until(text: str) -> float:

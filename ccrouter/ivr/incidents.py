@@ -27,6 +27,22 @@ class IncidentError(ValueError):
     """A bad incident request (unknown product, no message, bad expiry, no such incident)."""
 
 
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def parse_duration(text: str) -> float:
+    """How long an incident lasts, as a supervisor says it: `90m`, `1h`, `2h30m`, `1d`,
+    `3600` (seconds) -> seconds (`ccrouter incident set --for`, the API's `for`)."""
+    m = _DURATION.match(text.strip())
+    if m is None or not text.strip() or not any(m.groups()):
+        raise IncidentError(f"not a duration: {text!r} (e.g. 90m, 1h, 2h30m, 1d)")
+    d, h, mi, sec = (int(g or 0) for g in m.groups())
+    seconds = d * 86400 + h * 3600 + mi * 60 + sec
+    if seconds <= 0:
+        raise IncidentError(f"the duration must be positive: {text!r}")
+    return float(seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class Incident:
     id: int

@@ -112,6 +112,11 @@ class AmiServer:
                 data = text.encode()
             s.write(data)
 
+    @property
+    def logged_in(self) -> int:
+        """How many connections are logged in now with events on."""
+        return len(self._live)
+
     def _subscribed_changed(self) -> None:
         self._live = [s for s in self.sessions
                       if s.authenticated and not s.closed and s.event_classes != frozenset()]

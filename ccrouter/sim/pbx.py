@@ -82,6 +82,12 @@ class PbxSimulator:
         return self._ami.port
 
     @property
+    def ami_logged_in(self) -> int:
+        """How many AMI clients are logged in now (with events on), as `manager show
+        connected` counts them."""
+        return self._ami.logged_in
+
+    @property
     def agi_port(self) -> int:
         """Where the dialplan's AGI() connects; settable once ccrouter has bound its port."""
         return self._core.opt.agi_port
