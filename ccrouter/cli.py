@@ -116,6 +116,8 @@ _FEATURE_COMMANDS: dict[str, tuple[str, str, str]] = {
     "token": ("ccrouter.web.cli", "add_parser", "create, list or revoke HTTP API tokens"),
     "operator": ("ccrouter.routing.cli", "add_parser",
                  "log operators in/out, pause them, change their skills"),
+    "doctor": ("ccrouter.doctor.cli", "add_parser",
+               "check a running Asterisk against the config; exit 1 on any failed check"),
 }  # fmt: skip
 
 
