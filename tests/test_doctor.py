@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from ccrouter import dialplan as dp
 from ccrouter.asterisk_conf import CHANNELVARS, extensions_conf, queuerules_conf, queues_conf
 from ccrouter.config import Settings, load_settings
 from ccrouter.doctor.checks import Doctor
 from ccrouter.doctor.model import Check, exit_code, shown_steps
+from ccrouter.pbx.agi.ping import ping
+from ccrouter.pbx.agi.server import AgiServer
 from ccrouter.sim import PbxSimulator
 from ccrouter.sim.model import SimOperator
 
@@ -80,8 +83,10 @@ async def test_doctor_passes_against_the_simulator_loaded_with_the_generated_fil
     assert all(c.status == "ok" for c in checks), lines
     names = {c.name for c in checks}
     assert {"ami login", "ami read classes", "ami event filter", "dialplan ccrouter-inbound",
-            "dialplan ccrouter-doctor", "queues", "operator op1001", "fastagi", "channelvars",
-            "clock"} <= names, lines
+            "dialplan ccrouter-doctor", "queues", "queue rules", "persistentmembers",
+            "operator op1001", "fastagi", "channelvars", "clock"} <= names, lines
+    assert next(c for c in checks if c.name == "fastagi").detail.endswith(
+        "(the doctor's own listener)")
     assert exit_code(checks) == 0
 
 
@@ -127,6 +132,7 @@ async def test_includes_not_loaded_fail_naming_the_include(agi_port: int) -> Non
         await sim.close()
     assert "#include extensions_ccrouter.conf" in failed["dialplan ccrouter-inbound"].fix
     assert "#include queues_ccrouter.conf" in failed["queues"].fix
+    assert "#include queuerules_ccrouter.conf" in failed["queue rules"].fix
     assert "ccrouter-doctor" in failed["fastagi"].detail  # the test call cannot even start
 
 
@@ -142,6 +148,33 @@ async def test_a_changed_config_shows_the_loaded_dialplan_differs(agi_port: int)
     assert "differs from what `ccrouter dialplan` writes now" in \
         failed["dialplan ccrouter-inbound"].detail
     assert "ccrouter dialplan --config ccrouter.yaml" in failed["dialplan ccrouter-inbound"].fix
+
+
+async def test_persistentmembers_yes_fails_naming_queues_conf(agi_port: int) -> None:
+    sim = await _sim(agi_port)
+    sim.persistentmembers = True
+    try:
+        failed = _failed(await _doctor(sim, agi_port))
+    finally:
+        await sim.close()
+    assert set(failed) == {"persistentmembers"}, failed
+    assert "`persistentmembers = no` in queues.conf [general]" in failed["persistentmembers"].fix
+
+
+async def test_the_running_daemons_ping_script_answers_when_it_holds_the_port(
+        agi_port: int) -> None:
+    settings = _settings(0, agi_port)
+    daemon = AgiServer({dp.SCRIPT_PING: ping}, settings.agi)  # what `ccrouter run` registers
+    await daemon.start()
+    sim = await _sim(agi_port)
+    try:
+        checks = await _doctor(sim, agi_port)
+    finally:
+        await sim.close()
+        await daemon.close()
+    fastagi = next(c for c in checks if c.name == "fastagi")
+    assert fastagi.status == "ok" and fastagi.detail.endswith("(the running ccrouter)")
+    assert daemon.stats.ok == 1  # the daemon's server, not the doctor's, ran `ping`
 
 
 async def test_fastagi_unreachable_fails_naming_agi_host(agi_port: int) -> None:

@@ -10,7 +10,7 @@ import contextlib
 import time
 
 from ccrouter import dialplan as dp
-from ccrouter.asterisk_conf import extensions_conf, queues_conf
+from ccrouter.asterisk_conf import extensions_conf, queuerules_conf, queues_conf
 from ccrouter.config import Settings
 from ccrouter.doctor import model as m
 from ccrouter.doctor.ami import AmiClosed, AmiProbe, Message, first
@@ -114,6 +114,21 @@ class Doctor:
         loaded = {first(i, "Queue"): first(i, "Strategy") for i in items
                   if first(i, "Event") == "QueueParams"}
         self._add(m.compare_queues(queues_conf(self.settings), loaded, self.regenerate))
+        reply = await ami.action("Command", Command="queue rules show")
+        if first(reply, "Message") != "Permission denied":  # dialplan's check said so
+            shown = m.shown_rules(reply.get("Output", []))
+            wanted = m.rule_lines(queuerules_conf(self.settings))
+            self._add(m.compare_rules(wanted, shown, self.regenerate))
+        reply = await ami.action("GetConfig", Filename="queues.conf", Category="general")
+        if first(reply, "Response") != "Success":
+            self._add(m.warn("persistentmembers", f"GetConfig queues.conf: "
+                             f"{first(reply, 'Message')}",
+                             "give the user `write = ...,config` to check it, or see that "
+                             "queues.conf [general] has `persistentmembers = no`"))
+            return
+        general = dict(v.split("=", 1) for k, vs in reply.items() if k.startswith("Line-")
+                       for v in vs if "=" in v)
+        self._add(m.persistent_check({k.strip(): v.strip() for k, v in general.items()}))
 
     async def _devices(self, ami: AmiProbe) -> None:
         reply, items = await ami.list_action("DeviceStateList")

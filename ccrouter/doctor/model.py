@@ -151,6 +151,73 @@ def compare_queues(generated: str, loaded: Mapping[str, str], regenerate: str) -
     return ok("queues", f"{len(wanted)} generated queues loaded with their strategies")
 
 
+def rule_lines(queuerules: str) -> dict[str, list[str]]:
+    """The generated queuerules text -> rule -> the lines `queue rules show` prints for it
+    (app_queue.c: `\tAfter N seconds, adjust QUEUE_MAX_PENALTY to|by X, ...`; a signed or
+    empty value is relative, a missing min/raise is `by 0`)."""
+    out: dict[str, list[str]] = {}
+    for name, _ in conf_sections(queuerules).items():
+        out[name] = []
+    section = ""
+    for raw in queuerules.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if line.startswith("[") and "]" in line:
+            section = line[1:line.index("]")]
+            continue
+        key, sep, value = line.partition("=>")
+        if not sep or key.strip() != "penaltychange" or section not in out:
+            continue
+        seconds, *rest = [v.strip() for v in value.split(",")]
+        mx, mn, rs = (*rest, "", "", "")[:3]
+
+        def adj(v: str) -> str:
+            return f"by {int(v or 0)}" if not v or v[0] in "+-" else f"to {int(v)}"
+
+        out[section].append(f"\tAfter {int(seconds)} seconds, adjust QUEUE_MAX_PENALTY {adj(mx)}, "
+                            f"adjust QUEUE_MIN_PENALTY {adj(mn)} and adjust QUEUE_RAISE_PENALTY "
+                            f"{adj(rs)}")
+    return {k: v for k, v in out.items() if k != "general"}
+
+
+def shown_rules(output: Sequence[str]) -> dict[str, list[str]]:
+    """`queue rules show` output -> rule -> its `After ...` lines."""
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output:
+        if line.startswith("Rule: "):
+            current = out.setdefault(line[6:].strip(), [])
+        elif current is not None and line.strip().startswith("After "):
+            current.append("\t" + line.strip())
+    return out
+
+
+def compare_rules(wanted: Mapping[str, list[str]], shown: Mapping[str, list[str]],
+                  regenerate: str) -> Check:
+    missing = sorted(set(wanted) - set(shown))
+    if missing:
+        return fail("queue rules", f"{len(missing)} of {len(wanted)} generated rules not loaded "
+                    f"({', '.join(missing[:5])})",
+                    "`#include queuerules_ccrouter.conf` in queuerules.conf, then "
+                    "`module reload app_queue.so`")
+    other = sorted(r for r in wanted if wanted[r] != shown[r])
+    if other:
+        return fail("queue rules", f"{len(other)} rules differ from the generated file "
+                    f"(e.g. {other[0]})",
+                    f"{regenerate}, copy queuerules_ccrouter.conf, `module reload app_queue.so`")
+    return ok("queue rules", f"{len(wanted)} generated rules loaded as generated")
+
+
+def persistent_check(general: Mapping[str, str]) -> Check:
+    """queues.conf [general] as GetConfig shows it (app_queue's default is `no`)."""
+    value = general.get("persistentmembers", "no").lower()
+    if value in ("yes", "true", "y", "t", "1", "on"):
+        return fail("persistentmembers", "queues.conf says persistentmembers = yes: Asterisk "
+                    "would restore members ccrouter removed",
+                    "set `persistentmembers = no` in queues.conf [general], then "
+                    "`module reload app_queue.so`")
+    return ok("persistentmembers", f"persistentmembers = {value}")
+
+
 # -- devices and clock -------------------------------------------------------------------
 BAD_STATES = frozenset({"INVALID", "UNKNOWN"})
 

@@ -71,6 +71,8 @@ class Core:
         self.dialplan: dict[str, list[Priority]] = {}
         """Contexts loaded with `PbxSimulator.load_extensions` (`dialplan show`)."""
         self.dialplan_file = "extensions.conf"
+        self.persistentmembers = False
+        """queues.conf [general] `persistentmembers` (GetConfig shows it)."""
         self.unknown_devices: set[str] = set()
         """Interfaces Asterisk knows nothing of: absent from DeviceStateList (a fault knob)."""
         self.processed = 0

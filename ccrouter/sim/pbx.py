@@ -164,6 +164,15 @@ class PbxSimulator:
         """manager.conf `channelvars` (for channels created from now on)."""
         self._core.opt = dataclasses.replace(self._core.opt, channelvars=tuple(names))
 
+    @property
+    def persistentmembers(self) -> bool:
+        return self._core.persistentmembers
+
+    @persistentmembers.setter
+    def persistentmembers(self, on: bool) -> None:
+        """queues.conf [general] `persistentmembers` as GetConfig reads it."""
+        self._core.persistentmembers = on
+
     def forget_device(self, interface: str) -> None:
         """Asterisk knows nothing of `interface` (no such endpoint): DeviceStateList omits it."""
         self._core.unknown_devices.add(interface)
