@@ -17,6 +17,7 @@ import pytest
 
 from ccrouter import dialplan as dp
 from ccrouter.asterisk_conf import CHANNELVARS, extensions_conf, queuerules_conf, queues_conf
+from ccrouter.asterisk_conf.manager import WRITE_CLASSES
 from ccrouter.config import Settings, load_settings
 from ccrouter.doctor.checks import Doctor
 from ccrouter.doctor.model import Check, exit_code, shown_steps
@@ -111,6 +112,19 @@ async def test_no_filter_permission_fails_naming_the_write_class(agi_port: int) 
     assert set(failed) == {"ami event filter"}, failed
     line = failed["ami event filter"].line()
     assert "Permission denied" in line and "`system` to `write =`" in line
+
+
+async def test_the_generated_manager_user_gets_warnings_for_what_it_may_not_ask(
+        agi_port: int) -> None:
+    sim = await _sim(agi_port)
+    sim.write_classes = frozenset(WRITE_CLASSES)  # manager_ccrouter.conf: no `command` class
+    try:
+        checks = await _doctor(sim, agi_port)
+    finally:
+        await sim.close()
+    warned = {c.name: c for c in checks if c.status == "warn"}
+    assert set(warned) == {"dialplan"} and "`write = ...,command`" in warned["dialplan"].fix
+    assert exit_code(checks) == 0 and not _failed(checks)
 
 
 async def test_missing_channelvars_fails_naming_the_manager_conf_line(agi_port: int) -> None:

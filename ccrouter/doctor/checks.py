@@ -102,7 +102,8 @@ class Doctor:
         for context, steps in wanted.items():
             reply = await ami.action("Command", Command=f"dialplan show {context}")
             if first(reply, "Message") == "Permission denied":
-                self._add(m.warn("dialplan", "not checked: the Command action was refused",
+                self._add(m.warn("dialplan", "the contexts and queue rules were not checked: "
+                                 "the Command action was refused (Permission denied)",
                                  f"give [{self.settings.ami.username}] `write = ...,command` "
                                  "while you run the doctor"))
                 return
