@@ -33,8 +33,9 @@ from ccrouter.calls.writer import CardWriter
 from ccrouter.config import Settings
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
-from ccrouter.dialplan import SCRIPT_ROUTE
+from ccrouter.dialplan import SCRIPT_PING, SCRIPT_ROUTE
 from ccrouter.logs import configure_logging
+from ccrouter.pbx.agi.ping import ping
 from ccrouter.pbx.agi.server import AgiServer, ListenError, Script
 from ccrouter.pbx.ami.connection import AmiClient
 from ccrouter.routing.agi import route
@@ -124,6 +125,7 @@ class App:
                              on_connected=self._ami_connected)  # fmt: skip
         self.resync_hooks.append(self.tracker.resync)
         self.scripts[SCRIPT_ROUTE] = functools.partial(route, router=self.router)
+        self.scripts[SCRIPT_PING] = ping  # `ccrouter doctor`'s test call
         self.spawn("card_writer", self.writer.run())
         self.spawn("tracker_sweeper", self.tracker.run())
         for install in self._features:

@@ -18,6 +18,8 @@ SCRIPT_IVR: Final = "ivr"
 """AGI(agi://HOST:4573/ivr[,did=...,product=...,lang=...]) — the configured menus, then the same
 variables as `route` (or CCROUTER_STATUS=hangup / voicemail). Used instead of `route` by
 CONTEXT_INBOUND when the config has IVR menus."""
+SCRIPT_PING: Final = "ping"
+"""AGI(agi://HOST:4573/ping) — sets CCROUTER_PING=pong; `ccrouter doctor`'s test call runs it."""
 SCRIPT_SURVEY: Final = "survey"
 """AGI(agi://HOST:4573/survey) after Queue(...,c,...): the 1-5 rating when the operator hung up."""
 
@@ -42,6 +44,16 @@ CONTEXT_CALLBACK_OVERFLOW: Final = "ccrouter-callback-overflow"
 CONTEXT_CALLBACK: Final = "ccrouter-callback"
 """Where an originated callback/outbound leg goes once the customer answers: the prompt in their
 language, then CONTEXT_QUEUE (the Originate sets the variables, QUEUE_PRIO puts it first)."""
+
+CONTEXT_DOCTOR: Final = "ccrouter-doctor"
+"""`ccrouter doctor` originates Local/s@ccrouter-doctor (Application Wait: no phone rings): it
+sets CCROUTER_CARD, runs AGI(ping), reports UserEvent(CcrouterDoctor) and hangs up."""
+VAR_PING: Final = "CCROUTER_PING"
+PING_ANSWER: Final = "pong"
+USER_EVENT_DOCTOR: Final = "CcrouterDoctor"
+"""UserEvent of the doctor context; body `AgiStatus` (AGISTATUS) and `Ping` (CCROUTER_PING)."""
+DOCTOR_CARD: Final = "doctor"
+"""The CCROUTER_CARD value the doctor context sets (seen as ChanVariable with channelvars)."""
 
 # --- channel variables set by the route script (read by the dialplan) --------------------
 VAR_STATUS: Final = "CCROUTER_STATUS"

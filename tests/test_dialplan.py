@@ -143,7 +143,8 @@ def test_extensions_well_formed_and_jumps_resolve(settings: Settings) -> None:
     contexts = parse(extensions_conf(settings))
     assert set(contexts) == {dp.CONTEXT_INBOUND, dp.CONTEXT_QUEUE, dp.CONTEXT_FALLBACK,
                              dp.CONTEXT_CALLBACK, dp.CONTEXT_VOICEMAIL, dp.CONTEXT_CALLBACK_OFFER,
-                             dp.CONTEXT_CALLBACK_OPERATOR, dp.CONTEXT_CALLBACK_OVERFLOW}
+                             dp.CONTEXT_CALLBACK_OPERATOR, dp.CONTEXT_CALLBACK_OVERFLOW,
+                             dp.CONTEXT_DOCTOR}
     check_jumps(contexts)
     inbound = {s.exten for s in contexts[dp.CONTEXT_INBOUND]}
     assert inbound == {"_X.", "_+X.", "s"}

@@ -143,7 +143,26 @@ def extensions_conf(settings: Settings) -> str:
         f" same => n,VoiceMail({_var(vm)},u)",
         " same => n,Hangup()",
     ]
+    lines += _doctor_context(settings)
     return "\n".join(lines) + "\n"
+
+
+def _doctor_context(settings: Settings) -> list[str]:
+    """`ccrouter doctor`'s test call: FastAGI reachable from Asterisk, channelvars carried."""
+    return [
+        "",
+        f"; {dp.CONTEXT_DOCTOR}: `ccrouter doctor` originates Local/s@{dp.CONTEXT_DOCTOR}",
+        f";   (no phone rings): the {dp.SCRIPT_PING} script sets {dp.VAR_PING}={dp.PING_ANSWER},",
+        ";   the UserEvent tells the doctor AGISTATUS, and the events' ChanVariable",
+        f";   {dp.VAR_CARD} shows whether channelvars works.",
+        f"[{dp.CONTEXT_DOCTOR}]",
+        "exten => s,1,NoOp(ccrouter doctor test call)",
+        f" same => n,Set({dp.VAR_CARD}={dp.DOCTOR_CARD})",
+        f" same => n,AGI({agi_url(settings, dp.SCRIPT_PING)})",
+        f" same => n,UserEvent({dp.USER_EVENT_DOCTOR},AgiStatus: ${{AGISTATUS}},"
+        f"Ping: {_var(dp.VAR_PING)})",
+        " same => n,Hangup()",
+    ]
 
 
 def _offer_context(settings: Settings) -> list[str]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .ami_session import AmiSession, Message
 from .calls import LiveCall
-from .core import NOT_INUSE, Core
+from .core import DEVICE_NAMES, NOT_INUSE, Core
+from .dialplan_conf import dialplan_show
 from .engine import QueueEngine
 from .model import Member
 
@@ -69,6 +70,7 @@ class Actions:
             "queuepause": self.queuepause, "queuepenalty": self.queuepenalty,
             "originate": self.originate_action, "coreshowchannels": self.coreshowchannels,
             "playdtmf": self.playdtmf, "hangup": self.hangup,
+            "devicestatelist": self.devicestatelist, "getconfig": self.getconfig,
         }
 
     async def handle(self, s: AmiSession, m: Message) -> None:
@@ -101,10 +103,15 @@ class Actions:
 
     async def command(self, s: AmiSession, m: Message) -> None:
         cmd = m.get("Command")
+        words = cmd.split()
         if cmd.strip().lower() == "core show version":
             out, resp = ["Asterisk 22.10.1 built by root @ vm on a x86_64 running Linux"], "Success"
+        elif [w.lower() for w in words[:3]] == ["queue", "rules", "show"] and len(words) <= 4:
+            out, resp = self._rules_show(words[3] if len(words) == 4 else ""), "Success"
+        elif [w.lower() for w in words[:2]] == ["dialplan", "show"] and len(words) == 3:
+            out = dialplan_show(self.core.dialplan, words[2], self.core.dialplan_file)
+            resp = "Error" if out[0].startswith("There is no existence") else "Success"
         else:
-            words = cmd.split()
             out = [f"No such command '{cmd}' (type 'core show help {' '.join(words[:2])}' "
                    "for other possible commands)"]
             resp = "Error"
@@ -146,6 +153,53 @@ class Actions:
     def _live_by_channel(self, name: str) -> LiveCall | None:
         ch = self.core.channels.get(name)
         return None if ch is None else self.core.live.get(ch.linkedid)
+
+    def _rules_show(self, only: str) -> list[str]:
+        """app_queue.c handle_queue_rule_show (the sim has no QUEUE_RAISE_PENALTY: by 0)."""
+        out = []
+        for name, changes in self.core.queue_rules.items():
+            if only and name.lower() != only.lower():
+                continue
+            out.append(f"Rule: {name}")
+            out += [f"\tAfter {c.time} seconds, adjust QUEUE_MAX_PENALTY "
+                    f"{'by' if c.max_relative else 'to'} {c.max_value}, adjust QUEUE_MIN_PENALTY "
+                    f"{'by' if c.min_relative else 'to'} {c.min_value} and adjust "
+                    "QUEUE_RAISE_PENALTY by 0" for c in changes]
+        return out
+
+    async def getconfig(self, s: AmiSession, m: Message) -> None:
+        """manager.c action_getconfig, for queues.conf's [general] `persistentmembers` (the
+        only file the simulated PBX has on disk)."""
+        name, category = m.get("Filename"), m.get("Category")
+        if not name:
+            s.error(m, "Filename not specified")
+            return
+        if name != "queues.conf":
+            s.error(m, "Config file not found")
+            return
+        if category and category != "general":
+            s.respond(m, "Success", None, "No categories found\r\n")
+            return
+        value = "yes" if self.core.persistentmembers else "no"
+        s.respond(m, "Success", None,
+                  f"Category-000000: general\r\nLine-000000-000000: persistentmembers={value}\r\n")
+
+    async def devicestatelist(self, s: AmiSession, m: Message) -> None:
+        """res_manager_devicestate.c: the cached device states as DeviceStateChange items
+        (ActionID right after `Event:`), then DeviceStateListComplete."""
+        core = self.core
+        known = dict.fromkeys([*core.operators, *(i for q in core.queues.values()
+                                                  for i in q.members), *core.device])
+        s.list_start(m, "Device State Changes will follow")
+        n = 0
+        for iface in known:
+            if iface in core.unknown_devices:
+                continue
+            state = DEVICE_NAMES.get(core.status(iface), "UNKNOWN")
+            s.list_item(m, "DeviceStateChange", f"Device: {iface}\r\nState: {state}\r\n",
+                        id_first=True)
+            n += 1
+        s.list_complete(m, "DeviceStateListComplete", n)
 
     # -- queues ----------------------------------------------------------------------------
     async def queuesummary(self, s: AmiSession, m: Message) -> None:

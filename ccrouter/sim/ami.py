@@ -26,6 +26,18 @@ BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 Handler = Callable[[AmiSession, Message], Awaitable[None]]
 
+ACTION_CLASSES: dict[str, frozenset[str]] = {
+    "filter": frozenset({"system"}),
+    "command": frozenset({"command"}),
+    "originate": frozenset({"originate", "call"}),
+    "devicestatelist": frozenset({"call", "reporting"}),
+    "getconfig": frozenset({"system", "config"}),
+    "coresettings": frozenset({"system", "reporting"}),
+    "corestatus": frozenset({"system", "reporting"}),
+}
+"""The write classes manager.c and res_manager_devicestate.c register these actions with; a
+user with none of an action's classes gets `Permission denied` (Ping needs none)."""
+
 
 class AmiServer:
     """Accepts AMI connections; `emit()` fans an event out to every subscribed session."""
@@ -51,6 +63,8 @@ class AmiServer:
         """True while the PBX shuts down: every action answers `Asterisk is shutting down`."""
         self.port = 0
         self.host = "127.0.0.1"
+        self.write_classes: frozenset[str] | None = None
+        """manager.conf `write =` of the user (None: all)."""
 
     async def start(self, host: str, port: int) -> None:
         self._server = await asyncio.start_server(self._serve, host, port)
@@ -176,7 +190,12 @@ class AmiServer:
                 session.error(msg, "Permission denied")
                 return True
             return await self._login(session, msg)
-        if action == "login":
+        needs = ACTION_CLASSES.get(action)
+        if needs is not None and self.write_classes is not None and not (
+                needs & self.write_classes):
+            log.info("sim.ami.permission_denied", action=msg.action)
+            session.error(msg, "Permission denied")
+        elif action == "login":
             session.ok(msg, "Already authenticated")
         elif action == "filter":
             self._filter(session, msg)

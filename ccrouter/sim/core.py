@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import events as ev
 from .ami import AmiServer
 from .channel import Channel
+from .dialplan_conf import Priority
 from .model import Member, SimOperator
 from .queues import SimQueue
 from .rules import PenaltyChange
@@ -67,6 +68,13 @@ class Core:
         self.astdb: dict[tuple[str, str], str] = {}
         self.queue_rules: dict[str, list[PenaltyChange]] = {}
         self.missing_sounds: set[str] = set()
+        self.dialplan: dict[str, list[Priority]] = {}
+        """Contexts loaded with `PbxSimulator.load_extensions` (`dialplan show`)."""
+        self.dialplan_file = "extensions.conf"
+        self.persistentmembers = False
+        """queues.conf [general] `persistentmembers` (GetConfig shows it)."""
+        self.unknown_devices: set[str] = set()
+        """Interfaces Asterisk knows nothing of: absent from DeviceStateList (a fault knob)."""
         self.processed = 0
         self.started_at = time.time()
         self.on_member_free: Callable[[str], None] = lambda iface: None

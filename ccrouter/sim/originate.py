@@ -22,6 +22,7 @@ from .actions import OriginateRequest
 from .callback_leg import operator_first_leg
 from .calls import LiveCall, OriginateInfo
 from .core import INUSE, NOT_INUSE, Core
+from .doctor_leg import doctor_leg
 from .engine import QueueEngine
 from .model import SimCall, SimCaller, SimCustomer
 
@@ -60,6 +61,10 @@ class OriginateLegs:
             answered = asyncio.get_running_loop().create_future()
             self._spawn(self._customer_leg(req, customer, answered))
             return True if req.asynchronous else bool(await answered)
+        if req.channel.startswith("Local/") and ctx == dp.CONTEXT_DOCTOR:
+            loaded = dp.CONTEXT_DOCTOR in core.dialplan
+            self._spawn(doctor_leg(core, req, loaded))
+            return loaded
         if req.channel.startswith("Local/") and ctx == dp.CONTEXT_INBOUND:
             vars_ = dict(req.variables)
             caller = SimCaller(

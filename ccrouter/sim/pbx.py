@@ -18,6 +18,7 @@ from .actions import Actions, OriginateRequest
 from .ami import AmiServer
 from .calls import LiveCall, OriginateInfo
 from .core import Core, SimOptions
+from .dialplan_conf import parse_extensions
 from .engine import QueueEngine
 from .lifecycle import Lifecycle
 from .model import LostCallerBlock, Member, SimCall, SimCaller, SimCustomer, SimOperator
@@ -139,6 +140,48 @@ class PbxSimulator:
             interface, penalty, member_name, *_ = [*(f.strip() for f in line.split(",")), "", ""]
             self.add_member(name, interface, name=member_name, penalty=int(penalty or 0))
         return names
+
+    def load_extensions(self, text: str, filename: str = "extensions_ccrouter.conf") -> list[str]:
+        """An extensions.conf text (e.g. ccrouter's generated file) as `dialplan reload` loads
+        it: what `dialplan show CONTEXT` prints, and whether `ccrouter-doctor` exists. The
+        calls still run the ccrouter contexts built in. Returns the contexts loaded."""
+        contexts = parse_extensions(text)
+        self._core.dialplan.update(contexts)
+        self._core.dialplan_file = filename
+        return list(contexts)
+
+    # -- doctor faults -----------------------------------------------------------------------
+    @property
+    def write_classes(self) -> frozenset[str] | None:
+        """manager.conf `write =` of the AMI user (None: all); e.g. without `system` the
+        Filter action answers Permission denied."""
+        return self._ami.write_classes
+
+    @write_classes.setter
+    def write_classes(self, classes: frozenset[str] | None) -> None:
+        self._ami.write_classes = classes
+
+    @property
+    def channelvars(self) -> tuple[str, ...]:
+        return self._core.opt.channelvars
+
+    @channelvars.setter
+    def channelvars(self, names: tuple[str, ...]) -> None:
+        """manager.conf `channelvars` (for channels created from now on)."""
+        self._core.opt = dataclasses.replace(self._core.opt, channelvars=tuple(names))
+
+    @property
+    def persistentmembers(self) -> bool:
+        return self._core.persistentmembers
+
+    @persistentmembers.setter
+    def persistentmembers(self, on: bool) -> None:
+        """queues.conf [general] `persistentmembers` as GetConfig reads it."""
+        self._core.persistentmembers = on
+
+    def forget_device(self, interface: str) -> None:
+        """Asterisk knows nothing of `interface` (no such endpoint): DeviceStateList omits it."""
+        self._core.unknown_devices.add(interface)
 
     def add_operator(self, operator: SimOperator) -> None:
         self._core.operators[operator.interface] = operator
