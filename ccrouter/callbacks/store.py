@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.callbacks.model import OPEN_STATES, Kind, Request, State
+from ccrouter.db.dialect import insert_for, least
 from ccrouter.db.engine import DEFAULT_BUSY_TIMEOUT_MS
 from ccrouter.db.tables import callback_attempts as A
 from ccrouter.db.tables import callback_requests as R
@@ -241,10 +241,10 @@ class CallbackStore:
                 ).scalar()
                 if open_id is not None:
                     raise OpenRequestExists(f"number has an open request (id {open_id})")
-            ins = sqlite_insert(R).values(**values)
+            ins = insert_for(conn, R).values(**values)
             stmt = ins.on_conflict_do_update(
                 index_elements=[R.c.number], index_where=_OPEN,
-                set_={"place_at": sa.func.min(R.c.place_at, ins.excluded.place_at),
+                set_={"place_at": least(R.c.place_at, ins.excluded.place_at),
                       "abandons": R.c.abandons + 1, "updated_at": now},
             ).returning(R.c.id, R.c.abandons, R.c.card)  # fmt: skip
             row = (await conn.execute(stmt)).one()

@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ccrouter.calls.model.cards import card_number, is_valid_card_number
+from ccrouter.db.dialect import insert_for
 from ccrouter.db.tables import cards, meta
 
 log = structlog.get_logger(__name__)
@@ -77,11 +78,12 @@ class CardNumbers:
             raise ValueError(f"card number block must be >= 2, got {block}")
         async with engine.begin() as conn:
             await conn.execute(
-                sa.insert(meta).prefix_with("OR IGNORE").values(key=RESERVED_KEY, value="0")
+                insert_for(conn, meta).values(key=RESERVED_KEY, value="0").on_conflict_do_nothing()
             )
-            raw = (
-                await conn.execute(sa.select(meta.c.value).where(meta.c.key == RESERVED_KEY))
-            ).scalar_one()
+            # FOR UPDATE (PostgreSQL; SQLite holds its one write lock already): two processes
+            # starting together reserve one block after the other, never the same one.
+            mark = sa.select(meta.c.value).where(meta.c.key == RESERVED_KEY).with_for_update()
+            raw = (await conn.execute(mark)).scalar_one()
             try:
                 stored = int(raw)
             except ValueError:
