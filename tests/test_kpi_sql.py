@@ -23,8 +23,9 @@ DAY = dt.datetime(2026, 3, 2, tzinfo=dt.timezone(dt.timedelta(hours=5))).timesta
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    e = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """Each test on a SQLite file and on a real PostgreSQL database."""
+    e = make_engine(db_url)
     await migrate(e)
     yield e
     await e.dispose()

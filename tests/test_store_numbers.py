@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import inspect
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,8 +24,9 @@ SETTINGS = DatabaseSettings(commit_window_ms=5, write_retry_s=0.02)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}"
+def url(db_url: str) -> str:
+    """Each test on a SQLite file and on a real PostgreSQL database."""
+    return db_url
 
 
 @pytest.fixture
@@ -167,3 +169,20 @@ async def test_corrupt_mark_is_a_clear_error(engine: AsyncEngine) -> None:
 def test_bad_block_size() -> None:
     with pytest.raises(ValueError, match="block must be >= 2"):
         CardNumbers(1, 10, block=1)
+
+
+async def test_processes_opening_together_get_distinct_blocks(url: str) -> None:
+    """Several processes (engines) reserving at the same moment: the mark is read under a
+    lock (FOR UPDATE on PostgreSQL, the write lock on SQLite), so no two blocks overlap."""
+    setup = make_engine(url)
+    await migrate(setup)
+    await setup.dispose()
+    engines = [make_engine(url) for _ in range(4)]
+    try:
+        opened = await asyncio.gather(*(CardNumbers.open(e, block=50) for e in engines))
+    finally:
+        for e in engines:
+            await e.dispose()
+    firsts = sorted(n.next() for n in opened)
+    serials = sorted(int(n[:-1]) for n in firsts)
+    assert [b - a for a, b in itertools.pairwise(serials)] == [50, 50, 50]
