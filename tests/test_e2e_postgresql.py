@@ -62,7 +62,7 @@ async def test_calls_on_postgresql_leave_one_closed_card_each(
 
 async def test_healthz_and_tokens_on_postgresql(tmp_path: Path, pg_server: PgServer) -> None:
     """/healthz's write probe (an upsert of meta's `web_health` row) and bearer tokens, on
-    PostgreSQL: twice (insert, then update), then a supervisor token is accepted and no token refused."""
+    PostgreSQL: twice (insert, then update); a supervisor token is accepted, none refused."""
     url = await pg_server.database()
     async with web_stack(tmp_path, database_url=url) as ws:
         for _ in range(2):

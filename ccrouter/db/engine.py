@@ -145,7 +145,8 @@ async def retry_locked(
 ) -> T:  # fmt: skip
     """`fn()`, run again (after 50, 100, 200 ... ms, jittered) while it fails on a locked
     database (`is_locked`: either dialect); each try already waited the busy timeout. `fn`
-    must be a whole transaction. Still locked after `attempts` tries: DatabaseLocked, naming `what`."""
+    must be a whole transaction. Still locked after `attempts` tries: DatabaseLocked, naming
+    `what`."""
     if attempts < 1:
         raise ValueError(f"attempts must be >= 1, got {attempts}")
     pause = first_pause_s

@@ -50,7 +50,9 @@ class JsonText(sa.types.TypeDecorator[Any]):
         return json.loads(value)
 
 
-EPOCH: Final = sa.REAL().with_variant(postgresql.DOUBLE_PRECISION(), "postgresql")
+EPOCH: Final[sa.types.TypeEngine[float]] = sa.REAL().with_variant(
+    postgresql.DOUBLE_PRECISION(), "postgresql"
+)
 """Epoch seconds: REAL on SQLite (8 bytes), DOUBLE PRECISION on PostgreSQL (its REAL has 4)."""
 
 metadata: Final = sa.MetaData(naming_convention=NAMING_CONVENTION)

@@ -19,7 +19,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Epoch seconds: REAL on SQLite (8 bytes), DOUBLE PRECISION on PostgreSQL (its REAL is 4).
-EPOCH = sa.REAL().with_variant(postgresql.DOUBLE_PRECISION(), "postgresql")
+EPOCH: sa.types.TypeEngine[float] = sa.REAL().with_variant(
+    postgresql.DOUBLE_PRECISION(), "postgresql"
+)
 
 
 def upgrade() -> None:
