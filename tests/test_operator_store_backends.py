@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from ccrouter.db.engine import make_engine
+import asyncpg
+import pytest
+
+from ccrouter.db.engine import WRITE_LOCK_KEY, DatabaseLocked, make_engine
 from ccrouter.db.migrate import migrate
 from ccrouter.routing.state import OperatorRow, OperatorStore
+from tests.pg import PgServer
 
 
 def _login(by: str) -> object:
@@ -37,3 +41,27 @@ async def test_concurrent_operator_writes_all_land(db_url: str) -> None:
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_a_lock_held_by_another_process_ends_in_database_locked_on_postgresql(
+    pg_server: PgServer,
+) -> None:
+    """Another session holds the write lock of `immediate` transactions: each try waits
+    `busy_timeout_ms` (PostgreSQL's lock_timeout), `retry_locked` tries again, then gives up
+    with DatabaseLocked naming what it was writing; once released, the write goes through."""
+    url = await pg_server.database(migrated=True)
+    holder = await asyncpg.connect(pg_server.dsn(url.rsplit("/", 1)[1]))
+    engine = make_engine(url, busy_timeout_ms=50)
+    store = OperatorStore(engine)
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        with pytest.raises(DatabaseLocked, match="writing operator op1001: the database stayed "
+                           "locked by another process through 5 tries"):  # fmt: skip
+            await store.update("op1001", _login("cli"))  # type: ignore[arg-type]
+        await holder.execute("ROLLBACK")
+        row = await store.update("op1001", _login("cli"))  # type: ignore[arg-type]
+        assert row.logged_in and row.version == 1
+    finally:
+        await holder.close()
+        await engine.dispose()

@@ -39,12 +39,14 @@ class DatabaseLocked(RuntimeError):
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> AsyncEngine:
-    """An AsyncEngine for `url`; every SQLite connection gets WAL, synchronous=NORMAL,
-    busy_timeout and foreign keys. For a file database the parent directory is created.
-    Transactions start with an explicit BEGIN (SQLAlchemy's documented SQLite recipe).
+    """An AsyncEngine for `url`: SQLite (`sqlite+aiosqlite`) or PostgreSQL
+    (`postgresql+asyncpg`). Every SQLite connection gets WAL, synchronous=NORMAL, busy_timeout
+    and foreign keys; for a file database the parent directory is created; transactions start
+    with an explicit BEGIN (SQLAlchemy's documented SQLite recipe).
 
     `busy_timeout_ms` is how long one statement waits for another connection's lock before
-    failing with "database is locked" (the card writer then retries the whole batch).
+    failing with "database is locked" (PostgreSQL: `lock_timeout`, SQLSTATE 55P03); the card
+    writer then retries the whole batch, `retry_locked` the whole transaction.
     """
     parsed = make_url(url)
     if busy_timeout_ms < 0:
@@ -56,7 +58,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> 
                 f"a PostgreSQL database url must use the async driver postgresql+asyncpg, "
                 f"got {parsed.drivername!r}"
             )
-        return _postgresql_engine(url)
+        return _postgresql_engine(url, busy_timeout_ms)
     if backend != "sqlite":
         raise ValueError(
             f"database url must be one of {', '.join(BACKENDS)}, got {parsed.drivername!r}"
@@ -94,9 +96,14 @@ def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> 
     return engine
 
 
-def _postgresql_engine(url: str) -> AsyncEngine:
-    """asyncpg's pool behind SQLAlchemy; `immediate` transactions take the advisory lock."""
-    engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=False)
+def _postgresql_engine(url: str, busy_timeout_ms: int) -> AsyncEngine:
+    """asyncpg's pool behind SQLAlchemy; `immediate` transactions take the advisory lock.
+    `busy_timeout_ms` becomes the session's `lock_timeout`: like SQLite's busy timeout, a
+    statement waits that long for another connection's lock, then fails (SQLSTATE 55P03,
+    which `retry_locked` and the card writer retry) instead of waiting forever."""
+    settings = {"lock_timeout": str(max(1, int(busy_timeout_ms)))}  # 0 would mean "forever"
+    engine = create_async_engine(url, pool_size=10, max_overflow=20,
+                                 connect_args={"server_settings": settings})  # fmt: skip
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
