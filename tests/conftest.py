@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import structlog
+
+from tests.pg import PgServer, PgUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -44,3 +47,40 @@ def _structlog_config_restored() -> object:
     saved = structlog.get_config()
     yield
     structlog.configure(**saved)
+
+
+# ---- the database backends -----------------------------------------------------------------
+# `db_url` runs a test on both backends: a SQLite file, and a fresh database on a real
+# PostgreSQL server the session starts itself (tests/pg.py; skipped, with the reason, where
+# the machine has no PostgreSQL binaries).
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    try:
+        server = PgServer.start()
+    except PgUnavailable as exc:
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def pg_url(pg_server: PgServer) -> str:
+    """A fresh, empty PostgreSQL database."""
+    return await pg_server.database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}"
+    server: PgServer = request.getfixturevalue("pg_server")
+    return await server.database()
+
+
+def is_pg(url: str) -> bool:
+    return url.startswith("postgresql")

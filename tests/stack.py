@@ -73,8 +73,11 @@ async def stack(
     settings: Settings | None = None,
     time_scale: float = 20.0,
     features: list[Feature] | None = None,
+    database_url: str | None = None,
     **sim_kw: Any,
 ) -> AsyncIterator[Stack]:
+    """ccrouter and the simulator; the cards in a SQLite file of `tmp_path`, or at
+    `database_url` (e.g. a PostgreSQL database of the `pg_server` fixture)."""
     base = settings or example_settings()
     sim_kw.setdefault("channelvars", CHANNELVARS)  # as the generated manager.conf sets it
     sim = PbxSimulator(agi_port=0, username=base.ami.username, secret="demo-secret",
@@ -82,7 +85,8 @@ async def stack(
     await sim.start()
     for target in base.targets:
         sim.add_queue(target.queue_name, timeout=5)
-    s = demo_settings(base, sim.ami_port, f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}")
+    url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}"
+    s = demo_settings(base, sim.ami_port, url)
     app = App(s, features=features or [])
     await app.start()
     sim.agi_port = app.agi_address[1]

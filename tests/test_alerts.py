@@ -92,8 +92,8 @@ class FakeSource(LiveSource):
                          lambda: self.down_since, lambda: None)
 
 
-async def test_active_alerts_survive_a_restart_without_a_second_notice(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+async def test_active_alerts_survive_a_restart_without_a_second_notice(db_url: str) -> None:
+    engine = make_engine(db_url)  # a SQLite file, then a PostgreSQL database
     await migrate(engine)
 
     async def no_sl(start: float, end: float, queues: Sequence[str]) -> dict[str, Counts]:

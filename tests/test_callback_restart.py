@@ -1,14 +1,17 @@
 """ccrouter SIGKILLed with callback requests pending and one dialing, then restarted: no request
-is lost and none is dialled twice (a real `ccrouter run` subprocess against the simulator)."""
+is lost and none is dialled twice (a real `ccrouter run` subprocess against the simulator), on
+a SQLite file and on a real PostgreSQL database."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import structlog
 
 from bench.proc import Daemon, write_config
@@ -27,14 +30,28 @@ OVERRIDES = {"callbacks": {"pace_s": 0, "poll_s": 0.3, "retry_backoff_s": [0.2],
                            "ring_timeout_s": 300, "prompt": ""}}  # fmt: skip
 
 
-def rows(db: Path, table: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
+def rows(db: str, table: str) -> list[dict[str, Any]]:
+    """The table as the daemon left it, read on a connection of our own (synchronously: the
+    conditions of `wait_until` are plain functions)."""
+    if db.startswith("sqlite"):
+        path = db.removeprefix("sqlite+aiosqlite:///")
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
+
+    async def fetch() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(db.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            return [dict(r) for r in await conn.fetch(f"SELECT * FROM {table} ORDER BY id")]
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, fetch()).result(timeout=10)
 
 
-async def seed(db: Path) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+async def seed(db: str) -> None:
+    engine = make_engine(db)
     try:
         await migrate(engine)
         store = CallbackStore(engine)
@@ -45,8 +62,8 @@ async def seed(db: Path) -> None:
         await engine.dispose()
 
 
-async def test_sigkill_with_requests_pending_and_one_dialing(tmp_path: Path) -> None:
-    db = tmp_path / "cards.db"
+async def test_sigkill_with_requests_pending_and_one_dialing(tmp_path: Path, db_url: str) -> None:
+    db = db_url  # a SQLite file, then a PostgreSQL database
     sim = PbxSimulator(agi_port=0, secret="demo-secret", time_scale=20.0, noise=True)
     await sim.start()
     try:
@@ -58,7 +75,8 @@ async def test_sigkill_with_requests_pending_and_one_dialing(tmp_path: Path) -> 
         for number in NUMBERS[1:]:
             sim.add_customer(SimCustomer(number, answer_after_s=1))
         await seed(db)
-        cfg = write_config(tmp_path, ami_port=sim.ami_port, db_path=db, overrides=OVERRIDES)
+        cfg = write_config(tmp_path, ami_port=sim.ami_port, db_path=tmp_path / "unused.db",
+                           overrides={**OVERRIDES, "database": {"url": db}})  # fmt: skip
         # the third one through the CLI, as a scheduled outbound call due now
         argv = ["outbound", "schedule", "--config", str(cfg), "--number", NUMBERS[2],
                 "--target", "wallet-ru", "--at", "now"]  # fmt: skip

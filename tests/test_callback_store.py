@@ -18,7 +18,16 @@ from ccrouter.db.migrate import migrate
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """Each test on a SQLite file and on a real PostgreSQL database."""
+    eng = make_engine(db_url)
+    await migrate(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}")
     await migrate(eng)
     yield eng
@@ -78,14 +87,18 @@ async def test_cancel_only_touches_pending_requests(engine: AsyncEngine) -> None
     assert await store.cancel(a.id, "by_user", 4.0) is None  # already cancelled
 
 
-@pytest.mark.parametrize("url", ["file", "memory"])
+@pytest.mark.parametrize("url", ["file", "memory", "postgresql"])
 async def test_attempt_lifecycle_on_the_dispatcher_connection_and_in_memory(
-    tmp_path: Path, url: str
+    tmp_path: Path, url: str, request: pytest.FixtureRequest
 ) -> None:
     """claim -> answered -> finish (retry) -> claim -> release: the same rows whether the
-    dispatcher's transactions run on their own connection (a file) or in SQLAlchemy's."""
-    eng = make_engine("sqlite+aiosqlite:///:memory:" if url == "memory"
-                      else f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}")  # fmt: skip
+    dispatcher's transactions run on their own connection (a file), in SQLAlchemy's, or on
+    PostgreSQL."""
+    if url == "postgresql":
+        eng = make_engine(await request.getfixturevalue("pg_server").database())
+    else:
+        eng = make_engine("sqlite+aiosqlite:///:memory:" if url == "memory"
+                          else f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}")  # fmt: skip
     await migrate(eng)
     store = CallbackStore(eng)
     try:
@@ -125,9 +138,9 @@ async def test_attempt_lifecycle_on_the_dispatcher_connection_and_in_memory(
 
 
 async def test_a_claim_waits_for_another_writer_without_blocking_the_loop(
-    engine: AsyncEngine, tmp_path: Path
+    sqlite_engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    store = CallbackStore(engine)
+    store = CallbackStore(sqlite_engine)
     await store.add(number="79001", kind=Kind.CALLBACK, target="wallet-ru", now=1.0,
                     place_at=1.0)  # fmt: skip
     (r,) = await store.pending()
@@ -161,3 +174,32 @@ async def test_a_lock_held_past_the_busy_timeout_fails_the_transaction(tmp_path:
     finally:
         await tx.close()
         setup.close()
+
+
+async def test_dispatchers_on_separate_postgresql_connections_claim_each_request_once(
+    pg_url: str,
+) -> None:
+    """Three dispatchers, each with its own engine (as three processes would), race for the
+    same 30 requests from one stale read: every request is claimed exactly once."""
+    engines = [make_engine(pg_url) for _ in range(3)]
+    await migrate(engines[0])
+    stores = [CallbackStore(e) for e in engines]
+    try:
+        for i in range(30):
+            await stores[0].add(number=f"7900{i:03d}", kind=Kind.CALLBACK, target="wallet-ru",
+                                now=1.0, place_at=float(i))  # fmt: skip
+        seen = await stores[0].pending()
+        got = await asyncio.gather(*(
+            s.claim(r, card=f"k{k}-{r.id}", action_id=f"a{k}-{r.id}", channel_id=f"u{k}-{r.id}",
+                    target="wallet-ru", now=2.0)
+            for r in seen for k, s in enumerate(stores)
+        ))  # fmt: skip
+        won = [a for a in got if a is not None]
+        assert sorted(a.request_id for a in won) == sorted(r.id for r in seen)
+        attempts = await stores[1].attempts()
+        assert len(attempts) == 30 and {a.n for a in attempts} == {1}
+        assert {r.state for r in await stores[2].find()} == {"dialing"}
+    finally:
+        for s, e in zip(stores, engines, strict=True):
+            await s.close()
+            await e.dispose()

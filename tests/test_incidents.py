@@ -23,8 +23,8 @@ class Clock:
         return self.now
 
 
-async def test_set_list_expire_clear_and_survive_a_restart(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+async def test_set_list_expire_clear_and_survive_a_restart(db_url: str) -> None:
+    url = db_url  # a SQLite file, then a PostgreSQL database
     clock = Clock()
     engine = make_engine(url)
     await migrate(engine)

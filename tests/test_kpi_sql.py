@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,9 @@ DAY = dt.datetime(2026, 3, 2, tzinfo=dt.timezone(dt.timedelta(hours=5))).timesta
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    e = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """Each test on a SQLite file and on a real PostgreSQL database."""
+    e = make_engine(db_url)
     await migrate(e)
     yield e
     await e.dispose()

@@ -19,9 +19,11 @@ from tests.stack import wait_until
 EXAMPLE = ROOT / "config" / "ccrouter.yaml"
 
 
-def config_for(tmp_path: Path, db: Path) -> Path:
+def config_for(tmp_path: Path, db: Path | str) -> Path:
+    """The example config on database file `db`, or on database URL `db` (a str)."""
+    url = db if isinstance(db, str) else f"sqlite+aiosqlite:///{db}"
     text = EXAMPLE.read_text(encoding="utf-8").replace(
-        "sqlite+aiosqlite:///../var/ccrouter.db", f"sqlite+aiosqlite:///{db}")
+        "sqlite+aiosqlite:///../var/ccrouter.db", url)
     path = tmp_path / "ccrouter.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -31,8 +33,10 @@ def run(config: Path, *args: str) -> int:
     return main(["operator", "--config", str(config), *args])
 
 
-def test_login_pause_skills_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = config_for(tmp_path, tmp_path / "cards.db")
+def test_login_pause_skills_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    cfg = config_for(tmp_path, db_url)  # a SQLite file, then a PostgreSQL database
     assert run(cfg, "login", "op1002") == 0
     assert capsys.readouterr().out.strip().startswith("op1002: ready; skills")
     assert run(cfg, "pause", "op1002", "--reason", "lunch") == 0

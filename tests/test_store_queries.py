@@ -21,8 +21,9 @@ T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}")
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """Each test on a SQLite file and on a real PostgreSQL database."""
+    eng = make_engine(db_url)
     await migrate(eng)
     yield eng
     await eng.dispose()

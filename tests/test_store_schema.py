@@ -1,4 +1,5 @@
-"""Migrations, schema and engine pragmas of the card store (real SQLite files)."""
+"""Migrations, schema and engine settings of the card store, on both backends (a SQLite file
+and a real PostgreSQL database: `db_url`); the pragmas on SQLite."""
 
 from __future__ import annotations
 
@@ -24,10 +25,22 @@ def _url(path: Path) -> str:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(_url(tmp_path / "cards.db"))
     yield eng
     await eng.dispose()
+
+
+async def _table_names(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
 
 
 def _diffs(conn: Connection, target: sa.MetaData) -> list[object]:
@@ -35,18 +48,14 @@ def _diffs(conn: Connection, target: sa.MetaData) -> list[object]:
     return list(compare_metadata(ctx, target))
 
 
-async def test_migrate_empty_database_to_head(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_migrate_empty_database_to_head(engine: AsyncEngine) -> None:
     assert await current_revision(engine) is None
+    assert await _table_names(engine) == set()
     await migrate(engine)
     assert await current_revision(engine) == head_revision()
     versions = Path(__file__).parents[1] / "ccrouter" / "db" / "migrations" / "versions"
     assert head_revision() == max(p.name[:4] for p in versions.glob("0*.py"))
-    tables = set(
-        sqlite3.connect(tmp_path / "cards.db")
-        .execute("SELECT name FROM sqlite_master WHERE type='table'")
-        .fetchall()
-    )
-    assert {("cards",), ("meta",), ("alembic_version",)} <= tables
+    assert await _table_names(engine) == {*metadata.tables, "alembic_version"}
 
 
 async def test_migrate_is_idempotent_and_keeps_data(engine: AsyncEngine) -> None:
@@ -82,9 +91,9 @@ async def test_unknown_revision_fails_clearly(engine: AsyncEngine) -> None:
         await migrate(engine)
 
 
-async def test_pragmas_on_every_connection(engine: AsyncEngine) -> None:
-    await migrate(engine)
-    async with engine.connect() as conn:
+async def test_pragmas_on_every_connection(sqlite_engine: AsyncEngine) -> None:
+    await migrate(sqlite_engine)
+    async with sqlite_engine.connect() as conn:
 
         async def pragma(name: str) -> object:
             return (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
@@ -95,8 +104,8 @@ async def test_pragmas_on_every_connection(engine: AsyncEngine) -> None:
         assert await pragma("foreign_keys") == 1
 
 
-async def test_wal_persists_in_the_file(engine: AsyncEngine, tmp_path: Path) -> None:
-    await migrate(engine)
+async def test_wal_persists_in_the_file(sqlite_engine: AsyncEngine, tmp_path: Path) -> None:
+    await migrate(sqlite_engine)
     raw = sqlite3.connect(tmp_path / "cards.db")
     try:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -120,7 +129,9 @@ async def test_make_engine_creates_parent_directory(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql+asyncpg://u@h/db", "must be a sqlite URL"),
+        ("postgresql+psycopg://u@h/db", "postgresql\\+asyncpg, got 'postgresql\\+psycopg'"),
+        ("postgresql://u@h/db", "postgresql\\+asyncpg"),
+        ("mysql+aiomysql://u@h/db", "one of sqlite\\+aiosqlite, postgresql\\+asyncpg"),
         ("sqlite:///x.db", "sqlite\\+aiosqlite"),
     ],
 )
@@ -139,6 +150,4 @@ async def test_ddl_is_transactional(engine: AsyncEngine) -> None:
         async with engine.begin() as conn:
             await conn.execute(sa.text("CREATE TABLE half (x INTEGER)"))
             raise Boom
-    async with engine.connect() as conn:
-        names = (await conn.execute(sa.text("SELECT name FROM sqlite_master"))).scalars().all()
-    assert "half" not in names
+    assert "half" not in await _table_names(engine)

@@ -1,4 +1,5 @@
-"""The group-committing card writer against real SQLite files."""
+"""The group-committing card writer against real databases: each test on a SQLite file and on a
+real PostgreSQL server (`db_url`); a held lock is SQLite's, a dropped connection PostgreSQL's."""
 
 from __future__ import annotations
 
@@ -28,11 +29,32 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def engine(db_path: Path) -> AsyncIterator[AsyncEngine]:
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(db_url, busy_timeout_ms=20)
+    await migrate(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def sqlite_engine(db_path: Path) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(f"sqlite+aiosqlite:///{db_path}", busy_timeout_ms=20)
     await migrate(eng)
     yield eng
     await eng.dispose()
+
+
+_AUDIT_PG = (
+    "CREATE TABLE audit (seq SERIAL PRIMARY KEY, number TEXT, notes TEXT)",
+    "CREATE FUNCTION card_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "INSERT INTO audit (number, notes) VALUES (NEW.number, NEW.notes); RETURN NEW; END $$",
+    "CREATE TRIGGER card_audit AFTER UPDATE ON cards FOR EACH ROW EXECUTE FUNCTION card_audit()",
+)
+_AUDIT_SQLITE = (
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, number, notes)",
+    "CREATE TRIGGER card_audit AFTER UPDATE ON cards BEGIN "
+    "INSERT INTO audit (number, notes) VALUES (NEW.number, NEW.notes); END",
+)
 
 
 def settings(**kw: Any) -> DatabaseSettings:
@@ -140,13 +162,8 @@ async def test_flush_commits_at_once_and_returns_when_done(engine: AsyncEngine) 
 
 async def test_per_card_order_across_many_batches(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        await conn.execute(sa.text("CREATE TABLE audit (seq INTEGER PRIMARY KEY, number, notes)"))
-        await conn.execute(
-            sa.text(
-                "CREATE TRIGGER card_audit AFTER UPDATE ON cards BEGIN "
-                "INSERT INTO audit (number, notes) VALUES (NEW.number, NEW.notes); END"
-            )
-        )
+        for ddl in _AUDIT_PG if engine.dialect.name == "postgresql" else _AUDIT_SQLITE:
+            await conn.execute(sa.text(ddl))
     writer = CardWriter(engine, settings(batch_max=3, commit_window_ms=1))
     cards = [f"C{i:02d}" for i in range(12)]
     async with running(writer):
@@ -216,7 +233,7 @@ async def test_unwritable_card_is_rejected_alone(engine: AsyncEngine) -> None:
     with capture_logs() as logs:
         async with running(writer):
             writer.submit(opened("ok1"))
-            writer.submit(opened("bad", notes=object()))  # SQLite cannot bind this
+            writer.submit(opened("bad", notes=object()))  # neither database can bind this
             writer.submit(opened("ok2"))
             await writer.flush()
     assert await rows(engine, "SELECT number FROM cards ORDER BY number") == [("ok1",), ("ok2",)]
@@ -225,7 +242,10 @@ async def test_unwritable_card_is_rejected_alone(engine: AsyncEngine) -> None:
     assert writer.stats.rejected == 1
 
 
-async def test_locked_database_retries_until_all_land(engine: AsyncEngine, db_path: Path) -> None:
+async def test_locked_database_retries_until_all_land(
+    sqlite_engine: AsyncEngine, db_path: Path
+) -> None:
+    engine = sqlite_engine
     writer = CardWriter(engine, settings(write_retry_s=0.02, batch_max=50))
     blocker = sqlite3.connect(db_path, isolation_level=None)
     try:
@@ -271,8 +291,9 @@ async def test_over_limit_warns_but_keeps_everything(engine: AsyncEngine) -> Non
 
 
 async def test_cancelled_writer_reports_pending_and_fails_flush(
-    engine: AsyncEngine, db_path: Path
+    sqlite_engine: AsyncEngine, db_path: Path
 ) -> None:
+    engine = sqlite_engine
     writer = CardWriter(engine, settings(commit_window_ms=5000))
     task = asyncio.create_task(writer.run())
     await asyncio.sleep(0)
@@ -292,3 +313,35 @@ async def test_cancelled_writer_reports_pending_and_fails_flush(
         blocker.close()
     stopped = [e for e in logs if e["event"] == "card_writer_stopped_with_pending"]
     assert [e["writes"] for e in stopped] == [1]
+
+
+async def test_dropped_postgresql_connections_are_retried(pg_url: str) -> None:
+    """The server ends every connection of the writer's pool mid-stream (as a restart or a
+    failover does): the failed batch is kept, retried on a new connection, nothing is lost."""
+    engine = make_engine(pg_url)
+    await migrate(engine)
+    writer = CardWriter(engine, settings(write_retry_s=0.02, batch_max=50))
+    try:
+        with capture_logs() as logs:
+            async with running(writer):
+                writer.submit(opened("first"))
+                await writer.flush()  # the pool now holds a connection
+                killer = make_engine(pg_url)  # its own connection: the pool's is the victim
+                async with killer.connect() as conn:
+                    killed = (await conn.execute(sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    ))).scalar_one()  # fmt: skip
+                await killer.dispose()
+                assert killed >= 1
+                for i in range(100):
+                    writer.submit(opened(f"K{i:03d}", notes=str(i)))
+                async with asyncio.timeout(10):
+                    await writer.flush()
+        assert await rows(engine, "SELECT count(*) FROM cards WHERE number LIKE 'K%'") == [(100,)]
+        failed = [e for e in logs if e["event"] == "card_write_failed"]
+        assert failed and all(e.get("permanent") is None for e in failed)
+        assert writer.stats.rejected == 0
+    finally:
+        await writer.close()
+        await engine.dispose()

@@ -4,10 +4,10 @@ stored hashed, and a revoked token no longer authenticates."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from ccrouter.cli import main
 from ccrouter.db.engine import make_engine
@@ -19,22 +19,33 @@ def token(cfg: Path, *args: str) -> int:
     return main(["token", "--config", str(cfg), *args])
 
 
-async def lookup(db: Path, secret: str) -> object:
-    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+async def lookup(url: str, secret: str) -> object:
+    engine = make_engine(url)
     try:
         return await TokenStore(engine).lookup(secret)
     finally:
         await engine.dispose()
 
 
-def test_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "cards.db"
+async def stored_rows(url: str) -> list[tuple[object, ...]]:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return [tuple(r) for r in await conn.execute(sa.text("select * from api_tokens"))]
+    finally:
+        await engine.dispose()
+
+
+def test_create_list_revoke(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    db = db_url  # a SQLite file, then a PostgreSQL database
     cfg = config_for(tmp_path, db)
     assert token(cfg, "create", "--role", "operator", "--operator", "op1001", "--name", "dil") == 0
     out = capsys.readouterr().out.splitlines()
     secret = out[-1]
     assert "shown only now" in out[0] and len(secret) >= 20
-    stored = sqlite3.connect(db).execute("select * from api_tokens").fetchall()
+    stored = asyncio.run(stored_rows(db))
     assert stored and all(secret not in map(str, row) for row in stored)  # only a hash is kept
     info = asyncio.run(lookup(db, secret))
     assert info is not None

@@ -18,11 +18,11 @@ from typing import Any, Final
 import aiohttp
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.alerts.model import Alert, AlertBook, Notice, Observation, evaluate
 from ccrouter.config import AlertSettings
+from ccrouter.db.dialect import insert_for
 from ccrouter.db.tables import alert_state
 from ccrouter.reports.model import Counts
 
@@ -151,7 +151,7 @@ class AlertService:
                 values = {"key": a.key, "rule": a.rule, "active": n.state == "fired",
                           "fired_at": a.fired_at, "detail": detail,
                           "resolved_at": n.at if n.state == "resolved" else None}
-                stmt = sqlite_insert(alert_state).values(values)
+                stmt = insert_for(conn, alert_state).values(values)
                 await conn.execute(stmt.on_conflict_do_update(
                     index_elements=["key"], set_={k: v for k, v in values.items() if k != "key"}))
 

@@ -1,4 +1,5 @@
-"""Callback requests and attempts in SQLite: every change is committed before it is relied on.
+"""Callback requests and attempts in the database (SQLite or PostgreSQL): every change is
+committed before it is relied on.
 
 At most one open (pending/dialing) request per number (a partial unique index), so a second
 abandon merges atomically (an upsert). A dispatcher claims a request with a conditional UPDATE
@@ -9,12 +10,17 @@ The dispatcher's own writes (claim, answered, finish, release: on the path from 
 free" to the Originate) are plain SQL run whole, BEGIN IMMEDIATE to COMMIT, on a dedicated
 sqlite3 connection (`Transactions`) where SQLAlchemy's async layers make five or six thread
 hops, each waiting for a turn of a busy event loop and for the GIL. Without a database file
-(in-memory) the same functions run inside SQLAlchemy's transaction.
+(in-memory) the same functions run inside SQLAlchemy's transaction. So they do on PostgreSQL
+(asyncpg is asynchronous already: no thread hop), the `?` numbered `$n`: a claim is the same
+conditional UPDATE ... RETURNING and INSERT, in one transaction committed before the Originate;
+under READ COMMITTED a second claimer's UPDATE waits for the first's row lock, then re-checks
+`state = 'pending' AND attempts = n` on the committed row and updates nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -22,10 +28,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.callbacks.model import OPEN_STATES, Kind, Request, State
+from ccrouter.db.dialect import insert_for, least
 from ccrouter.db.engine import DEFAULT_BUSY_TIMEOUT_MS
 from ccrouter.db.tables import callback_attempts as A
 from ccrouter.db.tables import callback_requests as R
@@ -60,6 +66,14 @@ class Attempt:
     target: str
     state: str
     started_at: float
+
+
+@functools.cache
+def dollar_params(sql: str) -> str:
+    """`?` placeholders numbered as PostgreSQL (asyncpg) spells them: `$1, $2, ...` (the
+    statements here hold no `?` inside a literal)."""
+    parts = sql.split("?")
+    return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
 
 
 def _request(row: Any) -> Request:
@@ -187,8 +201,10 @@ class Transactions:
 
 
 def _file_database(engine: AsyncEngine) -> str | None:
-    """The database file behind `engine`; None when a second connection would not see the same
-    data (in-memory, URI or query-string databases)."""
+    """The SQLite database file behind `engine`; None when a second connection would not see
+    the same data (in-memory, URI or query-string databases) or it is not SQLite."""
+    if engine.url.get_backend_name() != "sqlite":
+        return None
     db = engine.url.database or ""
     if engine.url.query or db in ("", ":memory:") or db.startswith("file:"):
         return None
@@ -211,8 +227,12 @@ class CallbackStore:
         """`fn(query, *args)` as one committed transaction."""
         if self._tx is not None:
             return await self._tx.run(fn, *args)
+        numbered = self._engine.dialect.name == "postgresql"
+
         def in_sqlalchemy(c: sa.Connection) -> T:
             def q(sql: str, params: Sequence[Any]) -> list[Any]:
+                if numbered:
+                    sql = dollar_params(sql)
                 result = c.exec_driver_sql(sql, tuple(params))
                 return list(result.all()) if result.returns_rows else []
 
@@ -241,10 +261,10 @@ class CallbackStore:
                 ).scalar()
                 if open_id is not None:
                     raise OpenRequestExists(f"number has an open request (id {open_id})")
-            ins = sqlite_insert(R).values(**values)
+            ins = insert_for(conn, R).values(**values)
             stmt = ins.on_conflict_do_update(
                 index_elements=[R.c.number], index_where=_OPEN,
-                set_={"place_at": sa.func.min(R.c.place_at, ins.excluded.place_at),
+                set_={"place_at": least(R.c.place_at, ins.excluded.place_at),
                       "abandons": R.c.abandons + 1, "updated_at": now},
             ).returning(R.c.id, R.c.abandons, R.c.card)  # fmt: skip
             row = (await conn.execute(stmt)).one()

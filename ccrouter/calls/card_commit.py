@@ -4,7 +4,8 @@ The card writer (`writer.py`) coalesces the writes of each card into a `PendingC
 batch of them to `commit_batch`: on a pooled connection's aiosqlite handle, BEGIN IMMEDIATE, one
 executemany INSERT for all new cards (an insert whose number is already stored is applied as an
 update, with a warning), one executemany UPDATE per shape of changed fields, the card-number
-reservation when one is due, COMMIT. `is_transient` tells the writer whether a failed batch is
+reservation when one is due, COMMIT (PostgreSQL: `card_commit_pg.py`, whole-batch statements on
+the asyncpg connection). `is_transient` tells the writer whether a failed batch is
 kept and retried or isolated card by card.
 """
 
@@ -20,8 +21,10 @@ import structlog
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ccrouter.calls.card_commit_pg import commit_batch_pg, is_transient_pg
 from ccrouter.calls.card_sql import insert_sql, row_values, stored, update_sql
 from ccrouter.calls.numbers import reserve_statement
+from ccrouter.db.engine import is_postgresql
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +47,9 @@ def is_transient(error: Exception) -> bool:
     SQLAlchemy, whose errors are wrapped.)"""
     if isinstance(error, sqlite3.OperationalError | sqlite3.InternalError):
         return True
+    on_pg = is_transient_pg(error)  # the PostgreSQL batch's asyncpg errors come unwrapped too
+    if on_pg is not None:
+        return on_pg
     if isinstance(error, sa_exc.OperationalError | sa_exc.InternalError | sa_exc.TimeoutError):
         return True
     if isinstance(error, sa_exc.DisconnectionError | OSError):
@@ -59,7 +65,9 @@ async def commit_batch(
     it, in one transaction; the number of card rows written. One transaction on a pooled
     connection's aiosqlite handle: BEGIN IMMEDIATE, the executemany statements, COMMIT — a
     thread hop each, none of SQLAlchemy's per-statement layers (about 1 ms of CPU per
-    transaction on 2 cores, more than the rows themselves)."""
+    transaction on 2 cores, more than the rows themselves). On PostgreSQL: `commit_batch_pg`."""
+    if is_postgresql(engine):
+        return await commit_batch_pg(engine, batch, now=now, due=due)
     inserts = [e for e in batch if e.insert]
     updates = [e for e in batch if not e.insert]
     written = 0

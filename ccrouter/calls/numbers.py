@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ccrouter.calls.model.cards import card_number, is_valid_card_number
+from ccrouter.db.dialect import insert_for
 from ccrouter.db.tables import cards, meta
 
 log = structlog.get_logger(__name__)
@@ -33,6 +34,25 @@ def reserve_statement(upto: int) -> sa.Update:
     current = sa.cast(meta.c.value, sa.Integer)
     new = sa.case((current >= upto, meta.c.value), else_=sa.literal(str(upto)))
     return meta.update().where(meta.c.key == RESERVED_KEY).values(value=new)
+
+
+async def reserve_block(engine: AsyncEngine, size: int) -> tuple[int, int]:
+    """Take the next `size` serials for one process alone, in one atomic statement (the mark
+    moves up by `size`; RETURNING gives the new mark): (first, last) of a block no other
+    caller, in this process or any other on the same database, is ever given. For several
+    instances on one PostgreSQL database (the row lock orders them), where each instance's
+    blocks are not contiguous; `CardNumbers` itself reserves one contiguous run per process."""
+    if size < 1:
+        raise ValueError(f"card number block size must be >= 1, got {size}")
+    bump = meta.update().where(meta.c.key == RESERVED_KEY).values(
+        value=sa.cast(sa.cast(meta.c.value, sa.Integer) + size, sa.Text)
+    ).returning(meta.c.value)  # fmt: skip
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert_for(conn, meta).values(key=RESERVED_KEY, value="0").on_conflict_do_nothing()
+        )
+        last = int((await conn.execute(bump)).scalar_one())
+    return last - size + 1, last
 
 
 async def _highest_stored_serial(conn: AsyncConnection) -> int:
@@ -77,11 +97,12 @@ class CardNumbers:
             raise ValueError(f"card number block must be >= 2, got {block}")
         async with engine.begin() as conn:
             await conn.execute(
-                sa.insert(meta).prefix_with("OR IGNORE").values(key=RESERVED_KEY, value="0")
+                insert_for(conn, meta).values(key=RESERVED_KEY, value="0").on_conflict_do_nothing()
             )
-            raw = (
-                await conn.execute(sa.select(meta.c.value).where(meta.c.key == RESERVED_KEY))
-            ).scalar_one()
+            # FOR UPDATE (PostgreSQL; SQLite holds its one write lock already): two processes
+            # starting together reserve one block after the other, never the same one.
+            mark = sa.select(meta.c.value).where(meta.c.key == RESERVED_KEY).with_for_update()
+            raw = (await conn.execute(mark)).scalar_one()
             try:
                 stored = int(raw)
             except ValueError:

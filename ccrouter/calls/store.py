@@ -8,12 +8,14 @@ without a matching dataclass change.
 `get` (the route script's lookup of a quoted card) skips SQLAlchemy's async layers for a file
 database: one prepared point query on a dedicated read-only sqlite3 connection, run on one
 worker thread (a single thread hop per lookup instead of aiosqlite's four or five), with the
-column values converted by SQLAlchemy's own result processors, so the dict is the same.
+column values converted by SQLAlchemy's own result processors, so the dict is the same. On
+PostgreSQL it is one prepared statement on a pooled connection's asyncpg handle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.calls.model.cards import CARD_FIELDS, CardState
-from ccrouter.db.tables import cards
+from ccrouter.db.dialect import discard_if_broken
+from ccrouter.db.engine import is_postgresql
+from ccrouter.db.tables import JSON_COLUMNS, cards
 
 Card = dict[str, Any]
 
@@ -38,9 +42,11 @@ def _check_fields(fields: Mapping[str, Any]) -> None:
 
 
 def _file_database(engine: AsyncEngine) -> str | None:
-    """The database file behind `engine`, or None when a second connection would not see the
-    same data (in-memory, URI or query-string databases)."""
+    """The SQLite database file behind `engine`, or None when a second connection would not
+    see the same data (in-memory, URI or query-string databases) or it is not SQLite."""
     url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return None
     db = url.database or ""
     if url.query or db in ("", ":memory:") or db.startswith("file:"):
         return None
@@ -97,11 +103,47 @@ class _PointReader:
         self._pool.shutdown(wait=False)
 
 
+class _PgPointReader:
+    """The same point query on PostgreSQL, on a pooled connection's raw asyncpg handle (asyncpg
+    prepares it once per connection): asyncpg's values are already floats, ints, bools and
+    strings, so only the JSON columns are decoded."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        names = [c.name for c in cards.columns]
+        self._names = names
+        cols = ", ".join(f'"{n}"' for n in names)
+        self._sql = f'SELECT {cols} FROM "{cards.name}" WHERE "number" = $1'
+        self._json = [i for i, n in enumerate(names) if n in JSON_COLUMNS]
+
+    async def get(self, number: str) -> Card | None:
+        async with self._engine.connect() as conn:
+            pg: Any = (await conn.get_raw_connection()).driver_connection
+            try:
+                row = await pg.fetchrow(self._sql, number)
+            except Exception as error:
+                await discard_if_broken(conn, error)
+                raise
+        if row is None:
+            return None
+        values = list(row)
+        for i in self._json:
+            if values[i] is not None:
+                values[i] = json.loads(values[i])
+        return dict(zip(self._names, values, strict=True))
+
+    async def close(self) -> None:
+        return None
+
+
 class CardStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         path = _file_database(engine)
-        self._reader = None if path is None else _PointReader(path, engine)
+        self._reader: _PointReader | _PgPointReader | None = (
+            _PgPointReader(engine) if is_postgresql(engine)
+            else None if path is None else _PointReader(path, engine)
+        )  # fmt: skip
 
     async def close(self) -> None:
         """Close the point-lookup connection (the engine is the caller's to dispose)."""

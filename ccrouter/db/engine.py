@@ -1,5 +1,12 @@
-"""The async SQLAlchemy engine for SQLite, with the pragmas ccrouter relies on, and what a
-writer next to other processes needs: `immediate` transactions and `retry_locked`."""
+"""The async SQLAlchemy engine — SQLite (aiosqlite) with the pragmas ccrouter relies on, or
+PostgreSQL (asyncpg) — and what a writer next to other processes needs: `immediate`
+transactions and `retry_locked`, on either dialect.
+
+SQLite has one write lock: an `immediate` transaction takes it first (BEGIN IMMEDIATE).
+PostgreSQL locks rows, so concurrent writers never wait for a whole-database lock; an
+`immediate` transaction there takes one transaction-level advisory lock first
+(`pg_advisory_xact_lock(WRITE_LOCK_KEY)`), which gives the commands that read, then write
+(operator state's next `version`, migrations) the same one-after-the-other guarantee."""
 
 from __future__ import annotations
 
@@ -20,6 +27,11 @@ T = TypeVar("T")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 LOCK_ATTEMPTS = 5
 _BEGIN = "ccrouter_begin"  # execution option: what follows BEGIN ("" or "IMMEDIATE")
+WRITE_LOCK_KEY = 0x63637274  # "ccrt": the advisory lock of PostgreSQL `immediate` transactions
+BACKENDS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+# SQLSTATEs worth retrying a whole transaction for: serialization failure, deadlock, lock
+# not available (lock_timeout / NOWAIT).
+_PG_RETRY_STATES = frozenset({"40001", "40P01", "55P03"})
 
 
 class DatabaseLocked(RuntimeError):
@@ -27,20 +39,32 @@ class DatabaseLocked(RuntimeError):
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> AsyncEngine:
-    """An AsyncEngine for `url`; every SQLite connection gets WAL, synchronous=NORMAL,
-    busy_timeout and foreign keys. For a file database the parent directory is created.
-    Transactions start with an explicit BEGIN (SQLAlchemy's documented SQLite recipe).
+    """An AsyncEngine for `url`: SQLite (`sqlite+aiosqlite`) or PostgreSQL
+    (`postgresql+asyncpg`). Every SQLite connection gets WAL, synchronous=NORMAL, busy_timeout
+    and foreign keys; for a file database the parent directory is created; transactions start
+    with an explicit BEGIN (SQLAlchemy's documented SQLite recipe).
 
     `busy_timeout_ms` is how long one statement waits for another connection's lock before
-    failing with "database is locked" (the card writer then retries the whole batch).
+    failing with "database is locked" (PostgreSQL: `lock_timeout`, SQLSTATE 55P03); the card
+    writer then retries the whole batch, `retry_locked` the whole transaction.
     """
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        raise ValueError(f"database url must be a sqlite URL, got backend {parsed.drivername!r}")
-    if parsed.get_driver_name() != "aiosqlite":
-        raise ValueError(f"database url must use the async driver sqlite+aiosqlite, got {url!r}")
     if busy_timeout_ms < 0:
         raise ValueError(f"busy_timeout_ms must be >= 0, got {busy_timeout_ms}")
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "postgresql":
+        if driver != "asyncpg":
+            raise ValueError(
+                f"a PostgreSQL database url must use the async driver postgresql+asyncpg, "
+                f"got {parsed.drivername!r}"
+            )
+        return _postgresql_engine(url, busy_timeout_ms)
+    if backend != "sqlite":
+        raise ValueError(
+            f"database url must be one of {', '.join(BACKENDS)}, got {parsed.drivername!r}"
+        )
+    if driver != "aiosqlite":
+        raise ValueError(f"database url must use the async driver sqlite+aiosqlite, got {url!r}")
     database = parsed.database or ""
     is_file = database not in ("", ":memory:") and not database.startswith("file:")
     if is_file:
@@ -72,18 +96,54 @@ def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> 
     return engine
 
 
+def _postgresql_engine(url: str, busy_timeout_ms: int) -> AsyncEngine:
+    """asyncpg's pool behind SQLAlchemy; `immediate` transactions take the advisory lock.
+    `busy_timeout_ms` becomes the session's `lock_timeout`: like SQLite's busy timeout, a
+    statement waits that long for another connection's lock, then fails (SQLSTATE 55P03,
+    which `retry_locked` and the card writer retry) instead of waiting forever."""
+    settings = {"lock_timeout": str(max(1, int(busy_timeout_ms)))}  # 0 would mean "forever"
+    engine = create_async_engine(url, pool_size=10, max_overflow=20,
+                                 connect_args={"server_settings": settings})  # fmt: skip
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_BEGIN, "") == "IMMEDIATE":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+    return engine
+
+
+def is_postgresql(engine: AsyncEngine | Connection | Any) -> bool:
+    """True for an engine/connection on PostgreSQL (else SQLite)."""
+    return bool(engine.dialect.name == "postgresql")
+
+
 def immediate(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine (same pool) whose transactions begin with BEGIN IMMEDIATE: the write
-    lock is taken first, waiting up to the busy timeout. A deferred transaction that reads and
-    then writes fails at once with "database is locked" when another connection committed after
-    its read (SQLite cannot upgrade a stale snapshot, and does not wait)."""
+    """The same engine (same pool) whose transactions take the write lock first. SQLite:
+    BEGIN IMMEDIATE, waiting up to the busy timeout (a deferred transaction that reads and then
+    writes fails at once with "database is locked" when another connection committed after its
+    read: SQLite cannot upgrade a stale snapshot, and does not wait). PostgreSQL: the
+    transaction's first statement takes the advisory lock `WRITE_LOCK_KEY`, so `immediate`
+    transactions run one after the other (other writers are not blocked)."""
     return engine.execution_options(**{_BEGIN: "IMMEDIATE"})
 
 
+def _sqlstate(error: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE of an asyncpg error, raw or wrapped by SQLAlchemy."""
+    for candidate in (error, getattr(error, "orig", None), getattr(error, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
 def is_locked(error: BaseException) -> bool:
-    """SQLite's "database is locked" (SQLITE_BUSY), raw or wrapped by SQLAlchemy."""
+    """A lock that another connection kept: SQLite's "database is locked" (SQLITE_BUSY), or
+    PostgreSQL's serialization failure / deadlock / lock not available; raw or wrapped."""
     orig = error.orig if isinstance(error, DBAPIError) else error
-    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
+    if isinstance(orig, sqlite3.OperationalError):
+        return "locked" in str(orig)
+    return _sqlstate(error) in _PG_RETRY_STATES
 
 
 async def retry_locked(
@@ -91,8 +151,9 @@ async def retry_locked(
     first_pause_s: float = 0.05,
 ) -> T:  # fmt: skip
     """`fn()`, run again (after 50, 100, 200 ... ms, jittered) while it fails on a locked
-    database; each try already waited the busy timeout for the lock. `fn` must be a whole
-    transaction. Still locked after `attempts` tries: DatabaseLocked, naming `what`."""
+    database (`is_locked`: either dialect); each try already waited the busy timeout. `fn`
+    must be a whole transaction. Still locked after `attempts` tries: DatabaseLocked, naming
+    `what`."""
     if attempts < 1:
         raise ValueError(f"attempts must be >= 1, got {attempts}")
     pause = first_pause_s

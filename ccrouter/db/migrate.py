@@ -2,7 +2,8 @@
 
 An up-to-date database costs one read: `alembic_version` against the head revision read from
 the migration files' `revision = ...` lines. Alembic itself (a fifth of a CLI command's start-up)
-is imported only when they differ, and then upgrades under the write lock (BEGIN IMMEDIATE), so
+is imported only when they differ, and then upgrades under the write lock (BEGIN IMMEDIATE;
+on PostgreSQL the `immediate` advisory lock, DDL being transactional there too), so
 processes starting together on a new database migrate it once, one after the other.
 """
 
@@ -66,11 +67,16 @@ def head_revision() -> str:
     return heads.pop()
 
 
+def _has_version_table_sql(dialect: str) -> str:
+    """One catalogue read: does `alembic_version` exist (a row when it does)."""
+    if dialect == "postgresql":
+        return "SELECT 1 WHERE to_regclass('alembic_version') IS NOT NULL"
+    return "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+
+
 def _stored_revisions(connection: Connection) -> tuple[str, ...]:
     """The rows of `alembic_version` (none on a new database), without Alembic."""
-    found = connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    ).first()
+    found = connection.exec_driver_sql(_has_version_table_sql(connection.dialect.name)).first()
     if found is None:
         return ()
     rows = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()

@@ -2,7 +2,8 @@
 
 `cards` holds one row per call card: one column per name in `CARD_COLUMN_ORDER` (the call
 book's `CARD_FIELDS`: `ccrouter.calls.card_sql` checks they agree) plus `id`, `created_at` and
-`updated_at`. Times are REAL epoch seconds. `ivr_path` is a JSON list stored as TEXT
+`updated_at`. Times are epoch seconds (`EPOCH`: REAL, DOUBLE PRECISION on PostgreSQL).
+`ivr_path` is a JSON list stored as TEXT
 (`JsonText` encodes and decodes it). `meta` is a small key/value table (the card-serial
 reservation lives there). Later tables (callbacks, incidents, tokens) are added to
 this `metadata` together with a new migration in `migrations/versions/`.
@@ -14,6 +15,7 @@ import json
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 # Deterministic constraint names: SQLite batch migrations need names to alter constraints.
@@ -48,6 +50,11 @@ class JsonText(sa.types.TypeDecorator[Any]):
         return json.loads(value)
 
 
+EPOCH: Final[sa.types.TypeEngine[float]] = sa.REAL().with_variant(
+    postgresql.DOUBLE_PRECISION(), "postgresql"
+)
+"""Epoch seconds: REAL on SQLite (8 bytes), DOUBLE PRECISION on PostgreSQL (its REAL has 4)."""
+
 metadata: Final = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 TIME_COLUMNS: Final = frozenset({"started_at", "answered_at", "ended_at"})
@@ -60,7 +67,7 @@ def _card_column(name: str) -> sa.Column[Any]:
     if name == "number":
         return sa.Column(name, sa.Text, nullable=False)
     if name in TIME_COLUMNS:
-        return sa.Column(name, sa.REAL)
+        return sa.Column(name, EPOCH)
     if name in INT_COLUMNS:
         return sa.Column(name, sa.Integer)
     if name in JSON_COLUMNS:
@@ -85,8 +92,8 @@ cards: Final = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     *(_card_column(name) for name in CARD_COLUMN_ORDER),
-    sa.Column("created_at", sa.REAL, nullable=False),
-    sa.Column("updated_at", sa.REAL, nullable=False),
+    sa.Column("created_at", EPOCH, nullable=False),
+    sa.Column("updated_at", EPOCH, nullable=False),
     sa.Index("ix_cards_number", "number", unique=True),
     sa.Index("ix_cards_linkedid", "linkedid"),
     sa.Index("ix_cards_uniqueid", "uniqueid"),
@@ -111,8 +118,8 @@ api_tokens: Final = sa.Table(
     sa.Column("role", sa.Text, nullable=False),  # operator | supervisor | admin
     sa.Column("operator", sa.Text),  # config operators[].id, for the operator role
     sa.Column("token_hash", sa.Text, nullable=False),  # sha256 hex of the secret token
-    sa.Column("created_at", sa.REAL, nullable=False),
-    sa.Column("revoked_at", sa.REAL),
+    sa.Column("created_at", EPOCH, nullable=False),
+    sa.Column("revoked_at", EPOCH),
     sa.Index("ix_api_tokens_token_hash", "token_hash", unique=True),
 )
 """HTTP API tokens (web feature): only a hash of each token is stored."""
@@ -123,8 +130,8 @@ alert_state: Final = sa.Table(
     sa.Column("key", sa.Text, primary_key=True),  # rule name, or rule name + ":" + queue
     sa.Column("rule", sa.Text, nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("fired_at", sa.REAL, nullable=False),
-    sa.Column("resolved_at", sa.REAL),
+    sa.Column("fired_at", EPOCH, nullable=False),
+    sa.Column("resolved_at", EPOCH),
     sa.Column("detail", JsonText),
 )
 """Alerts fired and not yet resolved survive a restart (no duplicate notification)."""
@@ -141,10 +148,10 @@ callback_requests: Final = sa.Table(
     sa.Column("product", sa.Text, nullable=False, server_default=""),
     sa.Column("card", sa.Text),  # the original call's card (callback_of of every attempt)
     sa.Column("message", sa.Text, nullable=False, server_default=""),  # outbound: a sound file
-    sa.Column("place_at", sa.REAL, nullable=False),  # original join time: the serving order
-    sa.Column("due_at", sa.REAL, nullable=False),
-    sa.Column("created_at", sa.REAL, nullable=False),
-    sa.Column("updated_at", sa.REAL, nullable=False),
+    sa.Column("place_at", EPOCH, nullable=False),  # original join time: the serving order
+    sa.Column("due_at", EPOCH, nullable=False),
+    sa.Column("created_at", EPOCH, nullable=False),
+    sa.Column("updated_at", EPOCH, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("abandons", sa.Integer, nullable=False, server_default="1"),
     sa.Column("reason", sa.Text),  # why it ended: caller_got_through, attempts_used_up, ...
@@ -152,6 +159,7 @@ callback_requests: Final = sa.Table(
     sa.Index(
         "ix_callback_requests_open_number", "number", unique=True,
         sqlite_where=sa.text("state IN ('pending', 'dialing')"),
+        postgresql_where=sa.text("state IN ('pending', 'dialing')"),
     ),
 )
 """Callback and scheduled outbound requests; at most one open request per number."""
@@ -167,8 +175,8 @@ callback_attempts: Final = sa.Table(
     sa.Column("channel_id", sa.Text, nullable=False),  # Originate ChannelId = the leg's Uniqueid
     sa.Column("target", sa.Text, nullable=False),
     sa.Column("state", sa.Text, nullable=False),  # dialing | answered | <final AttemptResult>
-    sa.Column("started_at", sa.REAL, nullable=False),
-    sa.Column("ended_at", sa.REAL),
+    sa.Column("started_at", EPOCH, nullable=False),
+    sa.Column("ended_at", EPOCH),
     sa.Index("ix_callback_attempts_request_id_n", "request_id", "n", unique=True),
     sa.Index("ix_callback_attempts_state", "state"),
 )
@@ -181,11 +189,11 @@ incidents: Final = sa.Table(
     sa.Column("products", JsonText, nullable=False),
     sa.Column("prompt", sa.Text),
     sa.Column("text", sa.Text, nullable=False),
-    sa.Column("starts_at", sa.REAL, nullable=False),
-    sa.Column("expires_at", sa.REAL, nullable=False),
-    sa.Column("created_at", sa.REAL, nullable=False),
+    sa.Column("starts_at", EPOCH, nullable=False),
+    sa.Column("expires_at", EPOCH, nullable=False),
+    sa.Column("created_at", EPOCH, nullable=False),
     sa.Column("created_by", sa.Text),
-    sa.Column("cleared_at", sa.REAL),
+    sa.Column("cleared_at", EPOCH),
     sa.Index("ix_incidents_expires_at", "expires_at"),
 )
 """Incident announcements (IVR): `products` is a JSON list, empty for every line; `prompt` is
@@ -200,7 +208,7 @@ operator_state: Final = sa.Table(
     sa.Column("pause_reason", sa.Text, nullable=False, server_default=""),
     sa.Column("skills", JsonText),  # null: the config's skills; else {skill: level} replacing them
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("updated_at", sa.REAL, nullable=False),
+    sa.Column("updated_at", EPOCH, nullable=False),
     sa.Column("updated_by", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_operator_state_version", "version", unique=True),
 )

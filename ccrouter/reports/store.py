@@ -96,6 +96,15 @@ def _counts(row: Any) -> Counts:
     )
 
 
+def _floor_for(dialect: str) -> Any:
+    """An interval's number, floor(x), as each dialect spells it: SQLite's CAST AS INTEGER
+    truncates (the same for positive times; its floor() needs the optional math functions),
+    PostgreSQL's CAST rounds to the nearest, so it takes floor() first."""
+    if dialect == "postgresql":
+        return lambda x: sa.cast(sa.func.floor(x), sa.Integer)
+    return lambda x: sa.cast(x, sa.Integer)
+
+
 class Reports:
     def __init__(self, engine: AsyncEngine, *, sl_threshold_s: int, timezone: str) -> None:
         self._engine = engine
@@ -134,8 +143,10 @@ class Reports:
         cols = _columns(self._t)
         offset = utc_offset_s(self._tz, start)
 
+        floor = _floor_for(self._engine.dialect.name)
+
         def bucket(width: int) -> Any:
-            return sa.cast((cards.c.started_at + offset) / width, sa.Integer).label("bucket")
+            return floor((cards.c.started_at + offset) / width).label("bucket")
 
         c = cards.c
         width = WIDTH_S[interval]

@@ -18,12 +18,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import sqlalchemy as sa
 import structlog
 from aiohttp import web
 
 from ccrouter.calls.model.cards import CARD_FIELDS
 from ccrouter.calls.model.live import LiveCall
+from ccrouter.db.dialect import insert_for
+from ccrouter.db.tables import meta
 from ccrouter.pbx import events as ev
 from ccrouter.pbx.agi.server import ListenError, Script
 from ccrouter.pbx.agi.session import AgiSession
@@ -290,8 +291,9 @@ class WebFeature:
         db_ok, error = True, None
         try:
             async with asyncio.timeout(2.0), app.engine.begin() as conn:
-                stmt = sa.text("INSERT OR REPLACE INTO meta (key, value) VALUES ('web_health', :v)")
-                await conn.execute(stmt, {"v": str(time.time())})
+                ins = insert_for(conn, meta).values(key="web_health", value=str(time.time()))
+                await conn.execute(ins.on_conflict_do_update(
+                    index_elements=[meta.c.key], set_={"value": ins.excluded.value}))
         except Exception as exc:
             db_ok, error = False, repr(exc)[:200]
         w = app.writer.stats

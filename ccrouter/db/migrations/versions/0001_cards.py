@@ -11,11 +11,17 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Epoch seconds: REAL on SQLite (8 bytes), DOUBLE PRECISION on PostgreSQL (its REAL is 4).
+EPOCH: sa.types.TypeEngine[float] = sa.REAL().with_variant(
+    postgresql.DOUBLE_PRECISION(), "postgresql"
+)
 
 
 def upgrade() -> None:
@@ -31,9 +37,9 @@ def upgrade() -> None:
         sa.Column("caller_num", sa.Text(), nullable=True),
         sa.Column("caller_name", sa.Text(), nullable=True),
         sa.Column("dialled", sa.Text(), nullable=True),
-        sa.Column("started_at", sa.REAL(), nullable=True),
-        sa.Column("answered_at", sa.REAL(), nullable=True),
-        sa.Column("ended_at", sa.REAL(), nullable=True),
+        sa.Column("started_at", EPOCH, nullable=True),
+        sa.Column("answered_at", EPOCH, nullable=True),
+        sa.Column("ended_at", EPOCH, nullable=True),
         sa.Column("ivr_path", sa.Text(), nullable=True),  # JSON list
         sa.Column("language", sa.Text(), nullable=True),
         sa.Column("product", sa.Text(), nullable=True),
@@ -57,8 +63,8 @@ def upgrade() -> None:
         sa.Column("repeat_of", sa.Text(), nullable=True),
         sa.Column("callback_of", sa.Text(), nullable=True),
         sa.Column("last_agent_hit", sa.Boolean(), nullable=True),
-        sa.Column("created_at", sa.REAL(), nullable=False),
-        sa.Column("updated_at", sa.REAL(), nullable=False),
+        sa.Column("created_at", EPOCH, nullable=False),
+        sa.Column("updated_at", EPOCH, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_cards"),
     )
     op.create_index("ix_cards_number", "cards", ["number"], unique=True)

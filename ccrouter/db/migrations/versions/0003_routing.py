@@ -11,11 +11,17 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Epoch seconds: REAL on SQLite (8 bytes), DOUBLE PRECISION on PostgreSQL (its REAL is 4).
+EPOCH: sa.types.TypeEngine[float] = sa.REAL().with_variant(
+    postgresql.DOUBLE_PRECISION(), "postgresql"
+)
 
 
 def upgrade() -> None:
@@ -27,7 +33,7 @@ def upgrade() -> None:
         sa.Column("pause_reason", sa.Text(), server_default="", nullable=False),
         sa.Column("skills", sa.Text(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("updated_at", sa.REAL(), nullable=False),
+        sa.Column("updated_at", EPOCH, nullable=False),
         sa.Column("updated_by", sa.Text(), server_default="", nullable=False),
         sa.PrimaryKeyConstraint("operator_id", name="pk_operator_state"),
     )

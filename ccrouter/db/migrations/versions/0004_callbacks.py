@@ -11,11 +11,17 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Epoch seconds: REAL on SQLite (8 bytes), DOUBLE PRECISION on PostgreSQL (its REAL is 4).
+EPOCH: sa.types.TypeEngine[float] = sa.REAL().with_variant(
+    postgresql.DOUBLE_PRECISION(), "postgresql"
+)
 
 
 def upgrade() -> None:
@@ -32,10 +38,10 @@ def upgrade() -> None:
         sa.Column("product", sa.Text(), server_default="", nullable=False),
         sa.Column("card", sa.Text(), nullable=True),
         sa.Column("message", sa.Text(), server_default="", nullable=False),
-        sa.Column("place_at", sa.REAL(), nullable=False),
-        sa.Column("due_at", sa.REAL(), nullable=False),
-        sa.Column("created_at", sa.REAL(), nullable=False),
-        sa.Column("updated_at", sa.REAL(), nullable=False),
+        sa.Column("place_at", EPOCH, nullable=False),
+        sa.Column("due_at", EPOCH, nullable=False),
+        sa.Column("created_at", EPOCH, nullable=False),
+        sa.Column("updated_at", EPOCH, nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("abandons", sa.Integer(), server_default="1", nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
@@ -47,6 +53,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_callback_requests_open_number", "callback_requests", ["number"], unique=True,
         sqlite_where=sa.text("state IN ('pending', 'dialing')"),
+        postgresql_where=sa.text("state IN ('pending', 'dialing')"),
     )  # fmt: skip
     op.create_table(
         "callback_attempts",
@@ -58,8 +65,8 @@ def upgrade() -> None:
         sa.Column("channel_id", sa.Text(), nullable=False),
         sa.Column("target", sa.Text(), nullable=False),
         sa.Column("state", sa.Text(), nullable=False),
-        sa.Column("started_at", sa.REAL(), nullable=False),
-        sa.Column("ended_at", sa.REAL(), nullable=True),
+        sa.Column("started_at", EPOCH, nullable=False),
+        sa.Column("ended_at", EPOCH, nullable=True),
         sa.ForeignKeyConstraint(
             ["request_id"], ["callback_requests.id"],
             name="fk_callback_attempts_request_id_callback_requests",

@@ -1,0 +1,166 @@
+"""The card writer's batch on PostgreSQL: whole-batch statements on the raw asyncpg connection.
+
+The SQLite path (`card_commit.py`) runs executemany on the sqlite3 driver. Here every statement
+takes the whole batch as one array per column (`unnest`), so a batch is a handful of round
+trips whatever its size, with none of SQLAlchemy's per-row layers: one INSERT ... SELECT FROM
+unnest(...) ON CONFLICT (number) DO NOTHING RETURNING number for the new cards (an insert whose
+number is already stored is applied as an update, with a warning), one UPDATE ... FROM
+unnest(...) per shape of changed fields, the card-number reservation when one is due — in one
+transaction. asyncpg prepares each statement text once per connection and caches it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccrouter.calls.card_sql import row_values
+from ccrouter.calls.numbers import reserve_statement
+from ccrouter.db.dialect import discard_if_broken
+from ccrouter.db.tables import BOOL_COLUMNS, INT_COLUMNS, TIME_COLUMNS, cards
+
+if TYPE_CHECKING:
+    from ccrouter.calls.card_commit import PendingCard
+
+log = structlog.get_logger(__name__)
+
+_STAMPS: Final = ("created_at", "updated_at")
+_TRANSIENT_CLASSES: Final = frozenset({"08", "40", "53", "57", "58"})
+"""SQLSTATE classes worth a retry: connection exception, transaction rollback (serialization,
+deadlock), insufficient resources (disk full), operator intervention (shutdown), system error."""
+
+
+def pg_type(column: str) -> str:
+    """The PostgreSQL type of a `cards` column, as an array element type for `unnest`."""
+    if column in TIME_COLUMNS or column in _STAMPS:
+        return "float8"
+    if column in INT_COLUMNS:
+        return "int4"
+    if column in BOOL_COLUMNS:
+        return "bool"
+    return "text"
+
+
+def _coerce(column: str, value: Any) -> Any:
+    """A value as asyncpg binds it for the column (SQLite would have stored the same: a number
+    in a TEXT column becomes its text, an integral float in an INTEGER column an integer);
+    anything else is left for asyncpg to refuse, as SQLite would."""
+    if value is None:
+        return None
+    kind = pg_type(column)
+    if kind == "text" and isinstance(value, int | float):
+        return str(int(value)) if isinstance(value, bool) else str(value)
+    if kind == "int4" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind == "float8" and isinstance(value, int):
+        return float(value)
+    if kind == "bool" and isinstance(value, int):
+        return bool(value)
+    return value
+
+
+def _arrays(columns: tuple[str, ...], rows: Iterable[list[Any]]) -> list[list[Any]]:
+    """Row-major values -> one list per column."""
+    out: list[list[Any]] = [[] for _ in columns]
+    for row in rows:
+        for i, value in enumerate(row):
+            out[i].append(_coerce(columns[i], value))
+    return out
+
+
+def _unnest(columns: tuple[str, ...]) -> str:
+    return ", ".join(f"${i}::{pg_type(c)}[]" for i, c in enumerate(columns, 1))
+
+
+def insert_sql(columns: tuple[str, ...]) -> str:
+    """All new cards in one statement; the numbers actually inserted come back."""
+    names = ("number", *columns, *_STAMPS)
+    cols = ", ".join(f'"{n}"' for n in names)
+    return (f'INSERT INTO "{cards.name}" ({cols}) SELECT * FROM unnest({_unnest(names)}) '
+            'ON CONFLICT ("number") DO NOTHING RETURNING "number"')  # fmt: skip
+
+
+def update_sql(columns: tuple[str, ...]) -> str:
+    """One shape of updates in one statement; the numbers actually updated come back."""
+    names = ("number", *columns, "updated_at")
+    sets = ", ".join(f'"{n}" = v."{n}"' for n in (*columns, "updated_at"))
+    alias = ", ".join(f'"{n}"' for n in names)
+    return (f'UPDATE "{cards.name}" AS c SET {sets} FROM unnest({_unnest(names)}) '
+            f'AS v({alias}) WHERE c."number" = v."number" RETURNING c."number"')  # fmt: skip
+
+
+def is_transient_pg(error: BaseException) -> bool | None:
+    """For an asyncpg error: worth a retry (True) or not (False); None for other errors."""
+    import asyncpg
+
+    if isinstance(error, asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+        return True
+    if isinstance(error, asyncpg.PostgresError):
+        state = str(getattr(error, "sqlstate", "") or "")
+        return state[:2] in _TRANSIENT_CLASSES or state == "55P03"
+    return None
+
+
+async def commit_batch_pg(
+    engine: AsyncEngine, batch: list[PendingCard], *, now: float, due: int | None
+) -> int:
+    """`card_commit.commit_batch` for PostgreSQL: the same rows, the same transaction."""
+    inserts = [e for e in batch if e.insert]
+    updates = [e for e in batch if not e.insert]
+    async with engine.connect() as conn:
+        pg: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's
+        try:
+            written = await _transaction(pg, conn.dialect, inserts, updates, now, due)
+        except Exception as error:
+            await discard_if_broken(conn, error)
+            raise
+    return written
+
+
+async def _transaction(pg: Any, dialect: Any, inserts: list[PendingCard],
+                       updates: list[PendingCard], now: float, due: int | None) -> int:  # fmt: skip
+    from ccrouter.calls.card_commit import PendingCard
+
+    written = 0
+    async with pg.transaction():
+        if inserts:
+            columns = tuple(sorted(set().union(*(e.fields for e in inserts))))
+            rows = ([e.number, *row_values(e.fields, columns), now, now] for e in inserts)
+            names = ("number", *columns, *_STAMPS)
+            got = await pg.fetch(insert_sql(columns), *_arrays(names, rows))
+            written += len(got)
+            if len(got) != len(inserts):
+                done = {r[0] for r in got}
+                for e in inserts:
+                    if e.number not in done:
+                        log.warning("card_insert_conflict", card=e.number,
+                                    action="updated instead")  # fmt: skip
+                        updates.append(PendingCard(e.number, False, e.fields, e.first_seq,
+                                                   e.writes, e.since))  # fmt: skip
+        written += await _update(pg, updates, now)
+        if due is not None:
+            sql = reserve_statement(due).compile(dialect=dialect)
+            await pg.execute(sql.string, *[sql.params[k] for k in sql.positiontup or ()])
+    return written
+
+
+async def _update(pg: Any, updates: list[PendingCard], now: float) -> int:
+    shapes: defaultdict[tuple[str, ...], list[PendingCard]] = defaultdict(list)
+    for entry in updates:
+        shapes[tuple(sorted(entry.fields))].append(entry)
+    written = 0
+    for columns, group in shapes.items():
+        names = ("number", *columns, "updated_at")
+        rows = ([e.number, *row_values(e.fields, columns), now] for e in group)
+        got = await pg.fetch(update_sql(columns), *_arrays(names, rows))
+        written += len(got)
+        if len(got) != len(group):
+            found = {r[0] for r in got}
+            for entry in group:
+                if entry.number not in found:
+                    log.error("card_update_without_card", card=entry.number, fields=entry.fields)
+    return written
