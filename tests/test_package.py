@@ -95,5 +95,5 @@ def test_the_packaged_default_config_is_used_outside_a_checkout(installed: Path,
     assert "report: var/ccrouter-demo-report.html" in demo.stdout
     cards = next(line for line in demo.stdout.splitlines() if line.strip().startswith("cards:"))
     assert int(cards.split(":")[1]) > 0
-    assert (tmp_path / "var" / "ccrouter.db").exists()
+    assert (tmp_path / "var" / "ccrouter-demo.db").exists()  # the demo's own, beside ccrouter.db
     assert not list(installed.parent.glob("lib/python*/site-packages/var"))

@@ -60,7 +60,8 @@ async def test_reload_applies_what_it_can_and_names_the_rest(tmp_path: Path) -> 
         status, bad = await ws.call("POST", RELOAD, "admin")
         assert status == 400 and bad["error"] == "invalid_config"
         text = "\n".join(bad["errors"])
-        assert f"{path}:41: alerts.evaluate_every_s:" in text
+        line = path.read_text().splitlines().index("  evaluate_every_s: soon") + 1
+        assert f"{path}:{line}: alerts.evaluate_every_s:" in text
         assert "operators.1.name" in text or "operators[1].name" in text, text
         _, ops = await ws.call("GET", "/api/v1/live/operators", "sup")
         assert {o["id"]: o["name"] for o in ops}["op1002"] == "Anna Petrova"
