@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from bench.stats import summary_ms
+from bench.store_bench import writer_load
 
 T0 = 1_700_000_000.0
 
@@ -32,43 +33,7 @@ def _number(serial: int) -> str:
 
 
 async def writer_throughput(url: str, calls: int) -> dict[str, Any]:
-    from ccrouter.calls.model.cards import CardWrite
-    from ccrouter.calls.writer import CardWriter
-    from ccrouter.config import DatabaseSettings
-    from ccrouter.db.engine import make_engine
-    from ccrouter.db.migrate import migrate
-
-    engine = make_engine(url)
-    await migrate(engine)
-    writer = CardWriter(engine, DatabaseSettings())
-    task = asyncio.create_task(writer.run())
-    live: list[tuple[str, int]] = []
-    submitted = 0
-    started = time.perf_counter()
-    for serial in range(1, calls + 1):
-        number = _number(10_000_000 + serial)
-        writer.submit(CardWrite(number, {"kind": "inbound", "state": "open",
-                                         "uniqueid": f"1.{serial}", "started_at": T0},
-                                insert=True))  # fmt: skip
-        live.append((number, 0))
-        submitted += 1
-        if len(live) >= 200:
-            for i, (num, step) in enumerate(live):
-                writer.submit(CardWrite(num, {"queue": "wallet-ru", "wait_s": step}))
-                live[i] = (num, step + 1)
-                submitted += 1
-            live = [(n, s) for n, s in live if s < 5]
-        if serial % 500 == 0:
-            await asyncio.sleep(0)
-    await writer.flush()
-    elapsed = time.perf_counter() - started
-    stats = writer.stats
-    await writer.close()
-    await task
-    await engine.dispose()
-    return {"cards": calls, "writes": submitted, "seconds": round(elapsed, 2),
-            "cards_per_s": round(calls / elapsed), "writes_per_s": round(submitted / elapsed),
-            "commits": stats.commits}  # fmt: skip
+    return await writer_load(url, calls, started_at=T0)
 
 
 async def _sqlalchemy_commit(engine: Any, batch: list[Any], *, now: float, due: int | None

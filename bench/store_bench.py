@@ -127,43 +127,49 @@ async def lookups_store(path: Path, numbers: list[str], sqlalchemy_path: bool = 
 
 
 async def writer_throughput(calls: int = 20_000) -> dict[str, Any]:
+    """Call-shaped writes through CardWriter into a fresh SQLite database (`writer_load`)."""
+    with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d:
+        return await writer_load(f"sqlite+aiosqlite:///{d}/w.db", calls)
+
+
+async def writer_load(url: str, calls: int, started_at: float = 1.0) -> dict[str, Any]:
     """Call-shaped writes (an insert then 5 updates per card, interleaved across 200 live calls)
-    through CardWriter into a fresh database; cards and writes committed per second."""
+    through CardWriter into the (empty) database at `url`; cards and writes committed per
+    second."""
     from ccrouter.calls.model.cards import CardWrite
     from ccrouter.calls.writer import CardWriter
     from ccrouter.config import DatabaseSettings
     from ccrouter.db.engine import make_engine
     from ccrouter.db.migrate import migrate
 
-    with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d:
-        engine = make_engine(f"sqlite+aiosqlite:///{d}/w.db")
-        await migrate(engine)
-        writer = CardWriter(engine, DatabaseSettings())
-        task = asyncio.create_task(writer.run())
-        live: list[tuple[str, int]] = []
-        started = time.perf_counter()
-        submitted = 0
-        for serial in range(1, calls + 1):
-            number = _number(10_000_000 + serial)
-            writer.submit(CardWrite(number, {"kind": "inbound", "state": "open",
-                                             "uniqueid": f"1.{serial}", "started_at": 1.0},
-                                    insert=True))  # fmt: skip
-            live.append((number, 0))
-            submitted += 1
-            if len(live) >= 200:
-                for i, (num, step) in enumerate(live):
-                    writer.submit(CardWrite(num, {"queue": "wallet-ru", "wait_s": step}))
-                    live[i] = (num, step + 1)
-                    submitted += 1
-                live = [(n, s) for n, s in live if s < 5]
-            if serial % 500 == 0:
-                await asyncio.sleep(0)  # let the writer commit, like the event loop would
-        await writer.flush()
-        elapsed = time.perf_counter() - started
-        stats = writer.stats
-        await writer.close()
-        await task
-        await engine.dispose()
+    engine = make_engine(url)
+    await migrate(engine)
+    writer = CardWriter(engine, DatabaseSettings())
+    task = asyncio.create_task(writer.run())
+    live: list[tuple[str, int]] = []
+    started = time.perf_counter()
+    submitted = 0
+    for serial in range(1, calls + 1):
+        number = _number(10_000_000 + serial)
+        writer.submit(CardWrite(number, {"kind": "inbound", "state": "open",
+                                         "uniqueid": f"1.{serial}", "started_at": started_at},
+                                insert=True))  # fmt: skip
+        live.append((number, 0))
+        submitted += 1
+        if len(live) >= 200:
+            for i, (num, step) in enumerate(live):
+                writer.submit(CardWrite(num, {"queue": "wallet-ru", "wait_s": step}))
+                live[i] = (num, step + 1)
+                submitted += 1
+            live = [(n, s) for n, s in live if s < 5]
+        if serial % 500 == 0:
+            await asyncio.sleep(0)  # let the writer commit, like the event loop would
+    await writer.flush()
+    elapsed = time.perf_counter() - started
+    stats = writer.stats
+    await writer.close()
+    await task
+    await engine.dispose()
     return {"cards": calls, "writes": submitted, "seconds": round(elapsed, 2),
             "cards_per_s": round(calls / elapsed), "writes_per_s": round(submitted / elapsed),
             "commits": stats.commits}  # fmt: skip
