@@ -21,8 +21,8 @@ def message(m: Mail, *, sender: str, recipient: str) -> EmailMessage:
     msg["From"], msg["To"], msg["Subject"] = sender, recipient, m.subject
     msg["Date"] = format_datetime(localtime())
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    msg.set_content(m.body)  # utf-8, as the templates are; it resets Content-* headers
     msg["Content-Language"] = m.language
-    msg.set_content(m.body)  # utf-8, as the templates are
     return msg
 
 
