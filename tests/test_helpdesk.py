@@ -76,7 +76,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = message_from_bytes(envelope.original_content, policy=policy.default)
         self.messages.append((envelope.rcpt_tos, msg))
         return "250 OK"
@@ -227,7 +227,7 @@ async def test_timeout_then_retry_makes_one_ticket(tmp_path: Path, desk: Any) ->
 
 
 async def test_status_webhook_good_and_bad_signature(tmp_path: Path, desk: Any) -> None:
-    hd, url = desk
+    _, url = desk
     async with web_stack(tmp_path, settings(url), features=[helpdesk]) as ws:
         number = await add_card(ws)
         await ws.call("POST", f"/api/v1/cards/{number}/tickets", "sup", json={})
@@ -254,7 +254,7 @@ async def test_status_webhook_good_and_bad_signature(tmp_path: Path, desk: Any) 
 async def test_caller_mail_in_card_language_on_creation_and_resolution(
     tmp_path: Path, desk: Any, mailbox: Any
 ) -> None:
-    hd, url = desk
+    _, url = desk
     box, port = mailbox
     async with web_stack(tmp_path, settings(url, port), features=[helpdesk]) as ws:
         number = await add_card(ws, language="uz")
@@ -288,7 +288,7 @@ async def test_caller_mail_in_card_language_on_creation_and_resolution(
 
 
 async def test_mail_server_down_is_retried(tmp_path: Path, desk: Any) -> None:
-    hd, url = desk
+    _, url = desk
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]  # nothing listens there once closed
