@@ -59,11 +59,12 @@ class StartupError(Exception):
 def default_features() -> Sequence[Feature]:
     """Every feature module's `install`, in the order they are wired."""
     from ccrouter.callbacks.feature import install as callbacks
+    from ccrouter.helpdesk.feature import install as helpdesk
     from ccrouter.ivr.feature import install as ivr
     from ccrouter.routing.feature import install as routing
     from ccrouter.web.feature import install as web  # keep last: it times the AGI scripts before it
 
-    return (routing, callbacks, ivr, web)
+    return (routing, callbacks, ivr, helpdesk, web)
 
 
 def default_site_parts() -> Sequence[SitePart]:
@@ -72,11 +73,12 @@ def default_site_parts() -> Sequence[SitePart]:
     KPIs)."""
     from ccrouter.alerts.http import site as alerts
     from ccrouter.callbacks.http import site as callbacks
+    from ccrouter.helpdesk.http import site as helpdesk
     from ccrouter.ivr.http import site as ivr
     from ccrouter.reports.http import site as reports
     from ccrouter.routing.http import site as routing
 
-    return (reports, alerts, ivr, callbacks, routing)
+    return (reports, alerts, ivr, callbacks, routing, helpdesk)
 
 
 class App:
@@ -98,6 +100,8 @@ class App:
         self.operators: Any = None
         self.membership: Any = None
         """The routing feature's services, when installed."""
+        self.helpdesk: Any = None
+        """The helpdesk feature's ticket service, when installed."""
         self.stop_hooks: list[Callable[[], Awaitable[None]]] = []
         """Run first at `stop()`, in reverse order (e.g. close an HTTP site)."""
 

@@ -53,6 +53,8 @@ class Daemon(Protocol):
     operators: Any
     membership: Any
     """The routing feature's operator state and membership services, when installed."""
+    helpdesk: Any
+    """The helpdesk feature's ticket service, when installed (its endpoints use it)."""
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None: ...
 

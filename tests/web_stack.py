@@ -51,8 +51,10 @@ class WebStack:
 async def web_stack(tmp_path: Path, settings: Settings | None = None,
                     **kw: Any) -> AsyncIterator[WebStack]:
     web = WebFeature(config_path=kw.pop("config_path", EXAMPLE))
+    before = list(kw.pop("features", []))  # other features, installed before the web one
     async with (
-        stack(tmp_path, settings=settings or web_settings(), features=[web], **kw) as st,
+        stack(tmp_path, settings=settings or web_settings(), features=[*before, web],
+              **kw) as st,
         aiohttp.ClientSession() as client,
     ):
         ws = WebStack(st, web, client)

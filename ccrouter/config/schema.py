@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ccrouter.config.helpdesk import HelpdeskSettings, MailSettings
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
@@ -340,6 +341,8 @@ class Settings(_Model):
     """Product line -> business hours; a line not listed is open 24/7."""
     ivr: IvrSettings = IvrSettings()
     survey: SurveySettings = SurveySettings()
+    helpdesk: HelpdeskSettings = HelpdeskSettings()
+    mail: MailSettings = MailSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -377,6 +380,8 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "CCROUTER_HTTP_PORT": ("http", "port"),
     "CCROUTER_LOG_FORMAT": ("log", "format"),
     "CCROUTER_LOG_LEVEL": ("log", "level"),
+    "CCROUTER_HELPDESK_SECRET": ("helpdesk", "secret"),
+    "CCROUTER_SMTP_PASSWORD": ("mail", "password"),
 }
 
 

@@ -84,7 +84,8 @@ CARD_COLUMN_ORDER: Final = (
     "target", "queue", "wait_s", "ring_s", "talk_s", "operator", "interface", "outcome",
     "end_reason", "close_reason", "escalation", "priority", "topic", "resolution", "notes",
     "csat", "recording", "repeat_of", "callback_of", "last_agent_hit",
-    "callback_status", "callback_reason",
+    "callback_status", "callback_reason", "caller_email", "ticket_id", "ticket_url",
+    "ticket_status",
 )  # fmt: skip
 
 cards: Final = sa.Table(
@@ -101,6 +102,7 @@ cards: Final = sa.Table(
     sa.Index("ix_cards_state", "state"),
     sa.Index("ix_cards_started_at", "started_at"),
     sa.Index("ix_cards_queue_started_at", "queue", "started_at"),
+    sa.Index("ix_cards_ticket_status", "ticket_status"),
 )
 
 meta: Final = sa.Table(
@@ -214,3 +216,60 @@ operator_state: Final = sa.Table(
 )
 """Routing: operators' desired state, written by the CLI/HTTP API/daemon. Every write takes the
 next `version`; the daemon polls max(version) (indexed) to pick up changes promptly."""
+
+helpdesk_tickets: Final = sa.Table(
+    "helpdesk_tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("card", sa.Text, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False),  # sent with every attempt
+    sa.Column("status", sa.Text, nullable=False),  # pending|open|in_progress|resolved|failed
+    sa.Column("payload", JsonText, nullable=False),  # the request body, fixed at creation
+    sa.Column("ticket_id", sa.Text),  # the helpdesk's id, once created
+    sa.Column("url", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", EPOCH),  # pending: when the next attempt is due
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_by", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", EPOCH, nullable=False),
+    sa.Column("updated_at", EPOCH, nullable=False),
+    sa.Index("ix_helpdesk_tickets_idempotency_key", "idempotency_key", unique=True),
+    sa.Index("ix_helpdesk_tickets_card", "card"),
+    sa.Index("ix_helpdesk_tickets_ticket_id", "ticket_id"),
+    sa.Index("ix_helpdesk_tickets_status_next_at", "status", "next_at"),
+)
+"""Second-line tickets (helpdesk feature): the outbox row is written before the first attempt,
+so a ticket the helpdesk has not taken yet survives a restart."""
+
+helpdesk_history: Final = sa.Table(
+    "helpdesk_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("ticket", sa.Integer, sa.ForeignKey("helpdesk_tickets.id"), nullable=False),
+    sa.Column("at", EPOCH, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # requested|attempt_failed|created|status|mail_*
+    sa.Column("status", sa.Text),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_helpdesk_history_ticket_at", "ticket", "at"),
+)
+"""What happened to each ticket, in order (the card shows it)."""
+
+helpdesk_mails: Final = sa.Table(
+    "helpdesk_mails",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("ticket", sa.Integer, sa.ForeignKey("helpdesk_tickets.id"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # created | resolved
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("language", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", EPOCH),
+    sa.Column("last_error", sa.Text),
+    sa.Column("message_id", sa.Text),
+    sa.Column("created_at", EPOCH, nullable=False),
+    sa.Column("sent_at", EPOCH),
+    sa.Index("ix_helpdesk_mails_ticket_kind", "ticket", "kind", unique=True),
+    sa.Index("ix_helpdesk_mails_state_next_at", "state", "next_at"),
+)
+"""Caller mails (one per ticket and kind: a duplicate status event never mails twice)."""

@@ -7,7 +7,7 @@ goes through the card writer like every other card write, then is read back.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import Field, model_validator
@@ -19,6 +19,9 @@ from ccrouter.web.auth import Role
 from ccrouter.web.context import WebContext, card_out
 
 _TEXT = r"^[^\x00]*$"
+_EMAIL = r"^$|^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
+"""One address (user@host.tld), or empty to clear it."""
+TicketStatus = Literal["pending", "open", "in_progress", "resolved", "failed"]
 
 
 class CardQuery(Input):
@@ -29,6 +32,8 @@ class CardQuery(Input):
                                  description="operator id (config operators[].id)")
     queue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,80}$")
     outcome: Outcome | None = None
+    ticket_status: TicketStatus | None = Field(
+        default=None, description="the latest second-line ticket's status")
     topic: str | None = Field(default=None, min_length=1, max_length=200, pattern=_TEXT,
                               description="substring of the topic (case-insensitive)")
     from_: dt.datetime | None = Field(default=None, alias="from",
@@ -42,11 +47,13 @@ class CardPatch(Input):
     topic: str | None = Field(default=None, max_length=200, pattern=_TEXT)
     resolution: str | None = Field(default=None, max_length=200, pattern=_TEXT)
     notes: str | None = Field(default=None, max_length=4000, pattern=_TEXT)
+    caller_email: str | None = Field(default=None, max_length=254, pattern=_EMAIL,
+                                     description="the caller's e-mail (ticket mails)")
 
     @model_validator(mode="after")
     def _something(self) -> CardPatch:
         if not self.model_fields_set:
-            raise ValueError("give at least one of topic, resolution, notes")
+            raise ValueError("give at least one of topic, resolution, notes, caller_email")
         return self
 
 
@@ -69,6 +76,8 @@ def _search(ctx: WebContext, call: Call) -> tuple[list[Any], Any]:
         where.append(c.queue == q.queue)
     if q.outcome:
         where.append(c.outcome == q.outcome.value)
+    if q.ticket_status:
+        where.append(c.ticket_status == q.ticket_status)
     if q.topic:
         escaped = q.topic.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(c.topic.ilike(f"%{escaped}%", escape="\\"))
@@ -107,7 +116,8 @@ def _number(call: Call) -> str:
     return number
 
 
-async def _own_card(ctx: WebContext, call: Call) -> dict[str, Any]:
+async def own_card(ctx: WebContext, call: Call) -> dict[str, Any]:
+    """The card of the path's `{number}` (404), one of the operator's own calls (403)."""
     await ctx.app.writer.flush()
     card = await ctx.app.store.get(_number(call))
     if card is None:
@@ -132,14 +142,14 @@ async def linked_cards(ctx: WebContext, card: dict[str, Any]) -> list[dict[str, 
 
 
 async def get_card(ctx: WebContext, call: Call) -> dict[str, Any]:
-    card = await _own_card(ctx, call)
+    card = await own_card(ctx, call)
     linked = await linked_cards(ctx, card)
     return {"card": card_out(card, call.who.mask_numbers),
             "linked": [card_out(x, call.who.mask_numbers) for x in linked]}
 
 
 async def patch_card(ctx: WebContext, call: Call) -> dict[str, Any]:
-    await _own_card(ctx, call)
+    await own_card(ctx, call)
     body: CardPatch = call.body
     fields = {k: getattr(body, k) for k in body.model_fields_set}
     number = _number(call)
@@ -157,7 +167,7 @@ def endpoints(ctx: WebContext) -> list[Endpoint]:
                  "their own", lambda c: search_cards(ctx, c), ALL_ROLES, CardQuery),
         Endpoint("GET", "/api/v1/cards/{number}", "One card with its linked cards",
                  lambda c: get_card(ctx, c), ALL_ROLES, path_params=num),
-        Endpoint("PATCH", "/api/v1/cards/{number}", "Fill topic, resolution, notes",
+        Endpoint("PATCH", "/api/v1/cards/{number}", "Fill topic, resolution, notes, caller e-mail",
                  lambda c: patch_card(ctx, c), ALL_ROLES, body=CardPatch,
                  path_params=num),
     ]

@@ -60,6 +60,9 @@ class WebContext:
     """The alerts' webhook sender runs (a reload that adds a webhook URL needs a restart)."""
     reload_hooks: list[Callable[[Settings], None]] = field(default_factory=list)
     """Called with the new settings after an admin config reload."""
+    self_authenticated: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    """(method, path, summary, aiohttp handler) of routes that take no token because they
+    check the caller themselves (the helpdesk's signed status webhook)."""
     _indexed: tuple[Settings | None, dict[str, Operator], dict[str, Operator]] = field(
         default=(None, {}, {}), init=False, repr=False)  # fmt: skip
     """(the settings indexed, by id, by interface): rebuilt when a reload replaces them."""

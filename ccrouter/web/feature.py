@@ -106,7 +106,8 @@ class WebFeature:
         web_app = self.web_app
         add_routes(web_app, self.endpoints, auth)
         reg = registry(AppCollector(ctx, latency, self._callback_depth))
-        openapi = document(self.endpoints, PUBLIC)
+        signed = [(m, p, summary) for m, p, summary, _ in ctx.self_authenticated]
+        openapi = document(self.endpoints, [*PUBLIC, *signed])
 
         async def healthz(_: web.Request) -> web.Response:
             return await self._health()
@@ -129,6 +130,8 @@ class WebFeature:
         web_app.router.add_get("/", page("index.html"))
         web_app.router.add_get("/wallboard", page("wallboard.html"))
         web_app.router.add_get("/operator", page("operator.html"))
+        for method, route, _, handler in ctx.self_authenticated:
+            web_app.router.add_route(method, route, handler)
         web_app.router.add_static("/static", STATIC)
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

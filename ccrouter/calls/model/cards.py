@@ -129,6 +129,10 @@ CARD_FIELDS: Final = frozenset(
         "last_agent_hit",
         "callback_status",  # the callback feature: pending/dialing/done/failed/cancelled/expired
         "callback_reason",  # why: caller_got_through, attempts_used_up, ...
+        "caller_email",  # the caller's e-mail (operator form, API): ticket mails go there
+        "ticket_id",  # the helpdesk feature: the latest ticket's id in the helpdesk
+        "ticket_url",
+        "ticket_status",  # pending/open/in_progress/resolved/failed
     }
 )
 
