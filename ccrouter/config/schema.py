@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
+from ccrouter.config.recordings import RecordingSettings
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 """Queue and target names: they go into the dialplan and AMI actions unquoted."""
@@ -340,6 +341,7 @@ class Settings(_Model):
     """Product line -> business hours; a line not listed is open 24/7."""
     ivr: IvrSettings = IvrSettings()
     survey: SurveySettings = SurveySettings()
+    recordings: RecordingSettings = RecordingSettings()
 
     @model_validator(mode="before")
     @classmethod
