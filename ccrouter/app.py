@@ -60,10 +60,11 @@ def default_features() -> Sequence[Feature]:
     """Every feature module's `install`, in the order they are wired."""
     from ccrouter.callbacks.feature import install as callbacks
     from ccrouter.ivr.feature import install as ivr
+    from ccrouter.recordings.feature import install as recordings
     from ccrouter.routing.feature import install as routing
     from ccrouter.web.feature import install as web  # keep last: it times the AGI scripts before it
 
-    return (routing, callbacks, ivr, web)
+    return (routing, callbacks, ivr, recordings, web)
 
 
 def default_site_parts() -> Sequence[SitePart]:
@@ -73,10 +74,11 @@ def default_site_parts() -> Sequence[SitePart]:
     from ccrouter.alerts.http import site as alerts
     from ccrouter.callbacks.http import site as callbacks
     from ccrouter.ivr.http import site as ivr
+    from ccrouter.recordings.http import site as recordings
     from ccrouter.reports.http import site as reports
     from ccrouter.routing.http import site as routing
 
-    return (reports, alerts, ivr, callbacks, routing)
+    return (reports, alerts, ivr, callbacks, routing, recordings)
 
 
 class App:

@@ -12,7 +12,8 @@ MANAGER_FILE = "manager_ccrouter.conf"
 
 READ_CLASSES = ("system", "call", "agent", "user", "dialplan")
 """Event classes of AMI_EVENTS: FullyBooted/Shutdown (system), Hangup/OriginateResponse (call),
-queue and member events (agent), the dialplan's UserEvent (user: EVENT_FLAG_USER), VarSet of MIXMONITOR_FILENAME (dialplan)."""
+queue and member events (agent), the dialplan's UserEvent (user: EVENT_FLAG_USER), the VarSet
+of MIXMONITOR_FILENAME (dialplan)."""
 WRITE_CLASSES = ("system", "call", "agent", "originate", "reporting")
 """Actions ccrouter sends: Filter (needs system), Originate (call+originate), Queue* (agent),
 CoreSettings/CoreShowChannels (system+reporting)."""

@@ -25,7 +25,8 @@ class RecordingSettings(_Model):
     products: list[str] = Field(default_factory=list)
     format: Literal["wav", "gsm", "wav49"] = "wav"
     """MixMonitor's format, by the file's extension (`wav49` is written as `.WAV`)."""
-    directory: str = Field(default="/var/spool/asterisk/monitor/ccrouter", pattern=r"^/[^\x00,()\"'$;]*$")
+    directory: str = Field(default="/var/spool/asterisk/monitor/ccrouter",
+                           pattern=r"^/[^\x00,()\"'$;{}\[\]]*$")
     """The directory as Asterisk sees it (MixMonitor's file argument)."""
     read_directory: str | None = Field(default=None, pattern=r"^/?[^\x00]*$")
     """The same directory as ccrouter reads it (an NFS mount, ...); default: `directory`."""

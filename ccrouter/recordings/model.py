@@ -118,7 +118,8 @@ class PrunePlan:
 
 def prune_plan(stored: Iterable[Stored], policy: Policy, now: float) -> PrunePlan:
     """The recordings older than their line's keep_days at `now`, oldest first."""
-    old = sorted((s for s in stored if now - s.started_at > policy.keep_days_for(s.product) * DAY_S),
+    old = sorted((s for s in stored
+                  if now - s.started_at > policy.keep_days_for(s.product) * DAY_S),
                  key=lambda s: (s.started_at, s.card))  # fmt: skip
     return PrunePlan(tuple(old), sum(s.size for s in old))
 
