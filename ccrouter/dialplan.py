@@ -45,6 +45,9 @@ CONTEXT_CALLBACK: Final = "ccrouter-callback"
 """Where an originated callback/outbound leg goes once the customer answers: the prompt in their
 language, then CONTEXT_QUEUE (the Originate sets the variables, QUEUE_PRIO puts it first)."""
 
+CONTEXT_RECORD: Final = "ccrouter-record"
+"""Gosub'd from CONTEXT_QUEUE for recorded calls (recordings:): the optional announcement, then
+MixMonitor(<dir>/ccrouter-<card>.<ext>,b) (b: audio only while bridged, so answered calls)."""
 CONTEXT_DOCTOR: Final = "ccrouter-doctor"
 """`ccrouter doctor` originates Local/s@ccrouter-doctor (Application Wait: no phone rings): it
 sets CCROUTER_CARD, runs AGI(ping), reports UserEvent(CcrouterDoctor) and hangs up."""
