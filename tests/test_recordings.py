@@ -82,7 +82,10 @@ def test_policy_and_prune_plan_per_line() -> None:
     assert [s.card for s in plan.delete] == ["4", "1"] and plan.bytes == 50
 
 
-async def _service(tmp_path: Path) -> tuple[RecordingService, RecordingStore, sa.ext.asyncio.AsyncEngine]:
+Engine = sa.ext.asyncio.AsyncEngine
+
+
+async def _service(tmp_path: Path) -> tuple[RecordingService, RecordingStore, Engine]:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}")
     await migrate(engine)
     store = RecordingStore(engine)
@@ -109,7 +112,8 @@ async def _replay(service: RecordingService, data: bytes) -> list[ev.DomainEvent
 
 
 @pytest.mark.parametrize("file_written", [True, False])
-async def test_recorded_mixmonitor_stream_fills_the_card(tmp_path: Path, file_written: bool) -> None:
+async def test_recorded_mixmonitor_stream_fills_the_card(tmp_path: Path,
+                                                         file_written: bool) -> None:
     service, store, engine = await _service(tmp_path)
     if file_written:  # as Asterisk wrote it: 44-byte header + 2 s of 8 kHz 16-bit mono
         (tmp_path / f"ccrouter-{CARD}.wav").write_bytes(b"\0" * 32044)
@@ -135,8 +139,8 @@ async def test_recorded_mixmonitor_stream_fills_the_card(tmp_path: Path, file_wr
         assert "not answered" in row["reason"]
 
 
-async def test_mixmonitor_start_without_a_file_name_is_ignored_with_a_warning(tmp_path: Path) -> None:
-    service, store, engine = await _service(tmp_path)
+async def test_mixmonitor_start_without_a_file_name_is_ignored(tmp_path: Path) -> None:
+    service, _, engine = await _service(tmp_path)
     data = b"\r\n\r\n".join(b for b in _stream().split(b"\r\n\r\n")
                             if b"MIXMONITOR_FILENAME" not in b)  # fmt: skip
     from structlog.testing import capture_logs

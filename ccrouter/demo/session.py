@@ -124,8 +124,8 @@ def sim_recording(settings: Settings) -> SimRecording | None:
     if not rec.enabled:
         return None
     queues = frozenset(settings.target(t).queue_name for t in rec.targets)
-    return SimRecording(rec.read_directory or rec.directory, EXTENSIONS[rec.format], queues,
-                        frozenset(rec.products))  # fmt: skip
+    return SimRecording(rec.directory, EXTENSIONS[rec.format], queues, frozenset(rec.products),
+                        write_directory=rec.read_directory or rec.directory)  # fmt: skip
 
 
 def build_pbx(sim: PbxSimulator, settings: Settings, rng: random.Random) -> None:

@@ -270,7 +270,8 @@ class LiveCall(CallChannel):
             return "abandoned" if reason == "abandon" else "timeout"
         op = core.operator(attempt.member.interface)
         if self.recording and core.opt.recording is not None:  # option b: audio once bridged
-            recording.write(self.recording, core.opt.recording.seconds)
+            rec = core.opt.recording
+            recording.write(rec.local(self.recording), rec.seconds)
         self.call.operator = attempt.member.interface
         self.stage = "talk"
         self.talk = asyncio.get_running_loop().create_future()

@@ -33,6 +33,8 @@ class SimRecording:
     products: frozenset[str] = frozenset()
     seconds: float = 1.0
     """Length of the WAV file written per answered call."""
+    write_directory: str = ""
+    """Where the file really goes (default: `directory`), e.g. the folder ccrouter reads."""
 
     def records(self, queue: str, product: str) -> bool:
         if not self.queues and not self.products:
@@ -42,6 +44,10 @@ class SimRecording:
     def path(self, card: str) -> str:
         digits = "".join(c for c in card if c.isdigit())  # ${FILTER(0-9,${CCROUTER_CARD})}
         return os.path.join(self.directory, f"{dp.RECORDING_PREFIX}{digits}.{self.ext}")
+
+
+    def local(self, path: str) -> str:
+        return os.path.join(self.write_directory or self.directory, os.path.basename(path))
 
 
 def start(core: Core, ch: Channel, path: str, priority: int) -> None:
