@@ -212,3 +212,18 @@ def test_prune_command(tmp_path: Path) -> None:
     assert real.returncode == 0, real.stderr
     assert "1 recordings deleted, 1044 bytes freed" in real.stdout
     assert not (tmp_path / "ccrouter-1000017.wav").exists()
+
+
+def test_config_names_unknown_lines_and_formats(tmp_path: Path) -> None:
+    from ccrouter.config import ConfigInvalid, load_settings
+
+    path = tmp_path / "ccrouter.yaml"
+    path.write_text((ROOT / "config" / "ccrouter.yaml").read_text() + (
+        "\nrecordings:\n  enabled: true\n  targets: [wallet-xx]\n  products: [walet]\n"
+        "  format: mp3\n"))
+    with pytest.raises(ConfigInvalid) as exc:
+        load_settings(path, environ={})
+    text = "\n".join(map(str, exc.value.errors))
+    assert "recordings.targets[0]: unknown target 'wallet-xx'" in text
+    assert "recordings.products[0]: unknown product 'walet'" in text
+    assert "recordings.format: Input should be 'wav', 'gsm' or 'wav49'" in text
