@@ -61,10 +61,11 @@ def default_features() -> Sequence[Feature]:
     from ccrouter.callbacks.feature import install as callbacks
     from ccrouter.helpdesk.feature import install as helpdesk
     from ccrouter.ivr.feature import install as ivr
+    from ccrouter.recordings.feature import install as recordings
     from ccrouter.routing.feature import install as routing
     from ccrouter.web.feature import install as web  # keep last: it times the AGI scripts before it
 
-    return (routing, callbacks, ivr, helpdesk, web)
+    return (routing, callbacks, ivr, helpdesk, recordings, web)
 
 
 def default_site_parts() -> Sequence[SitePart]:
@@ -75,10 +76,11 @@ def default_site_parts() -> Sequence[SitePart]:
     from ccrouter.callbacks.http import site as callbacks
     from ccrouter.helpdesk.http import site as helpdesk
     from ccrouter.ivr.http import site as ivr
+    from ccrouter.recordings.http import site as recordings
     from ccrouter.reports.http import site as reports
     from ccrouter.routing.http import site as routing
 
-    return (reports, alerts, ivr, callbacks, routing, helpdesk)
+    return (reports, alerts, ivr, callbacks, routing, helpdesk, recordings)
 
 
 class App:

@@ -125,6 +125,8 @@ _FEATURE_COMMANDS: dict[str, tuple[str, str, str]] = {
                  "log operators in/out, pause them, change their skills"),
     "import": ("ccrouter.importer.cli", "add_parser",
                "write a starter config from an existing Asterisk's queues (AMI or queues.conf)"),
+    "recordings": ("ccrouter.recordings.cli", "add_parser",
+                   "prune call recordings older than recordings.keep_days (--dry-run: list)"),
     "doctor": ("ccrouter.doctor.cli", "add_parser",
                "check a running Asterisk against the config; exit 1 on any failed check"),
 }  # fmt: skip

@@ -45,6 +45,9 @@ CONTEXT_CALLBACK: Final = "ccrouter-callback"
 """Where an originated callback/outbound leg goes once the customer answers: the prompt in their
 language, then CONTEXT_QUEUE (the Originate sets the variables, QUEUE_PRIO puts it first)."""
 
+CONTEXT_RECORD: Final = "ccrouter-record"
+"""Gosub'd from CONTEXT_QUEUE for recorded calls (recordings:): the optional announcement, then
+MixMonitor(<dir>/ccrouter-<card>.<ext>,b) (b: audio only while bridged, so answered calls)."""
 CONTEXT_DOCTOR: Final = "ccrouter-doctor"
 """`ccrouter doctor` originates Local/s@ccrouter-doctor (Application Wait: no phone rings): it
 sets CCROUTER_CARD, runs AGI(ping), reports UserEvent(CcrouterDoctor) and hangs up."""
@@ -92,6 +95,11 @@ USER_EVENT_CALLBACK: Final = "CcrouterCallback"
 """UserEvent name of an operator-first callback's outcome; body `Card`, `DialStatus` (Dial's
 DIALSTATUS: ANSWER, BUSY, NOANSWER, CONGESTION, CHANUNAVAIL, CANCEL; empty: the operator hung
 up before the customer was dialled) and `AnsweredTime` (Dial's ANSWEREDTIME, seconds)."""
+VAR_MIXMONITOR_FILENAME: Final = "MIXMONITOR_FILENAME"
+"""Set by MixMonitor on the recorded channel (a VarSet event right before MixMonitorStart,
+which carries no file name): the recording's full path as Asterisk writes it."""
+RECORDING_PREFIX: Final = "ccrouter-"
+"""Recordings are named ccrouter-<card number>.<ext> (the card number: digits only)."""
 # Asterisk's own variables that app_queue reads before Queue():
 VAR_QUEUE_PRIO: Final = "QUEUE_PRIO"
 VAR_QUEUE_MAX_PENALTY: Final = "QUEUE_MAX_PENALTY"
@@ -141,4 +149,9 @@ AMI_EVENTS: Final = (
     "Hangup",
     "OriginateResponse",
     "UserEvent",
+    "MixMonitorStart",
+    "VarSet",
 )
+AMI_VARIABLES: Final = (VAR_MIXMONITOR_FILENAME,)
+"""The only VarSet events ccrouter reads (the Filter admits VarSet of these names only: a
+queued call sets ~80 variables)."""

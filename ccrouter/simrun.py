@@ -30,7 +30,7 @@ import structlog
 
 from ccrouter.asterisk_conf import CHANNELVARS, agi_url
 from ccrouter.config import Settings
-from ccrouter.demo.session import build_pbx
+from ccrouter.demo.session import build_pbx, sim_recording
 from ccrouter.demo.traffic import Traffic
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_ROUTE, VAR_CARD
 from ccrouter.sim import PbxSimulator, SimCall
@@ -65,6 +65,7 @@ def make_simulator(settings: Settings, *, time_scale: float, seed: int) -> PbxSi
         fallback_queue=settings.routing.fallback_queue or "fallback",
         inbound_script=SCRIPT_IVR if settings.ivr.enabled else SCRIPT_ROUTE,
         survey=settings.survey.enabled, channelvars=CHANNELVARS,
+        recording=sim_recording(settings),
     )  # fmt: skip
     build_pbx(sim, settings, random.Random(seed))
     return sim

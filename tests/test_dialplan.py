@@ -254,13 +254,15 @@ def test_manager_conf_filters_exactly_the_ami_events() -> None:
         for line in lines
         if (m := re.fullmatch(r"eventfilter\(action\(include\),name\((\w+)\)\) =", line))
     ]
-    assert advanced == list(dp.AMI_EVENTS)
+    assert advanced == [e for e in dp.AMI_EVENTS if e != "VarSet"]
+    assert ("eventfilter(action(include),name(VarSet),header(Variable),method(exact)) = "
+            "MIXMONITOR_FILENAME") in lines
     legacy = [line.removeprefix(";eventfilter = Event: ") for line in lines
               if line.startswith(";eventfilter = Event: ")]  # fmt: skip
-    assert legacy == list(dp.AMI_EVENTS)
+    assert legacy == [e for e in dp.AMI_EVENTS if e != "VarSet"]
     assert not [line for line in lines if line.startswith("eventfilter =")]  # legacy stays off
     settings = dict(line.split(" = ", 1) for line in lines if re.match(r"^(read|write) = ", line))
-    assert set(settings["read"].split(",")) == {"system", "call", "agent", "user"}
+    assert set(settings["read"].split(",")) == {"system", "call", "agent", "user", "dialplan"}
     assert {"system", "agent", "originate"} <= set(settings["write"].split(","))
     assert "[pbx-bot]" in manager_conf("pbx-bot").splitlines()
 

@@ -30,6 +30,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/cards"): EVERYONE,
     ("GET", "/api/v1/cards/{number}"): OWNER_OR_STAFF,
     ("PATCH", "/api/v1/cards/{number}"): OWNER_OR_STAFF,
+    # recordings are off in this stack: the card has none (404), op2 may not hear op1's calls
+    ("GET", "/api/v1/cards/{number}/recording"): {"op1": 404, "op2": 403, "sup": 404,
+                                                  "admin": 404},
+    ("GET", "/api/v1/cards/{number}/recording/info"): {"op1": 403, "op2": 403, "sup": 404,
+                                                       "admin": 404},
     ("GET", "/api/v1/live/queues"): STAFF_ONLY,
     ("GET", "/api/v1/live/operators"): STAFF_ONLY,
     ("GET", "/api/v1/live/calls"): EVERYONE,

@@ -9,6 +9,7 @@ callback ones (the answered customer, operator first, the in-queue and overflow 
 from __future__ import annotations
 
 from ccrouter import dialplan as dp
+from ccrouter.asterisk_conf.recording import record_context, record_step
 from ccrouter.config import Settings
 
 EXTENSIONS_FILE = "extensions_ccrouter.conf"
@@ -88,6 +89,7 @@ def extensions_conf(settings: Settings) -> str:
         f"[{dp.CONTEXT_QUEUE}]",
         f"exten => s,1,NoOp(ccrouter queue {_var(queue)} card {_var(dp.VAR_CARD)})",
         f" same => n,GotoIf({_is(queue, '=', '')}?{to_fallback})",
+        *record_step(settings),
         # Last-agent routing: a short ring in the last operator's personal queue first.
         f" same => n,GotoIf({_is(dp.VAR_LAST_AGENT_QUEUE, '=', '')}?queue)",
         f" same => n,Queue({_var(dp.VAR_LAST_AGENT_QUEUE)},{qopts},,,"
@@ -143,6 +145,7 @@ def extensions_conf(settings: Settings) -> str:
         f" same => n,VoiceMail({_var(vm)},u)",
         " same => n,Hangup()",
     ]
+    lines += record_context(settings)
     lines += _doctor_context(settings)
     return "\n".join(lines) + "\n"
 

@@ -10,9 +10,10 @@ from ccrouter import dialplan as dp
 
 MANAGER_FILE = "manager_ccrouter.conf"
 
-READ_CLASSES = ("system", "call", "agent", "user")
+READ_CLASSES = ("system", "call", "agent", "user", "dialplan")
 """Event classes of AMI_EVENTS: FullyBooted/Shutdown (system), Hangup/OriginateResponse (call),
-queue and member events (agent), the dialplan's UserEvent (user: EVENT_FLAG_USER)."""
+queue and member events (agent), the dialplan's UserEvent (user: EVENT_FLAG_USER), the VarSet
+of MIXMONITOR_FILENAME (dialplan)."""
 WRITE_CLASSES = ("system", "call", "agent", "originate", "reporting")
 """Actions ccrouter sends: Filter (needs system), Originate (call+originate), Queue* (agent),
 CoreSettings/CoreShowChannels (system+reporting)."""
@@ -49,10 +50,13 @@ def manager_conf(username: str = "ccrouter") -> str:
         f"write = {','.join(WRITE_CLASSES)}",
         "writetimeout = 1000",
         "; Asterisk 22 (advanced filter syntax, exact event names): include only these events.",
-        *(f"eventfilter(action(include),name({e})) =" for e in events),
+        *(f"eventfilter(action(include),name({e})) =" for e in events if e != "VarSet"),
+        *(f"eventfilter(action(include),name(VarSet),header(Variable),method(exact)) = {v}"
+          for v in dp.AMI_VARIABLES),
         "; Older Asterisk without advanced filters: replace the lines above with these legacy",
         "; ones. They are unanchored regexes on the event text (`Event: Hangup` also passes",
         "; HangupRequest), which is harmless: ccrouter skips events it does not use.",
-        *(f";eventfilter = Event: {e}" for e in events),
+        *(f";eventfilter = Event: {e}" for e in events if e != "VarSet"),
+        *(f";eventfilter = Variable: {v}" for v in dp.AMI_VARIABLES),
     ]
     return "\n".join(lines) + "\n"

@@ -125,7 +125,24 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     yield from _static_member_checks(data)
     yield from _web_checks(data, target_names)
     yield from _callback_checks(data, target_names)
+    yield from _recording_checks(data, target_names, products if prod_ok else [])
     yield from ivr_checks(data)
+
+
+def _recording_checks(
+    data: dict[str, Any], targets: Sequence[str], products: Sequence[str]
+) -> Iterator[tuple[KeyPath, str]]:
+    """recordings.targets / products / keep_days_by_product name declared ones."""
+    rec = _as_dict(data.get("recordings"))
+    for i, name in enumerate(_as_list(rec.get("targets"))):
+        if targets and isinstance(name, str) and name not in targets:
+            yield ("recordings", "targets", i), _known("target", name, targets)
+    for i, name in enumerate(_as_list(rec.get("products"))):
+        if products and isinstance(name, str) and name not in products:
+            yield ("recordings", "products", i), _known("product", name, products)
+    for name in _as_dict(rec.get("keep_days_by_product")):
+        if products and isinstance(name, str) and name not in products:
+            yield ("recordings", "keep_days_by_product", name), _known("product", name, products)
 
 
 _CONF_UNSAFE = re.compile(r"[,;\\\"\n]")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ccrouter.config.helpdesk import HelpdeskSettings, MailSettings
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
+from ccrouter.config.recordings import RecordingSettings
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 """Queue and target names: they go into the dialplan and AMI actions unquoted."""
@@ -343,6 +344,7 @@ class Settings(_Model):
     survey: SurveySettings = SurveySettings()
     helpdesk: HelpdeskSettings = HelpdeskSettings()
     mail: MailSettings = MailSettings()
+    recordings: RecordingSettings = RecordingSettings()
 
     @model_validator(mode="before")
     @classmethod

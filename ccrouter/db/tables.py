@@ -273,3 +273,36 @@ helpdesk_mails: Final = sa.Table(
     sa.Index("ix_helpdesk_mails_state_next_at", "state", "next_at"),
 )
 """Caller mails (one per ticket and kind: a duplicate status event never mails twice)."""
+
+
+recordings: Final = sa.Table(
+    "recordings",
+    metadata,
+    sa.Column("card", sa.Text, primary_key=True),
+    sa.Column("path", sa.Text, nullable=False),  # as Asterisk wrote it (MIXMONITOR_FILENAME)
+    sa.Column("uniqueid", sa.Text, nullable=False),
+    sa.Column("product", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.Text, nullable=False),  # recording | done | none | missing | deleted
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("started_at", EPOCH, nullable=False),
+    sa.Column("ended_at", EPOCH),
+    sa.Column("size", sa.Integer),
+    sa.Column("deleted_at", EPOCH),
+    sa.Index("ix_recordings_started_at", "started_at"),
+)
+"""One row per recorded card (the card's `recording`): the file's path, start, end and size
+from AMI, and what became of it (`reason`: why it is missing or was deleted)."""
+
+recording_plays: Final = sa.Table(
+    "recording_plays",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("card", sa.Text, nullable=False),
+    sa.Column("at", EPOCH, nullable=False),
+    sa.Column("who", sa.Text, nullable=False),  # the token's name
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),  # played | refused | missing
+    sa.Column("range", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_recording_plays_card", "card"),
+)
+"""The playback audit: every request for a card's recording, who, when, and what it got."""

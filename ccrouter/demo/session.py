@@ -30,8 +30,10 @@ from ccrouter.demo.traffic import Traffic
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_ROUTE
 from ccrouter.ivr.feature import install as ivr_install
 from ccrouter.ivr.incidents import IncidentService
+from ccrouter.recordings.model import EXTENSIONS
 from ccrouter.runtime import Feature
 from ccrouter.sim import PbxSimulator, SimOperator
+from ccrouter.sim.recording import SimRecording
 from ccrouter.web.auth import Role, TokenStore
 from ccrouter.web.feature import WebFeature
 from ccrouter.web.feature import install as web_install
@@ -115,6 +117,17 @@ def day_clock(settings: Settings, opts: Options, t0: float) -> day_.DayClock | N
                          day_.day_start(date, settings.reports.timezone))
 
 
+def sim_recording(settings: Settings) -> SimRecording | None:
+    """The simulator records what the generated ccrouter-queue would (`recordings:`), writing
+    its files where ccrouter reads them (the simulator runs on this machine)."""
+    rec = settings.recordings
+    if not rec.enabled:
+        return None
+    queues = frozenset(settings.target(t).queue_name for t in rec.targets)
+    return SimRecording(rec.directory, EXTENSIONS[rec.format], queues, frozenset(rec.products),
+                        write_directory=rec.read_directory or rec.directory)  # fmt: skip
+
+
 def build_pbx(sim: PbxSimulator, settings: Settings, rng: random.Random) -> None:
     """The simulator gets the queues and queue rules ccrouter generates for Asterisk, and one
     phone per operator; queue members come from ccrouter itself (membership sync over AMI)."""
@@ -194,7 +207,8 @@ async def run_demo(settings: Settings, opts: Options, stop: asyncio.Event, out: 
     sim = PbxSimulator(agi_host="127.0.0.1", agi_port=0, username=settings.ami.username,
                        secret=DEMO_SECRET, time_scale=opts.time_scale, noise=True, seed=7,
                        inbound_script=SCRIPT_IVR if settings.ivr.enabled else SCRIPT_ROUTE,
-                       survey=settings.survey.enabled, channelvars=CHANNELVARS)  # fmt: skip
+                       survey=settings.survey.enabled, channelvars=CHANNELVARS,
+                       recording=sim_recording(settings))  # fmt: skip
     await sim.start(host="127.0.0.1", port=0)
     build_pbx(sim, settings, rng)
     clock = day_clock(settings, opts, since)

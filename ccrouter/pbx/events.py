@@ -208,6 +208,20 @@ class UserEventRaised:  # UserEvent (the dialplan's UserEvent() application)
         return default
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingNamed:  # VarSet of MIXMONITOR_FILENAME (app_mixmonitor sets it at start)
+    at: float
+    chan: ChannelRef
+    filename: str
+    """The full path as Asterisk writes it (MixMonitorStart carries no file name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStarted:  # MixMonitorStart: only a snapshot of the recorded channel
+    at: float
+    chan: ChannelRef
+
+
 DomainEvent = (
     CallerJoined
     | CallerLeft
@@ -225,6 +239,8 @@ DomainEvent = (
     | PbxBooted
     | PbxShutdown
     | UserEventRaised
+    | RecordingNamed
+    | RecordingStarted
 )
 
 

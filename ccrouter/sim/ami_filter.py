@@ -90,7 +90,7 @@ def parse_filter(criteria: str, pattern: str) -> EventFilter:
     regex = None
     if pattern and method == "regex":
         try:
-            regex = re.compile(pattern)
+            regex = re.compile(pattern, re.DOTALL)  # regcomp without REG_NEWLINE
         except re.error as exc:
             raise FilterError("compile", str(exc)) from exc
     return EventFilter(exclude, name, header, method, pattern, regex)

@@ -17,6 +17,7 @@ import structlog
 from ccrouter import dialplan as dp
 
 from . import events as ev
+from . import recording
 from .agi import AgiSession
 from .call_channel import CallChannel
 from .channel import Channel
@@ -57,6 +58,8 @@ class LiveCall(CallChannel):
         self.talk: asyncio.Future[str] | None = None
         self.agi: AgiSession | None = None
         self.timers: list[asyncio.TimerHandle] = []
+        self.recording = ""
+        """The MixMonitor file of this call (ccrouter-queue records it), or ""."""
         super().__init__(core, caller, chan)
 
     # -- the dialplan ----------------------------------------------------------------------
@@ -138,6 +141,10 @@ class LiveCall(CallChannel):
         qname = self.get_var(dp.VAR_QUEUE) or ""
         if not qname:  # GotoIf(CCROUTER_QUEUE = "") -> ccrouter-fallback
             return self._end(await self._overflow("", "ivr_only"))
+        rec = core.opt.recording  # Gosub(ccrouter-record,s,1): MixMonitor(...,b)
+        if rec is not None and rec.records(qname, self.get_var(dp.VAR_PRODUCT) or ""):
+            self.recording = rec.path(self.get_var(dp.VAR_CARD) or "")
+            recording.start(core, chan, self.recording, 2)
         last = await self._last_agent(priority)
         if last is not None:
             return self._end(last)
@@ -262,6 +269,9 @@ class LiveCall(CallChannel):
                 self.set_var("ABANDONED", "TRUE")
             return "abandoned" if reason == "abandon" else "timeout"
         op = core.operator(attempt.member.interface)
+        if self.recording and core.opt.recording is not None:  # option b: audio once bridged
+            rec = core.opt.recording
+            recording.write(rec.local(self.recording), rec.seconds)
         self.call.operator = attempt.member.interface
         self.stage = "talk"
         self.talk = asyncio.get_running_loop().create_future()

@@ -15,6 +15,7 @@ from .channel import Channel
 from .dialplan_conf import Priority
 from .model import Member, SimOperator
 from .queues import SimQueue
+from .recording import SimRecording
 from .rules import PenaltyChange
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ ESSENTIAL = frozenset({
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentConnect",
     "AgentComplete", "AgentRingNoAnswer", "AgentDump", "QueueMemberAdded", "QueueMemberRemoved",
     "QueueMemberStatus", "QueueMemberPause", "QueueMemberPenalty", "Hangup",
-    "OriginateResponse", "FullyBooted", "Shutdown", "UserEvent",
+    "OriginateResponse", "FullyBooted", "Shutdown", "UserEvent", "MixMonitorStart",
 })
 """Events sent with noise=False: what a call-centre client needs."""
 
@@ -47,6 +48,8 @@ class SimOptions:
     """Queue(...,c,...) then AGI(survey): the caller stays after the operator hangs up."""
     channelvars: tuple[str, ...] = ()
     """manager.conf `channelvars`: reported in every channel snapshot as `ChanVariable`."""
+    recording: SimRecording | None = None
+    """ccrouter-queue runs MixMonitor for these calls (recordings: in the config)."""
 
 
 class Core:

@@ -24,6 +24,7 @@ from .lifecycle import Lifecycle
 from .model import LostCallerBlock, Member, SimCall, SimCaller, SimCustomer, SimOperator
 from .originate import OriginateLegs
 from .queues import QueueConfig, SimQueue
+from .recording import SimRecording
 from .rules import parse_conf_sections, parse_queuerules
 
 
@@ -48,6 +49,7 @@ class PbxSimulator:
         survey: bool = False,
         channelvars: tuple[str, ...] = (),
         lost_caller_block: LostCallerBlock | None = None,
+        recording: SimRecording | None = None,
     ) -> None:
         """`channelvars`: manager.conf's `channelvars` (channel variables every channel
         snapshot in an event reports as `ChanVariable: NAME=value`); none by default.
@@ -57,7 +59,7 @@ class PbxSimulator:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         opts = SimOptions(agi_host, agi_port, time_scale, noise, fallback_queue, prompt_s,
-                          agi_timeout_s, inbound_script, survey, tuple(channelvars))
+                          agi_timeout_s, inbound_script, survey, tuple(channelvars), recording)
         started = time.time()
         self._ami = AmiServer(username, secret, self._handle_action, login_fail_delay_s,
                               lambda: int(time.time() - self._life.started))

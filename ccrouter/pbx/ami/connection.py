@@ -28,7 +28,7 @@ from panoramisk import Manager
 from panoramisk.message import Message
 
 from ccrouter.config import AmiSettings
-from ccrouter.dialplan import AMI_EVENTS
+from ccrouter.dialplan import AMI_EVENTS, AMI_VARIABLES
 from ccrouter.pbx.ami.protocol import AmiMessage, EventSink, FastAMIProtocol
 
 log = structlog.get_logger(__name__)
@@ -67,13 +67,19 @@ BOOT_RETRY_S = 5.0
 `system` read class never gets the event."""
 
 
-def event_filter(names: Sequence[str]) -> str:
-    """One legacy-form AMI filter regex admitting exactly these event names.
+def event_filter(names: Sequence[str], variables: Sequence[str] = AMI_VARIABLES) -> str:
+    """One legacy-form AMI filter regex admitting exactly these event names (`VarSet` only for
+    the `variables` named).
 
-    Matched by Asterisk (POSIX ERE) against the whole event text `Event: Name\\r\\n...`; the
-    trailing `[^A-Za-z]` stops `Hangup` from also admitting `HangupRequest`.
+    Matched by Asterisk (POSIX ERE, compiled without REG_NEWLINE: `.` spans lines) against the
+    whole event text `Event: Name\\r\\n...`; the trailing `[^A-Za-z]` stops `Hangup` from also
+    admitting `HangupRequest`.
     """
-    return "Event: (" + "|".join(sorted(names)) + ")[^A-Za-z]"
+    plain = sorted(n for n in names if n != "VarSet")
+    rx = "Event: (" + "|".join(plain) + ")[^A-Za-z]"
+    if "VarSet" in names and variables:
+        rx += "|Event: VarSet[^A-Za-z].*Variable: (" + "|".join(variables) + ")[^A-Za-z0-9_]"
+    return rx
 
 
 class _Manager(Manager):  # type: ignore[misc]  # panoramisk has no type hints

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ccrouter.dialplan import VAR_CARD
+from ccrouter.dialplan import VAR_CARD, VAR_MIXMONITOR_FILENAME
 from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.protocol import Headers
 
@@ -323,7 +323,21 @@ def _user_event(m: Msg, at: float) -> ev.UserEventRaised:
     return ev.UserEventRaised(at, name, m.get("Uniqueid", ""), m.get("Linkedid", ""), body)
 
 
-Translator = Callable[[Msg, float], ev.DomainEvent]
+def _var_set(m: Msg, at: float) -> ev.DomainEvent | None:
+    """VarSet: only MIXMONITOR_FILENAME is of use (the Filter admits no other); None else."""
+    if m.get("Variable") != VAR_MIXMONITOR_FILENAME:
+        return None
+    value = m.get("Value", "")
+    if not value:
+        raise _missing(m, "Value")
+    return ev.RecordingNamed(at, _chan(m), str(value))
+
+
+def _mixmonitor_start(m: Msg, at: float) -> ev.RecordingStarted:
+    return ev.RecordingStarted(at, _chan(m))
+
+
+Translator = Callable[[Msg, float], ev.DomainEvent | None]
 
 EVENT_TABLE: Mapping[str, Translator] = {
     "QueueCallerJoin": _caller_joined,
@@ -342,6 +356,8 @@ EVENT_TABLE: Mapping[str, Translator] = {
     "QueueMemberPenalty": _member_changed,
     "OriginateResponse": _originate_response,
     "UserEvent": _user_event,
+    "VarSet": _var_set,
+    "MixMonitorStart": _mixmonitor_start,
     "FullyBooted": _fully_booted,
     "Shutdown": _shutdown,
 }
