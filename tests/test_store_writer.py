@@ -345,3 +345,29 @@ async def test_dropped_postgresql_connections_are_retried(pg_url: str) -> None:
     finally:
         await writer.close()
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("make_error", "transient"),
+    [
+        # What a terminated backend raised in CI mid-batch: the protocol state cut under it.
+        (lambda pg: pg.InternalClientError("cannot switch to state 15"), True),
+        (lambda pg: pg.ConnectionDoesNotExistError("connection was closed"), True),
+        (lambda pg: pg.InterfaceError("connection is closed"), True),
+        (lambda pg: pg.AdminShutdownError("terminating connection"), True),
+        (lambda pg: pg.UniqueViolationError("duplicate key"), False),
+        (lambda pg: pg.NotNullViolationError("null value"), False),
+    ],
+)
+def test_postgresql_errors_are_told_transient_or_permanent(
+    make_error: Any, transient: bool
+) -> None:
+    """A cut connection is retried on a new one; a bad row is isolated, never retried forever."""
+    import asyncpg
+
+    from ccrouter.calls.card_commit import is_transient
+    from ccrouter.db.dialect import is_broken_connection
+
+    error = make_error(asyncpg)
+    assert is_transient(error) is transient
+    assert is_broken_connection(error) is transient

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.calls.card_sql import row_values
 from ccrouter.calls.numbers import reserve_statement
-from ccrouter.db.dialect import discard_if_broken
+from ccrouter.db.dialect import discard_if_broken, is_broken_connection
 from ccrouter.db.tables import BOOL_COLUMNS, INT_COLUMNS, TIME_COLUMNS, cards
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def is_transient_pg(error: BaseException) -> bool | None:
     """For an asyncpg error: worth a retry (True) or not (False); None for other errors."""
     import asyncpg
 
-    if isinstance(error, asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+    if is_broken_connection(error):
         return True
     if isinstance(error, asyncpg.PostgresError):
         state = str(getattr(error, "sqlstate", "") or "")

@@ -36,8 +36,14 @@ def is_broken_connection(error: BaseException) -> bool:
         import asyncpg
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         return False
+    # InternalClientError: the protocol was cut mid-operation ("cannot switch to state …;
+    # another operation is in progress") when the server ended the connection under it.
     return isinstance(
-        error, asyncpg.InterfaceError | asyncpg.PostgresConnectionError | ConnectionError
+        error,
+        asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | asyncpg.PostgresConnectionError
+        | ConnectionError,
     ) or (isinstance(error, asyncpg.PostgresError)
           and str(getattr(error, "sqlstate", "") or "")[:2] in ("08", "57"))  # fmt: skip
 
