@@ -42,7 +42,7 @@ async def _sqlalchemy_commit(engine: Any, batch: list[Any], *, now: float, due: 
     executemany (insertmanyvalues for the INSERT, one UPDATE per row for the updates)."""
     import sqlalchemy as sa
 
-    from ccrouter.calls.numbers import reserve_statement
+    from ccrouter.calls.numbers import bump_statement
     from ccrouter.db.tables import cards
 
     inserts = [e for e in batch if e.insert]
@@ -63,7 +63,7 @@ async def _sqlalchemy_commit(engine: Any, batch: list[Any], *, now: float, due: 
                 {"b_number": e.number, "b_updated_at": now,
                  **{f"b_{c}": e.fields[c] for c in shape}} for e in group])  # fmt: skip
         if due is not None:
-            await conn.execute(reserve_statement(due))
+            await conn.execute(bump_statement(due))
     return len(batch)
 
 

@@ -115,13 +115,14 @@ class App:
                         fix="set CCROUTER_AMI_SECRET to the secret of the AMI user in "
                             "manager.conf: ccrouter will log in with an empty one")  # fmt: skip
         await self._open_database()
-        self.writer = CardWriter(self.engine, s.database, numbers=self.numbers)
+        node = s.asterisk.node
+        self.writer = CardWriter(self.engine, s.database, numbers=self.numbers, node=node)
         book = CallBook(
             new_number=self.numbers.next,
             short_abandon_s=s.calls.short_abandon_s,
             close_grace_s=s.calls.close_grace_s,
         )
-        open_cards = await self.store.open_cards()
+        open_cards = await self.store.open_cards(node, unnamed=s.asterisk.owns_unnamed)
         book.restore(open_cards)
         if open_cards:
             log.info("open_cards_restored", count=len(open_cards))

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from ccrouter.calls.model.cards import CardWrite, card_number, card_serial, is_valid_card_number
-from ccrouter.calls.numbers import RESERVED_KEY, CardNumbers, reserve_block
+from ccrouter.calls.numbers import RESERVED_KEY, CardNumbers, Reservation, reserve_block
 from ccrouter.calls.writer import CardWriter
 from ccrouter.config import DatabaseSettings
 from ccrouter.db.engine import make_engine
@@ -61,11 +61,12 @@ async def test_half_used_block_is_persisted_by_the_writer(engine: AsyncEngine) -
             assert numbers.reservation_due() is None
             numbers.next()
         numbers.next()  # serial 6: less than half a block left
-        assert numbers.reservation_due() == 16
+        assert numbers.reservation_due() == Reservation(size=10, floor=6)
         async with asyncio.timeout(5):  # no card write needed: the writer wakes for it
             while numbers.reservation_due() is not None:
                 await asyncio.sleep(0.005)
-        assert await stored_mark(engine) == 16
+        assert await stored_mark(engine) == 20  # the next block, right after the first
+        assert [card_serial(numbers.next()) for _ in range(14)] == list(range(7, 21))
     finally:
         await writer.close()
         await task
@@ -137,23 +138,26 @@ async def test_beyond_the_reservation_is_logged_not_blocked(engine: AsyncEngine)
     beyond = [e for e in logs if e["event"] == "card_numbers_beyond_reservation"]
     assert [(e["serial"], e["reserved"], e["log_level"]) for e in beyond] == [(5, 4, "error")]
     assert beyond[0]["block"] == 8  # more headroom asked for from now on
-    assert numbers.reservation_due() == 5 + 8  # asked for at serial 5
+    # Asked for at serial 3 (a block of 4); the block taken goes above the 6 handed out.
+    assert numbers.reservation_due() == Reservation(size=8, floor=6)
 
 
 async def test_block_grows_when_calls_outrun_the_commits(engine: AsyncEngine) -> None:
     """Numbers handed out faster than half a block per commit: each overrun doubles the block,
     so the next reservations keep ahead."""
     numbers = await CardNumbers.open(engine, block=4)
-    overruns = 0
+    overruns, mark = 0, 4
+    handed: list[str] = []
     with capture_logs() as logs:
         for _ in range(200):
             for _ in range(5):
-                numbers.next()
+                handed.append(numbers.next())
             due = numbers.reservation_due()
             if due is not None:  # one commit per five calls persists what was asked for
-                numbers.reserved(due)
+                mark = max(mark, due.floor) + due.size  # what the bump statement stores
+                numbers.reserved(mark, due.size)
         overruns = len([e for e in logs if e["event"] == "card_numbers_beyond_reservation"])
-    assert 1 <= overruns <= 2 and numbers.issued == 1000
+    assert 1 <= overruns <= 2 and len(set(handed)) == 1000
 
 
 async def test_corrupt_mark_is_a_clear_error(engine: AsyncEngine) -> None:
@@ -206,3 +210,34 @@ async def test_reserve_block_hands_disjoint_blocks_to_concurrent_processes(url: 
             await e.dispose()
     serials = sorted(s for first, last in blocks for s in range(first, last + 1))
     assert serials == list(range(1, 1001))
+
+
+async def test_instances_sharing_a_database_never_hand_out_a_number_twice(url: str) -> None:
+    """Three instances (engines, writers) on one database, each running through many blocks
+    while the others do: every block is taken by the atomic bump above the shared mark, so
+    no number is handed out twice (raising the mark to `serial + block`, as one box did,
+    gave the second instance the first one's next numbers)."""
+    setup = make_engine(url)
+    await migrate(setup)
+    engines = [make_engine(url) for _ in range(3)]
+    numbers = [await CardNumbers.open(e, block=8) for e in engines]
+    writers = [CardWriter(e, SETTINGS, numbers=n) for e, n in zip(engines, numbers, strict=True)]
+    tasks = [asyncio.create_task(w.run()) for w in writers]
+    handed: list[str] = []
+    try:
+        for _ in range(60):
+            for n, w in zip(numbers, writers, strict=True):
+                for _ in range(3):
+                    number = n.next()
+                    handed.append(number)
+                    w.submit(CardWrite(number, {"state": "open"}, insert=True))
+            await asyncio.gather(*(w.flush() for w in writers))
+        assert all(n.reservation_due() is None for n in numbers)
+        assert await stored_mark(setup) >= max(card_serial(h) for h in handed)
+    finally:
+        for w in writers:
+            await w.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for e in [setup, *engines]:
+            await e.dispose()
+    assert len(handed) == 540 and len(set(handed)) == 540

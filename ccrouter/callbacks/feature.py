@@ -37,8 +37,10 @@ def feature(*, line_hours: Hours | None = None) -> Callable[[Daemon], Awaitable[
     async def install(app: Daemon) -> None:
         if not app.settings.callbacks.enabled:
             return
+        node = app.settings.asterisk
+        store = CallbackStore(app.engine, node=node.node, unnamed=node.owns_unnamed)
         service = CallbackService(
-            app.settings, CallbackStore(app.engine), app.tracker, app.ami, app.writer,
+            app.settings, store, app.tracker, app.ami, app.writer,
             app.numbers.next, hours=line_hours or hours(app.settings),
         )  # fmt: skip
         app.callbacks = service

@@ -94,16 +94,16 @@ _ATTEMPT_COLUMNS = "id, request_id, n, card, action_id, channel_id, target, stat
 
 
 def _claim(q: Query, request_id: int, attempts: int, card: str, action_id: str,
-           channel_id: str, target: str, now: float) -> Attempt | None:  # fmt: skip
+           channel_id: str, target: str, now: float, node: str | None) -> Attempt | None:  # fmt: skip
     n = attempts + 1
     if not q("UPDATE callback_requests SET state = 'dialing', attempts = ?, updated_at = ? "
              "WHERE id = ? AND state = 'pending' AND attempts = ? RETURNING id",
              (n, now, request_id, attempts)):  # fmt: skip
         return None
     (row,) = q("INSERT INTO callback_attempts (request_id, n, card, action_id, channel_id, "
-               "target, state, started_at) VALUES (?, ?, ?, ?, ?, ?, 'dialing', ?) "
+               "target, state, started_at, node) VALUES (?, ?, ?, ?, ?, ?, 'dialing', ?, ?) "
                f"RETURNING {_ATTEMPT_COLUMNS}",
-               (request_id, n, card, action_id, channel_id, target, now))  # fmt: skip
+               (request_id, n, card, action_id, channel_id, target, now, node))  # fmt: skip
     return Attempt(*row)
 
 
@@ -212,8 +212,14 @@ def _file_database(engine: AsyncEngine) -> str | None:
 
 
 class CallbackStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, node: str | None = None,
+                 unnamed: bool = True) -> None:  # fmt: skip
+        """`node`: the Asterisk node this store's claims dial on (recorded on each attempt), and
+        whose open attempts it reconciles (with, when `unnamed`, those from before attempts
+        named a node). Requests are the whole cluster's."""
         self._engine = engine
+        self._node = node
+        self._unnamed = unnamed
         path = _file_database(engine)
         self._tx = None if path is None else Transactions(path)
 
@@ -317,7 +323,7 @@ class CallbackStore:
         """pending -> dialing and the attempt row, in one transaction; None if someone else
         claimed it, or it was cancelled, since `request` was read."""
         return await self._write(_claim, request.id, request.attempts, card, action_id,
-                                 channel_id, target, now)  # fmt: skip
+                                 channel_id, target, now, self._node)  # fmt: skip
 
     async def attempt_answered(self, attempt_id: int) -> None:
         await self._write(_answered, attempt_id)
@@ -354,6 +360,9 @@ class CallbackStore:
             .join(R, R.c.id == A.c.request_id)
             .where(A.c.state.in_(("dialing", "answered")))
         )
+        if self._node is not None:  # another node's legs are its holder's to reconcile
+            mine = A.c.node == self._node
+            q = q.where(sa.or_(mine, A.c.node.is_(None)) if self._unnamed else mine)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         out = []

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.calls.card_commit_pg import commit_batch_pg, is_transient_pg
 from ccrouter.calls.card_sql import insert_sql, row_values, stored, update_sql
-from ccrouter.calls.numbers import reserve_statement
+from ccrouter.calls.numbers import Reservation, bump_statement
 from ccrouter.db.engine import is_postgresql
 
 log = structlog.get_logger(__name__)
@@ -59,10 +59,11 @@ def is_transient(error: Exception) -> bool:
 
 
 async def commit_batch(
-    engine: AsyncEngine, batch: list[PendingCard], *, now: float, due: int | None
-) -> int:
-    """Write `batch` (stamped `now`) and, when `due` is set, the card-number reservation up to
-    it, in one transaction; the number of card rows written. One transaction on a pooled
+    engine: AsyncEngine, batch: list[PendingCard], *, now: float, due: Reservation | None
+) -> tuple[int, int | None]:
+    """Write `batch` (stamped `now`) and, when `due` is set, take that block of card numbers,
+    in one transaction: the number of card rows written, and the new mark (None without
+    `due`). One transaction on a pooled
     connection's aiosqlite handle: BEGIN IMMEDIATE, the executemany statements, COMMIT — a
     thread hop each, none of SQLAlchemy's per-statement layers (about 1 ms of CPU per
     transaction on 2 cores, more than the rows themselves). On PostgreSQL: `commit_batch_pg`."""
@@ -71,6 +72,7 @@ async def commit_batch(
     inserts = [e for e in batch if e.insert]
     updates = [e for e in batch if not e.insert]
     written = 0
+    mark = None
     async with engine.connect() as conn:
         db: Any = (await conn.get_raw_connection()).driver_connection  # aiosqlite's
         await db.execute("BEGIN IMMEDIATE")
@@ -84,14 +86,16 @@ async def commit_batch(
                     updates.extend(await _conflicts(db, inserts, now))
             written += await _update(db, updates, now)
             if due is not None:
-                sql = reserve_statement(due).compile(dialect=conn.dialect)
-                await db.execute(sql.string, [sql.params[k] for k in sql.positiontup or ()])
+                sql = bump_statement(due).compile(dialect=conn.dialect)
+                params = [sql.params[k] for k in sql.positiontup or ()]
+                async with db.execute(sql.string, params) as cursor:
+                    mark = int((await cursor.fetchone())[0])
             await db.commit()
         except Exception:
             with contextlib.suppress(Exception):
                 await db.rollback()
             raise
-    return written
+    return written, mark
 
 
 async def _conflicts(db: Any, inserts: list[PendingCard], now: float) -> list[PendingCard]:

@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.calls.card_sql import row_values
-from ccrouter.calls.numbers import reserve_statement
+from ccrouter.calls.numbers import Reservation, bump_statement
 from ccrouter.db.dialect import discard_if_broken, is_broken_connection
 from ccrouter.db.tables import BOOL_COLUMNS, INT_COLUMNS, TIME_COLUMNS, cards
 
@@ -106,23 +106,23 @@ def is_transient_pg(error: BaseException) -> bool | None:
 
 
 async def commit_batch_pg(
-    engine: AsyncEngine, batch: list[PendingCard], *, now: float, due: int | None
-) -> int:
+    engine: AsyncEngine, batch: list[PendingCard], *, now: float, due: Reservation | None
+) -> tuple[int, int | None]:
     """`card_commit.commit_batch` for PostgreSQL: the same rows, the same transaction."""
     inserts = [e for e in batch if e.insert]
     updates = [e for e in batch if not e.insert]
     async with engine.connect() as conn:
         pg: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's
         try:
-            written = await _transaction(pg, conn.dialect, inserts, updates, now, due)
+            return await _transaction(pg, conn.dialect, inserts, updates, now, due)
         except Exception as error:
             await discard_if_broken(conn, error)
             raise
-    return written
 
 
 async def _transaction(pg: Any, dialect: Any, inserts: list[PendingCard],
-                       updates: list[PendingCard], now: float, due: int | None) -> int:  # fmt: skip
+                       updates: list[PendingCard], now: float,
+                       due: Reservation | None) -> tuple[int, int | None]:  # fmt: skip
     from ccrouter.calls.card_commit import PendingCard
 
     written = 0
@@ -142,10 +142,12 @@ async def _transaction(pg: Any, dialect: Any, inserts: list[PendingCard],
                         updates.append(PendingCard(e.number, False, e.fields, e.first_seq,
                                                    e.writes, e.since))  # fmt: skip
         written += await _update(pg, updates, now)
+        mark = None
         if due is not None:
-            sql = reserve_statement(due).compile(dialect=dialect)
-            await pg.execute(sql.string, *[sql.params[k] for k in sql.positiontup or ()])
-    return written
+            sql = bump_statement(due).compile(dialect=dialect)
+            params = [sql.params[k] for k in sql.positiontup or ()]
+            mark = int(await pg.fetchval(sql.string, *params))
+    return written, mark
 
 
 async def _update(pg: Any, updates: list[PendingCard], now: float) -> int:

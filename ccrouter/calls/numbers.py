@@ -1,16 +1,21 @@
-"""Card numbers: handed out synchronously from a block of serials reserved in the database.
+"""Card numbers: handed out synchronously from blocks of serials reserved in the database.
 
 `meta['card_serial_reserved']` is a high-water mark: every serial at or below it may have been
-handed out, so a new process starts above it (and above the highest card already stored) and
-numbers are never reused, even after a crash; a gap is fine. `open()` reserves the first block.
-When half of the reserved headroom is used, the allocator asks for more; the `CardWriter` it is
-attached to persists the new mark in its next commit, in the same transaction as the card rows,
-so a stored card's number is always at or below the stored mark.
+handed out, so a block is only ever taken above it, and numbers are never reused, even after a
+crash of any process; a gap is fine. `open()` reserves the first block (after the mark and the
+highest card stored). When less than half a block of headroom is left, the allocator asks for
+another; the `CardWriter` it is attached to takes it in its next commit, in the same
+transaction as the card rows (so a stored card's number is always at or below the stored
+mark), with one atomic `UPDATE ... RETURNING` that moves the mark up by a block: every process
+on the database — several ccrouter instances on one PostgreSQL — gets blocks no other is ever
+given (the row lock orders them), so card numbers are unique across the cluster.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 import sqlalchemy as sa
@@ -29,29 +34,47 @@ MAX_BLOCK: Final = 64_000
 """The block doubles (up to this) each time numbers outrun the persisted mark."""
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A block the allocator asks for: `size` serials above the mark and above `floor` (the
+    highest serial it handed out: above the mark only when it ran past its blocks)."""
+
+    size: int
+    floor: int = 0
+
+
+def bump_statement(want: Reservation) -> sa.Update:
+    """Move the stored mark to max(mark, floor) + size; RETURNING the new mark, so the block
+    is (mark - size + 1 .. mark) and nobody else's."""
+    current = sa.cast(meta.c.value, sa.Integer)
+    base = sa.case((current >= want.floor, current), else_=sa.literal(want.floor))
+    return (
+        meta.update()
+        .where(meta.c.key == RESERVED_KEY)
+        .values(value=sa.cast(base + want.size, sa.Text))
+        .returning(meta.c.value)
+    )
+
+
 def reserve_statement(upto: int) -> sa.Update:
-    """Raise the stored high-water mark to `upto` (never lowers it)."""
+    """Raise the stored high-water mark to `upto` (never lowers it): `open()`'s first block,
+    taken under the row lock."""
     current = sa.cast(meta.c.value, sa.Integer)
     new = sa.case((current >= upto, meta.c.value), else_=sa.literal(str(upto)))
     return meta.update().where(meta.c.key == RESERVED_KEY).values(value=new)
 
 
 async def reserve_block(engine: AsyncEngine, size: int) -> tuple[int, int]:
-    """Take the next `size` serials for one process alone, in one atomic statement (the mark
-    moves up by `size`; RETURNING gives the new mark): (first, last) of a block no other
-    caller, in this process or any other on the same database, is ever given. For several
-    instances on one PostgreSQL database (the row lock orders them), where each instance's
-    blocks are not contiguous; `CardNumbers` itself reserves one contiguous run per process."""
+    """Take the next `size` serials for one caller alone, in one atomic statement:
+    (first, last) of a block no other caller, in this process or any other on the same
+    database, is ever given."""
     if size < 1:
         raise ValueError(f"card number block size must be >= 1, got {size}")
-    bump = meta.update().where(meta.c.key == RESERVED_KEY).values(
-        value=sa.cast(sa.cast(meta.c.value, sa.Integer) + size, sa.Text)
-    ).returning(meta.c.value)  # fmt: skip
     async with engine.begin() as conn:
         await conn.execute(
             insert_for(conn, meta).values(key=RESERVED_KEY, value="0").on_conflict_do_nothing()
         )
-        last = int((await conn.execute(bump)).scalar_one())
+        last = int((await conn.execute(bump_statement(Reservation(size)))).scalar_one())
     return last - size + 1, last
 
 
@@ -85,8 +108,10 @@ class CardNumbers:
             )
         self._block = block
         self._next = first_serial
-        self._reserved = reserved_upto  # persisted: serials <= this are safe to hand out
-        self._wanted = reserved_upto  # asked for, not yet persisted when > _reserved
+        self._end = reserved_upto  # persisted: serials of this block up to here are ours
+        self._blocks: deque[tuple[int, int]] = deque()  # further blocks, persisted, ours
+        self._asked = False  # a block is asked for, not yet persisted
+        self._last = 0
         self._beyond_logged = False
         self._on_due: Callable[[], None] | None = None
 
@@ -118,34 +143,43 @@ class CardNumbers:
         self._on_due = callback
 
     def next(self) -> str:
+        if self._next > self._end and self._blocks:
+            first, self._end = self._blocks.popleft()
+            self._next = max(first, self._next)  # past a block taken late: skip what was used
         serial = self._next
         self._next += 1
-        if serial > self._reserved and not self._beyond_logged:
+        self._last = serial
+        if serial > self._end and not self._beyond_logged:
             # The writer could not persist a reservation in time (database down for a while,
             # or calls arriving faster than half a block per commit): keep going rather than
-            # fail a call; the mark is persisted with these cards. Ask for more headroom.
+            # fail a call; the next block is taken above these. Ask for more headroom.
             self._beyond_logged = True
             self._block = min(self._block * 2, MAX_BLOCK)
-            log.error("card_numbers_beyond_reservation", serial=serial, reserved=self._reserved,
+            log.error("card_numbers_beyond_reservation", serial=serial, reserved=self._end,
                       block=self._block)  # fmt: skip
-        if self._wanted - serial < self._block // 2:
-            self._wanted = serial + self._block
+        headroom = self._end - serial + sum(last - first + 1 for first, last in self._blocks)
+        if headroom < self._block // 2 and not self._asked:
+            self._asked = True
             if self._on_due is not None:
                 self._on_due()
         return card_number(serial)
 
-    def reservation_due(self) -> int | None:
-        """The high-water mark to persist, or None when nothing is waiting."""
-        return self._wanted if self._wanted > self._reserved else None
+    def reservation_due(self) -> Reservation | None:
+        """The block to take in the next commit, or None when nothing is waiting."""
+        return Reservation(self._block, self._last) if self._asked else None
 
-    def reserved(self, upto: int) -> None:
-        """The writer committed a mark of `upto`."""
-        if upto > self._reserved:
-            self._reserved = upto
-            self._beyond_logged = False
-            log.debug("card_numbers_reserved", upto=upto)
+    def reserved(self, mark: int, size: int) -> None:
+        """The writer committed a block: the stored mark is now `mark`, the block's last."""
+        self._asked = False
+        first = mark - size + 1
+        if first == self._end + 1 and not self._blocks:
+            self._end = mark
+        else:
+            self._blocks.append((first, mark))
+        self._beyond_logged = False
+        log.debug("card_numbers_reserved", first=first, upto=mark)
 
     @property
     def issued(self) -> int:
         """How far handed out: the last serial returned by next() (0 before the first)."""
-        return self._next - 1
+        return self._last

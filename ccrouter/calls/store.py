@@ -158,13 +158,17 @@ class CardStore:
             row = (await conn.execute(sa.select(cards).where(cards.c.number == number))).first()
         return None if row is None else dict(row._mapping)
 
-    async def open_cards(self) -> list[Card]:
-        """Cards still open (for start-up reconciliation), oldest first."""
+    async def open_cards(self, node: str | None = None, *, unnamed: bool = True) -> list[Card]:
+        """Cards still open (for start-up reconciliation), oldest first: with `node`, only that
+        node's (and, when `unnamed`, those written before cards named their node)."""
         query = (
             sa.select(cards)
             .where(cards.c.state == CardState.OPEN.value)
             .order_by(cards.c.started_at, cards.c.id)
         )
+        if node is not None:
+            mine = cards.c.node == node
+            query = query.where(sa.or_(mine, cards.c.node.is_(None)) if unnamed else mine)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [dict(r._mapping) for r in rows]

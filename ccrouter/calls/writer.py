@@ -60,8 +60,10 @@ class CardWriter:
         *,
         numbers: CardNumbers | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
+        node: str | None = None,
     ) -> None:
         self._engine = engine
+        self._node = node  # stamped on every new card: the Asterisk node it ran on
         self._window = settings.commit_window_ms / 1000.0
         self._batch_max = settings.batch_max
         self._retry = settings.write_retry_s
@@ -98,6 +100,8 @@ class CardWriter:
                 return
             fields = dict(write.fields)
             fields.pop("number", None)  # the key of the write; a card's number never changes
+            if write.insert and self._node is not None:
+                fields.setdefault("node", self._node)
             self._seq += 1
             entry = self._pending.get(write.number)
             if entry is None:
@@ -311,9 +315,9 @@ class CardWriter:
         started = time.monotonic()
         now = self._now()
         due = self._numbers.reservation_due() if self._numbers is not None else None
-        written = await commit_batch(self._engine, batch, now=now, due=due)
+        written, mark = await commit_batch(self._engine, batch, now=now, due=due)
         self._last_commit_s = time.monotonic() - started
         self._commits += 1
         self._rows_written += written
-        if due is not None and self._numbers is not None:
-            self._numbers.reserved(due)
+        if due is not None and mark is not None and self._numbers is not None:
+            self._numbers.reserved(mark, due.size)

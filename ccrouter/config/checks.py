@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ccrouter.config.cluster import cluster_checks
 from ccrouter.config.ivr_checks import ivr_checks
 from ccrouter.config.schema import QUEUE_STRATEGIES, AmiSettings
 
@@ -127,6 +128,7 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     yield from _callback_checks(data, target_names)
     yield from _recording_checks(data, target_names, products if prod_ok else [])
     yield from ivr_checks(data)
+    yield from cluster_checks(data)
 
 
 def _recording_checks(

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ccrouter.config.cluster import NODE_NAME, ClusterSettings
 from ccrouter.config.helpdesk import HelpdeskSettings, MailSettings
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
 from ccrouter.config.recordings import RecordingSettings
@@ -34,6 +35,36 @@ class AmiSettings(_Model):
     ping_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
+
+
+class NodeSettings(_Model):
+    name: str = Field(pattern=NODE_NAME)
+    ami: AmiSettings = AmiSettings()
+    """This node's AMI connection; keys not given come from the top-level `ami:`."""
+
+
+class AsteriskSettings(_Model):
+    node: str = Field(default="pbx1", pattern=NODE_NAME)
+    """The name of the one node of the short form (the top-level `ami:`); cards record it."""
+    nodes: list[NodeSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> AsteriskSettings:
+        names = [n.name for n in self.nodes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"node name {dupes[0]!r} is used twice")
+        return self
+
+    def names(self) -> list[str]:
+        """Every node's name, in config order (the short form: `node`)."""
+        return [n.name for n in self.nodes] or [self.node]
+
+    @property
+    def owns_unnamed(self) -> bool:
+        """Rows from before rows named their node (open cards, callback legs) are the first
+        node's: true when `node` is it."""
+        return self.node == self.names()[0]
 
 
 class AgiSettings(_Model):
@@ -129,6 +160,9 @@ class Operator(_Model):
     """The device app_queue watches for busy/free (e.g. PJSIP/1001 for a Local/ interface)."""
     logged_in: bool = False
     """Initial state when the database has none for this operator (`ccrouter operator login`)."""
+    node: str | None = Field(default=None, pattern=NODE_NAME)
+    """With several Asterisk nodes: the node whose queues this operator's device is a member
+    of (every node when not given)."""
 
 
 class ExpansionStep(_Model):
@@ -324,6 +358,8 @@ class CallbackSettings(_Model):
 
 class Settings(_Model):
     ami: AmiSettings = AmiSettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
+    cluster: ClusterSettings = ClusterSettings()
     agi: AgiSettings = AgiSettings()
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
@@ -345,6 +381,23 @@ class Settings(_Model):
     helpdesk: HelpdeskSettings = HelpdeskSettings()
     mail: MailSettings = MailSettings()
     recordings: RecordingSettings = RecordingSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _node_ami_over_top_level(cls, data: Any) -> Any:
+        """Each `asterisk.nodes[].ami` is laid over the top-level `ami:` (user, secret, ...)."""
+        if not isinstance(data, dict) or not isinstance(data.get("asterisk"), dict):
+            return data
+        nodes, top = data["asterisk"].get("nodes"), data.get("ami")
+        if not isinstance(nodes, list) or not isinstance(top, dict | None):
+            return data
+        merged = []
+        for node in nodes:
+            own = node.get("ami", {}) if isinstance(node, dict) else None
+            if isinstance(own, dict):  # anything else is pydantic's error to report
+                node = {**node, "ami": {**(top or {}), **own}}
+            merged.append(node)
+        return {**data, "asterisk": {**data["asterisk"], "nodes": merged}}
 
     @model_validator(mode="before")
     @classmethod
@@ -376,6 +429,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "CCROUTER_AMI_USERNAME": ("ami", "username"),
     "CCROUTER_AMI_SECRET": ("ami", "secret"),
     "CCROUTER_AGI_HOST": ("agi", "host"),
+    "CCROUTER_INSTANCE": ("cluster", "instance"),
     "CCROUTER_AGI_PORT": ("agi", "port"),
     "CCROUTER_DATABASE_URL": ("database", "url"),
     "CCROUTER_HTTP_HOST": ("http", "host"),

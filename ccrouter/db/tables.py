@@ -85,7 +85,7 @@ CARD_COLUMN_ORDER: Final = (
     "end_reason", "close_reason", "escalation", "priority", "topic", "resolution", "notes",
     "csat", "recording", "repeat_of", "callback_of", "last_agent_hit",
     "callback_status", "callback_reason", "caller_email", "ticket_id", "ticket_url",
-    "ticket_status",
+    "ticket_status", "node",
 )  # fmt: skip
 
 cards: Final = sa.Table(
@@ -179,6 +179,7 @@ callback_attempts: Final = sa.Table(
     sa.Column("state", sa.Text, nullable=False),  # dialing | answered | <final AttemptResult>
     sa.Column("started_at", EPOCH, nullable=False),
     sa.Column("ended_at", EPOCH),
+    sa.Column("node", sa.Text),  # the Asterisk node whose Originate dials it
     sa.Index("ix_callback_attempts_request_id_n", "request_id", "n", unique=True),
     sa.Index("ix_callback_attempts_state", "state"),
 )
@@ -306,3 +307,14 @@ recording_plays: Final = sa.Table(
     sa.Index("ix_recording_plays_card", "card"),
 )
 """The playback audit: every request for a card's recording, who, when, and what it got."""
+
+leases: Final = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("node", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),  # cluster.instances[].name
+    sa.Column("term", sa.Integer, nullable=False),  # +1 at every change of holder
+    sa.Column("expires_at", EPOCH, nullable=False),  # the database's clock
+    sa.Column("acquired_at", EPOCH, nullable=False),
+)
+"""One row per Asterisk node of a cluster: which ccrouter instance serves it, until when."""

@@ -1,0 +1,107 @@
+"""The `asterisk:` and `cluster:` config sections: several Asterisk nodes, several ccrouter
+instances on one PostgreSQL database.
+
+One node and one instance is the short form of today: the top-level `ami:` is the node
+`asterisk.node`, and no `cluster:` section is needed. With `asterisk.nodes`, each node's `ami:`
+is laid over the top-level one (so a shared user and `CCROUTER_AMI_SECRET` need saying once).
+With `cluster.instances`, every ccrouter process is told which one it is (`cluster.instance`
+or `CCROUTER_INSTANCE`); each holds, for every node it may serve, a lease in the database
+(`cluster.lease_s`), and while it holds one it is that node's ccrouter: the AMI connection, the
+FastAGI port Asterisk dials for that node, card writing, membership, callbacks, alerts.
+
+Imported by `ccrouter.config.schema` (fields of `Settings`); imports nothing of ccrouter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NODE_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+_NAME = NODE_NAME
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InstanceSettings(_Model):
+    name: str = Field(pattern=_NAME)
+    host: str = "127.0.0.1"
+    """The address Asterisk dials for this instance's FastAGI (and where it listens)."""
+    agi_port: int = Field(default=4573, ge=1, le=65000)
+    """FastAGI port of the first node; the node at index i of `asterisk.nodes` is served on
+    `agi_port + i`, and only while this instance holds its lease (closed otherwise, so
+    Asterisk's AGI() fails over to the next instance at once)."""
+    http_port: int = Field(default=8080, ge=0, le=65000)
+    """The HTTP API and wallboard of the first node; node i on `http_port + i` (0: any port)."""
+    nodes: list[str] | None = None
+    """The nodes this instance may hold; every node when not given."""
+
+
+class ClusterSettings(_Model):
+    instance: str = ""
+    """Which of `instances` this process is (or CCROUTER_INSTANCE)."""
+    instances: list[InstanceSettings] = Field(default_factory=list)
+    lease_s: float = Field(default=5.0, ge=0.5, le=120)
+    """Within this many seconds of a holder's death (or loss of the database) another
+    instance holds its node: the lease row lives 0.6 x this, is renewed every 0.2 x this, and
+    a standby asks every 0.2 x this."""
+
+    @model_validator(mode="after")
+    def _unique(self) -> ClusterSettings:
+        names = [i.name for i in self.instances]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"cluster.instances: instance name {dupes[0]!r} is used twice")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.instances)
+
+    def me(self) -> InstanceSettings:
+        for i in self.instances:
+            if i.name == self.instance:
+                return i
+        names = ", ".join(i.name for i in self.instances)
+        if not self.instance:
+            raise LookupError(f"cluster.instance is not set (set CCROUTER_INSTANCE to one of: "
+                              f"{names})")  # fmt: skip
+        raise LookupError(f"cluster.instance {self.instance!r} is not one of "
+                          f"cluster.instances ({names})")  # fmt: skip
+
+
+def cluster_checks(data: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Cross-field rules of `asterisk:` and `cluster:` on the raw config (key path, message)."""
+    asterisk = data.get("asterisk") if isinstance(data.get("asterisk"), dict) else {}
+    nodes = [n.get("name") for n in asterisk.get("nodes") or [] if isinstance(n, dict)]
+    names = [n for n in nodes if isinstance(n, str)] or [str(asterisk.get("node", "pbx1"))]
+    cluster = data.get("cluster") if isinstance(data.get("cluster"), dict) else {}
+    instances = cluster.get("instances") if isinstance(cluster.get("instances"), list) else []
+    for i, inst in enumerate(instances):
+        if not isinstance(inst, dict) or not isinstance(inst.get("nodes"), list):
+            continue
+        for j, node in enumerate(inst["nodes"]):
+            if isinstance(node, str) and node not in names:
+                yield ("cluster", "instances", i, "nodes", j), (
+                    f"unknown node {node!r}; declared: {', '.join(names)}")
+    if instances:
+        url = data.get("database", {}).get("url", "") if isinstance(
+            data.get("database"), dict) else ""
+        if not (isinstance(url, str) and url.startswith("postgresql")):
+            yield ("cluster", "instances"), (
+                "several instances need one shared PostgreSQL database: set database.url to "
+                "postgresql+asyncpg://... (or CCROUTER_DATABASE_URL)")
+        instance = cluster.get("instance")
+        known = [i.get("name") for i in instances if isinstance(i, dict)]
+        if isinstance(instance, str) and instance and instance not in known:
+            yield ("cluster", "instance"), (
+                f"unknown instance {instance!r}; declared: {', '.join(map(str, known))}")
+    ops = data.get("operators") if isinstance(data.get("operators"), list) else []
+    for i, op in enumerate(ops):
+        node = op.get("node") if isinstance(op, dict) else None
+        if isinstance(node, str) and node not in names:
+            yield ("operators", i, "node"), f"unknown node {node!r}; declared: {', '.join(names)}"

@@ -1,0 +1,45 @@
+"""Cluster: the node of every card and callback attempt, and one lease row per node.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+EPOCH: sa.types.TypeEngine[float] = sa.REAL().with_variant(
+    postgresql.DOUBLE_PRECISION(), "postgresql"
+)
+
+
+def upgrade() -> None:
+    op.add_column("cards", sa.Column("node", sa.Text(), nullable=True))
+    op.add_column("callback_attempts", sa.Column("node", sa.Text(), nullable=True))
+    op.create_table(
+        "leases",
+        sa.Column("node", sa.Text(), nullable=False),
+        sa.Column("holder", sa.Text(), nullable=False),
+        sa.Column("term", sa.Integer(), nullable=False),
+        sa.Column("expires_at", EPOCH, nullable=False),
+        sa.Column("acquired_at", EPOCH, nullable=False),
+        sa.PrimaryKeyConstraint("node", name="pk_leases"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("leases")
+    with op.batch_alter_table("callback_attempts") as batch:
+        batch.drop_column("node")
+    with op.batch_alter_table("cards") as batch:
+        batch.drop_column("node")
