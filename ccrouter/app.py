@@ -180,7 +180,7 @@ class App:
             await hook()
         if hasattr(self, "agi"):
             await self.agi.close()
-        await _cancel([t for t in self._tasks if t.get_name() != "card_writer"])
+        await cancel_all([t for t in self._tasks if t.get_name() != "card_writer"])
         written = 0
         if hasattr(self, "writer"):
             try:
@@ -189,7 +189,7 @@ class App:
             except TimeoutError:
                 log.error("card_writer_close_timeout", pending=self.writer.stats.queue_depth)
             written = self.writer.stats.rows_written
-        await _cancel(self._tasks)
+        await cancel_all(self._tasks)
         if hasattr(self, "store"):
             await self.store.close()
         if hasattr(self, "engine"):
@@ -197,7 +197,7 @@ class App:
         log.info("ccrouter_stopped", card_writes=written)  # inserts and updates, not cards
 
 
-async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
+async def cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
     """Cancel `tasks` and wait for them. One still running after a cancel (on 3.11
     `asyncio.wait_for` can swallow one) is cancelled again, so stopping cannot hang on it."""
     pending = {t for t in tasks if not t.done()}
@@ -225,19 +225,19 @@ async def serve(settings: Settings, stop: asyncio.Event) -> int:
     app = App(settings)
     try:
         try:
-            started = await _unless(stop, app.start())
+            started = await run_unless(stop, app.start())
         except Exception as exc:
-            _start_failed(exc)
+            start_failed(exc)
             return 1
         if started:
             settle_heap()
-            await _unless(stop, app.failed.wait())
+            await run_unless(stop, app.failed.wait())
     finally:
         await app.stop()
     return 1 if app.failed.is_set() else 0
 
 
-async def _unless(stop: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> bool:
+async def run_unless(stop: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> bool:
     """Run `coro` unless `stop` is set first (then `coro` is cancelled): whether it finished.
     Its exception, if it raised, is raised here."""
     task = asyncio.ensure_future(coro)
@@ -248,7 +248,7 @@ async def _unless(stop: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> bool:
         stopped.cancel()
         finished = task.done()
         if not finished:
-            await _cancel([task])
+            await cancel_all([task])
             if task.done() and not task.cancelled():
                 task.exception()  # what it raised while being stopped does not matter
     if finished:
@@ -256,7 +256,7 @@ async def _unless(stop: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> bool:
     return finished
 
 
-def _start_failed(exc: Exception) -> None:
+def start_failed(exc: Exception) -> None:
     expected = isinstance(exc, StartupError | ListenError)
     log.error("ccrouter_start_failed", error=str(exc) or repr(exc), exc_info=not expected)
 

@@ -57,6 +57,14 @@ def cmd_dialplan(args: argparse.Namespace) -> int:
     settings = _settings_or_none(args.config)
     if settings is None:
         return 2
+    if args.node is not None:
+        names = settings.asterisk.names()
+        if args.node not in names:
+            print(f"{args.config}: unknown node {args.node!r}; declared: {', '.join(names)}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        node = settings.asterisk.model_copy(update={"node": args.node})
+        settings = settings.model_copy(update={"asterisk": node})
     try:
         extensions = extensions_conf(settings)
     except ValueError as exc:
@@ -82,9 +90,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings_or_none(args.config)
     if settings is None:
         return 2
+    os.environ.setdefault("CCROUTER_CONFIG", str(Path(args.config).resolve()))  # admin reload
+    if settings.cluster.enabled:  # one instance of several: serve the nodes whose lease it holds
+        from ccrouter.cluster.runner import main as cluster_main
+
+        return cluster_main(settings)
     from ccrouter.app import main as app_main
 
-    os.environ.setdefault("CCROUTER_CONFIG", str(Path(args.config).resolve()))  # admin reload
     return app_main(settings)
 
 
@@ -182,6 +194,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="write extensions_, manager_, queues_ and queuerules_ccrouter.conf into DIR "
         "(default: print the extensions file)",
     )  # fmt: skip
+    p.add_argument("--node", default=None, metavar="NAME",
+                   help="with several Asterisk nodes: write the files for this one (its FastAGI "
+                        "ports; default: the first of asterisk.nodes)")  # fmt: skip
     p.set_defaults(func=cmd_dialplan)
 
     p = sub.add_parser("run", help="run ccrouter (AMI, FastAGI, HTTP)")

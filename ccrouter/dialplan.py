@@ -49,6 +49,9 @@ CONTEXT_RECORD: Final = "ccrouter-record"
 """Gosub'd from CONTEXT_QUEUE for recorded calls (recordings:): the optional announcement, then
 MixMonitor(<dir>/ccrouter-<card>.<ext>,b) (b: audio only while bridged, so answered calls)."""
 CONTEXT_DOCTOR: Final = "ccrouter-doctor"
+CONTEXT_AGI: Final = "ccrouter-agi"
+"""With several ccrouter instances: Gosub(ccrouter-agi,s,1(SCRIPT[,ARG...])) runs the FastAGI
+script on the first instance that answers (each is tried while AGISTATUS is FAILURE)."""
 """`ccrouter doctor` originates Local/s@ccrouter-doctor (Application Wait: no phone rings): it
 sets CCROUTER_CARD, runs AGI(ping), reports UserEvent(CcrouterDoctor) and hangs up."""
 VAR_PING: Final = "CCROUTER_PING"

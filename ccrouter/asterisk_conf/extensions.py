@@ -21,8 +21,23 @@ _ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
 
 
 def agi_url(settings: Settings, script: str) -> str:
-    """agi://HOST:PORT/script as Asterisk must dial it (a wildcard listen address -> loopback)."""
+    """agi://HOST:PORT/script as Asterisk must dial it (a wildcard listen address -> loopback);
+    with several instances, the first one that may serve this node."""
     host, port = settings.agi.host, settings.agi.port
+    if settings.cluster.enabled:
+        host, port = _instances(settings)[0]
+    return _url(host, port, script)
+
+
+def _instances(settings: Settings) -> list[tuple[str, int]]:
+    node = settings.asterisk.node
+    found = settings.cluster.agi_addresses(node, settings.asterisk.names().index(node))
+    if not found:
+        raise ValueError(f"no instance in cluster.instances may serve node {node!r}")
+    return found
+
+
+def _url(host: str, port: int, script: str) -> str:
     if port == 0:
         raise ValueError("agi.port is 0 (any free port): the dialplan needs a fixed port")
     if host in _ANY_ADDRESS:
@@ -30,6 +45,43 @@ def agi_url(settings: Settings, script: str) -> str:
     elif ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"agi://{host}:{port}/{script}"
+
+
+def agi_app(settings: Settings, script: str, args: str = "") -> str:
+    """How the dialplan runs a script (`args`: ",key=value,..."): AGI(url,args); with several
+    ccrouter instances a Gosub into the failover subroutine (`_agi_context`)."""
+    if settings.cluster.enabled:
+        return f"Gosub({dp.CONTEXT_AGI},s,1({script}{args}))"
+    return f"AGI({agi_url(settings, script)}{args})"
+
+
+_AGI_ARGS = 4
+"""Script arguments the failover subroutine passes on (ARG2..ARG5)."""
+
+
+def _agi_context(settings: Settings) -> list[str]:
+    """The failover subroutine: each instance that may serve this node, in order, until one
+    answers. Only the instance holding the node's lease listens on its port, so the others
+    fail at once (connection refused: AGISTATUS=FAILURE) and the next is tried."""
+    if not settings.cluster.enabled:
+        return []
+    node = settings.asterisk.node
+    args = "".join(f",${{ARG{i}}}" for i in range(2, 2 + _AGI_ARGS))
+    lines = [
+        "",
+        f"; {dp.CONTEXT_AGI}: FastAGI with failover for node {node}: Gosub({dp.CONTEXT_AGI},s,1(",
+        ";   SCRIPT[,ARG...])) tries each ccrouter instance in turn while AGISTATUS=FAILURE; when",
+        f";   none answers the caller goes on with AGISTATUS=FAILURE ({dp.CONTEXT_FALLBACK}).",
+        f"[{dp.CONTEXT_AGI}]",
+        f"exten => s,1,NoOp(ccrouter AGI ${{ARG1}} node {node})",
+    ]
+    for host, port in _instances(settings):
+        lines += [
+            f" same => n,AGI({_url(host, port, '${ARG1}')}{args})",
+            ' same => n,GotoIf($["${AGISTATUS}" != "FAILURE"]?done)',
+        ]
+    lines += [" same => n(done),Return()"]
+    return lines
 
 
 def _var(name: str) -> str:
@@ -41,11 +93,11 @@ def _is(name: str, op: str, value: str) -> str:
 
 
 def extensions_conf(settings: Settings) -> str:
-    route = agi_url(settings, dp.SCRIPT_ROUTE)
+    own_route = agi_app(settings, dp.SCRIPT_ROUTE, f",{dp.ARG_PRODUCT}=...,{dp.ARG_LANGUAGE}=...")
     # With IVR menus configured the inbound call runs the `ivr` script (same variables at the
     # end); with the survey on, Queue() gets option c (continue when the operator hangs up).
-    inbound = agi_url(settings, dp.SCRIPT_IVR) if settings.ivr.enabled else route
-    survey = agi_url(settings, dp.SCRIPT_SURVEY) if settings.survey.enabled else None
+    inbound = dp.SCRIPT_IVR if settings.ivr.enabled else dp.SCRIPT_ROUTE
+    survey = agi_app(settings, dp.SCRIPT_SURVEY) if settings.survey.enabled else None
     qopts = "c" if survey else ""
     fallback = settings.routing.fallback_queue
     status, queue = dp.VAR_STATUS, dp.VAR_QUEUE
@@ -65,7 +117,7 @@ def extensions_conf(settings: Settings) -> str:
         f";   then {dp.CONTEXT_QUEUE}. When ccrouter is down AGISTATUS=FAILURE leaves {status}",
         f";   empty, and any status but `{dp.STATUS_OK}` goes to {dp.CONTEXT_FALLBACK}.",
         f"; {dp.CONTEXT_QUEUE}: Queue() with those variables; reachable from your own dialplan",
-        f";   after your own AGI({route},{dp.ARG_PRODUCT}=...,{dp.ARG_LANGUAGE}=...).",
+        f";   after your own {own_route}.",
         f"; {dp.CONTEXT_FALLBACK}: a plain queue, so no call is lost while ccrouter is down.",
         "",
         f"[{dp.CONTEXT_INBOUND}]",
@@ -77,7 +129,7 @@ def extensions_conf(settings: Settings) -> str:
             " same => n,Answer()",
             f" same => n,Set({status}=)",
             f" same => n,Set({queue}=)",
-            f" same => n,AGI({inbound}{args})",
+            f" same => n,{agi_app(settings, inbound, args)}",
             f" same => n,NoOp(AGISTATUS=${{AGISTATUS}} {status}={_var(status)})",
             *([f" same => n,ExecIf({_is(status, '=', dp.STATUS_HANGUP)}?Hangup())"]
               if settings.ivr.enabled else []),
@@ -95,13 +147,13 @@ def extensions_conf(settings: Settings) -> str:
         f" same => n,Queue({_var(dp.VAR_LAST_AGENT_QUEUE)},{qopts},,,"
         f"{_var(dp.VAR_LAST_AGENT_RING)})",
         " same => n,NoOp(last agent QUEUESTATUS=${QUEUESTATUS})",
-        *([f" same => n,AGI({survey})"] if survey else []),
+        *([f" same => n,{survey}"] if survey else []),
         # Queue(queuename,options,URL,announceoverride,timeout): timeout is the 5th argument.
         f" same => n(queue),Queue({_var(queue)},{qopts},,,{_var(dp.VAR_QUEUE_TIMEOUT)})",
         " same => n,NoOp(QUEUESTATUS=${QUEUESTATUS})",
     ]
     if survey:  # only an answered call whose operator hung up is asked (the script hangs up)
-        lines += [f" same => n,AGI({survey})"]
+        lines += [f" same => n,{survey}"]
     if fallback is not None:
         lines += [
             f" same => n,GotoIf({_is('QUEUESTATUS', '=', s)}?{to_fallback})" for s in QUEUE_FAILURES
@@ -147,6 +199,7 @@ def extensions_conf(settings: Settings) -> str:
     ]
     lines += record_context(settings)
     lines += _doctor_context(settings)
+    lines += _agi_context(settings)
     return "\n".join(lines) + "\n"
 
 
@@ -161,7 +214,7 @@ def _doctor_context(settings: Settings) -> list[str]:
         f"[{dp.CONTEXT_DOCTOR}]",
         "exten => s,1,NoOp(ccrouter doctor test call)",
         f" same => n,Set({dp.VAR_CARD}={dp.DOCTOR_CARD})",
-        f" same => n,AGI({agi_url(settings, dp.SCRIPT_PING)})",
+        f" same => n,{agi_app(settings, dp.SCRIPT_PING)}",
         f" same => n,UserEvent({dp.USER_EVENT_DOCTOR},AgiStatus: ${{AGISTATUS}},"
         f"Ping: {_var(dp.VAR_PING)})",
         " same => n,Hangup()",
@@ -181,7 +234,7 @@ def _offer_context(settings: Settings) -> list[str]:
         f"[{dp.CONTEXT_CALLBACK_OFFER}]",
         f"exten => {offer.key},1,NoOp(ccrouter callback offer {_var(dp.VAR_CARD)})",
         f" same => n,Set({status}=)",
-        f" same => n,AGI({agi_url(settings, dp.SCRIPT_CALLBACK_OFFER)})",
+        f" same => n,{agi_app(settings, dp.SCRIPT_CALLBACK_OFFER)}",
         f" same => n,GotoIf({_is(status, '!=', dp.STATUS_OK)}?{to_queue})",
         " same => n,Hangup()",
         "",
@@ -201,7 +254,7 @@ def _overflow_offer_context(settings: Settings) -> list[str]:
         f"[{dp.CONTEXT_CALLBACK_OVERFLOW}]",
         f"exten => s,1,NoOp(ccrouter overflow callback offer {_var(dp.VAR_CARD)})",
         f" same => n,Set({status}=)",
-        f" same => n,AGI({agi_url(settings, dp.SCRIPT_CALLBACK_OFFER)})",
+        f" same => n,{agi_app(settings, dp.SCRIPT_CALLBACK_OFFER)}",
         f" same => n,ExecIf({_is(status, '!=', dp.STATUS_OK)}?Playback(ss-noservice))",
         " same => n,Hangup()",
     ]

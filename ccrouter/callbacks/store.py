@@ -94,7 +94,8 @@ _ATTEMPT_COLUMNS = "id, request_id, n, card, action_id, channel_id, target, stat
 
 
 def _claim(q: Query, request_id: int, attempts: int, card: str, action_id: str,
-           channel_id: str, target: str, now: float, node: str | None) -> Attempt | None:  # fmt: skip
+           channel_id: str, target: str, now: float,
+           node: str | None) -> Attempt | None:  # fmt: skip
     n = attempts + 1
     if not q("UPDATE callback_requests SET state = 'dialing', attempts = ?, updated_at = ? "
              "WHERE id = ? AND state = 'pending' AND attempts = ? RETURNING id",

@@ -62,6 +62,12 @@ class ClusterSettings(_Model):
     def enabled(self) -> bool:
         return bool(self.instances)
 
+    def agi_addresses(self, node: str, index: int) -> list[tuple[str, int]]:
+        """Where the node `node` (at `index` in `asterisk.nodes`) dials FastAGI, in the order
+        it tries them: every instance that may serve it (only its holder listens there)."""
+        return [(i.host, i.agi_port + index) for i in self.instances
+                if i.nodes is None or node in i.nodes]  # fmt: skip
+
     def me(self) -> InstanceSettings:
         for i in self.instances:
             if i.name == self.instance:
@@ -74,34 +80,38 @@ class ClusterSettings(_Model):
                           f"cluster.instances ({names})")  # fmt: skip
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def cluster_checks(data: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Cross-field rules of `asterisk:` and `cluster:` on the raw config (key path, message)."""
-    asterisk = data.get("asterisk") if isinstance(data.get("asterisk"), dict) else {}
-    nodes = [n.get("name") for n in asterisk.get("nodes") or [] if isinstance(n, dict)]
+    asterisk = _dict(data.get("asterisk"))
+    nodes = [n.get("name") for n in _list(asterisk.get("nodes")) if isinstance(n, dict)]
     names = [n for n in nodes if isinstance(n, str)] or [str(asterisk.get("node", "pbx1"))]
-    cluster = data.get("cluster") if isinstance(data.get("cluster"), dict) else {}
-    instances = cluster.get("instances") if isinstance(cluster.get("instances"), list) else []
+    cluster = _dict(data.get("cluster"))
+    instances = _list(cluster.get("instances"))
     for i, inst in enumerate(instances):
-        if not isinstance(inst, dict) or not isinstance(inst.get("nodes"), list):
-            continue
-        for j, node in enumerate(inst["nodes"]):
+        for j, node in enumerate(_list(_dict(inst).get("nodes"))):
             if isinstance(node, str) and node not in names:
                 yield ("cluster", "instances", i, "nodes", j), (
                     f"unknown node {node!r}; declared: {', '.join(names)}")
     if instances:
-        url = data.get("database", {}).get("url", "") if isinstance(
-            data.get("database"), dict) else ""
+        url = _dict(data.get("database")).get("url", "")
         if not (isinstance(url, str) and url.startswith("postgresql")):
             yield ("cluster", "instances"), (
                 "several instances need one shared PostgreSQL database: set database.url to "
                 "postgresql+asyncpg://... (or CCROUTER_DATABASE_URL)")
         instance = cluster.get("instance")
-        known = [i.get("name") for i in instances if isinstance(i, dict)]
+        known = [_dict(i).get("name") for i in instances]
         if isinstance(instance, str) and instance and instance not in known:
             yield ("cluster", "instance"), (
                 f"unknown instance {instance!r}; declared: {', '.join(map(str, known))}")
-    ops = data.get("operators") if isinstance(data.get("operators"), list) else []
-    for i, op in enumerate(ops):
-        node = op.get("node") if isinstance(op, dict) else None
+    for i, op in enumerate(_list(data.get("operators"))):
+        node = _dict(op).get("node")
         if isinstance(node, str) and node not in names:
             yield ("operators", i, "node"), f"unknown node {node!r}; declared: {', '.join(names)}"

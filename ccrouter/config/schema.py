@@ -48,12 +48,25 @@ class AsteriskSettings(_Model):
     """The name of the one node of the short form (the top-level `ami:`); cards record it."""
     nodes: list[NodeSettings] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _first_node_by_default(cls, data: Any) -> Any:
+        """With `nodes` and no `node`: the first node (what `ccrouter dialplan` writes for)."""
+        if isinstance(data, dict) and "node" not in data and isinstance(data.get("nodes"), list):
+            first = next((n for n in data["nodes"] if isinstance(n, dict)), None)
+            if first is not None and isinstance(first.get("name"), str):
+                return {**data, "node": first["name"]}
+        return data
+
     @model_validator(mode="after")
     def _unique(self) -> AsteriskSettings:
         names = [n.name for n in self.nodes]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"node name {dupes[0]!r} is used twice")
+        if self.nodes and self.node not in names:
+            raise ValueError(f"asterisk.node {self.node!r} is not one of the nodes "
+                             f"({', '.join(names)})")  # fmt: skip
         return self
 
     def names(self) -> list[str]:

@@ -89,13 +89,8 @@ class LiveCall(CallChannel):
         if caller.hangs_up_after_s is not None:
             self.timers.append(core.later(caller.hangs_up_after_s, self.caller_hangup))
         self.stage = "ivr"
-        opt = core.opt
         arg = f"{dp.ARG_DIALLED}={caller.dialled}"
-        script = opt.inbound_script
-        core.exten(chan, "AGI", f"agi://{opt.agi_host}:{opt.agi_port}/{script},{arg}", 3)
-        self.agi = AgiSession(self, opt.prompt_s / opt.time_scale, opt.agi_timeout_s)
-        status = await self.agi.run(opt.agi_host, opt.agi_port, script, [arg])
-        self.agi = None
+        status = await self._run_agi(core.opt.inbound_script, [arg], 3)
         self.call.agi_status = status
         self.set_var("AGISTATUS", status)
         if self.dead.is_set():
@@ -111,7 +106,7 @@ class LiveCall(CallChannel):
                 self.call.agi_commands.append(f"VoiceMail({box},u)")
                 await asyncio.sleep(core.opt.prompt_s / core.opt.time_scale)
                 return self._end("ivr_only")
-            fallback = core.queues.get(opt.fallback_queue)
+            fallback = core.queues.get(core.opt.fallback_queue)
             if fallback is not None:
                 core.exten(chan, "Queue", fallback.name, 1)
                 await self._queue(fallback, 0)
@@ -161,15 +156,26 @@ class LiveCall(CallChannel):
             outcome = await self._overflow(q.name, outcome)
         if core.opt.survey and outcome == "answered" and not self.dead.is_set():
             # Queue(...,c,...) returned because the operator hung up: the dialplan goes on.
-            opt = core.opt
-            core.exten(chan, "AGI", f"agi://{opt.agi_host}:{opt.agi_port}/{dp.SCRIPT_SURVEY}",
-                       priority + 2)
+            await self._run_agi(dp.SCRIPT_SURVEY, [], priority + 2)
+        return self._end(outcome)
+
+    async def _run_agi(self, script: str, args: list[str], priority: int) -> str:
+        """AGI(agi://host:port/script,args): AGISTATUS. With `agi_failover` (several ccrouter
+        instances: the generated ccrouter-agi subroutine) each address is tried in turn while
+        the status is FAILURE."""
+        core, opt = self.core, self.core.opt
+        status = "FAILURE"
+        for host, port in ((opt.agi_host, opt.agi_port), *opt.agi_failover):
+            url = ",".join((f"agi://{host}:{port}/{script}", *args))
+            core.exten(self.chan, "AGI", url, priority)
             self.agi = AgiSession(self, opt.prompt_s / opt.time_scale, opt.agi_timeout_s)
             try:
-                await self.agi.run(opt.agi_host, opt.agi_port, dp.SCRIPT_SURVEY, [])
+                status = await self.agi.run(host, port, script, args)
             finally:
                 self.agi = None
-        return self._end(outcome)
+            if status != "FAILURE":
+                break
+        return status
 
     async def _last_agent(self, priority: int) -> Outcome | None:
         """ccrouter-queue: Queue(${CCROUTER_LAST_AGENT_QUEUE},,,,${CCROUTER_LAST_AGENT_RING})
@@ -213,17 +219,11 @@ class LiveCall(CallChannel):
     async def _callback_overflow(self) -> None:
         """ccrouter-callback-overflow: Set(CCROUTER_STATUS=), AGI(callback_offer), then
         Playback(ss-noservice) unless the script set CCROUTER_STATUS=ok; Hangup()."""
-        core, chan, opt = self.core, self.chan, self.core.opt
+        core, chan = self.core, self.chan
         core.exten(chan, "Goto", f"{dp.CONTEXT_CALLBACK_OVERFLOW},s,1", 3)
         core.exten(chan, "Set", f"{dp.VAR_STATUS}=", 2)
         self.set_var(dp.VAR_STATUS, "")
-        script = dp.SCRIPT_CALLBACK_OFFER
-        core.exten(chan, "AGI", f"agi://{opt.agi_host}:{opt.agi_port}/{script}", 3)
-        self.agi = AgiSession(self, opt.prompt_s / opt.time_scale, opt.agi_timeout_s)
-        try:
-            self.set_var("AGISTATUS", await self.agi.run(opt.agi_host, opt.agi_port, script, []))
-        finally:
-            self.agi = None
+        self.set_var("AGISTATUS", await self._run_agi(dp.SCRIPT_CALLBACK_OFFER, [], 3))
         if not self.dead.is_set() and self.get_var(dp.VAR_STATUS) != dp.STATUS_OK:
             core.exten(chan, "ExecIf", "1?Playback(ss-noservice)", 4)
             self.call.agi_commands.append("Playback(ss-noservice)")

@@ -50,6 +50,9 @@ class SimOptions:
     """manager.conf `channelvars`: reported in every channel snapshot as `ChanVariable`."""
     recording: SimRecording | None = None
     """ccrouter-queue runs MixMonitor for these calls (recordings: in the config)."""
+    agi_failover: tuple[tuple[str, int], ...] = ()
+    """Several ccrouter instances: FastAGI addresses tried in turn after agi_host:agi_port
+    while AGISTATUS is FAILURE (the generated ccrouter-agi subroutine)."""
 
 
 class Core:

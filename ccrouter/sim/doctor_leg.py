@@ -35,9 +35,13 @@ async def doctor_leg(core: Core, req: OriginateRequest, loaded: bool) -> None:
         core.exten(two, "Set", f"{dp.VAR_CARD}={dp.DOCTOR_CARD}", 2)
         leg.set_var(dp.VAR_CARD, dp.DOCTOR_CARD)
         opt = core.opt
-        core.exten(two, "AGI", f"agi://{opt.agi_host}:{opt.agi_port}/{dp.SCRIPT_PING}", 3)
-        status = await AgiSession(leg, 0.0, opt.agi_timeout_s).run(
-            opt.agi_host, opt.agi_port, dp.SCRIPT_PING, [])
+        status = "FAILURE"
+        for host, port in ((opt.agi_host, opt.agi_port), *opt.agi_failover):  # ccrouter-agi
+            core.exten(two, "AGI", f"agi://{host}:{port}/{dp.SCRIPT_PING}", 3)
+            status = await AgiSession(leg, 0.0, opt.agi_timeout_s).run(
+                host, port, dp.SCRIPT_PING, [])
+            if status != "FAILURE":
+                break
         leg.set_var("AGISTATUS", status)
         body = (("AgiStatus", status), ("Ping", leg.get_var(dp.VAR_PING) or ""))
         core.exten(two, "UserEvent", f"{dp.USER_EVENT_DOCTOR},AgiStatus: {status},"

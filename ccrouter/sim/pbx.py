@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ccrouter import dialplan as dp
@@ -50,6 +50,7 @@ class PbxSimulator:
         channelvars: tuple[str, ...] = (),
         lost_caller_block: LostCallerBlock | None = None,
         recording: SimRecording | None = None,
+        agi_failover: Sequence[tuple[str, int]] = (),
     ) -> None:
         """`channelvars`: manager.conf's `channelvars` (channel variables every channel
         snapshot in an event reports as `ChanVariable: NAME=value`); none by default.
@@ -59,7 +60,8 @@ class PbxSimulator:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         opts = SimOptions(agi_host, agi_port, time_scale, noise, fallback_queue, prompt_s,
-                          agi_timeout_s, inbound_script, survey, tuple(channelvars), recording)
+                          agi_timeout_s, inbound_script, survey, tuple(channelvars), recording,
+                          tuple(agi_failover))
         started = time.time()
         self._ami = AmiServer(username, secret, self._handle_action, login_fail_delay_s,
                               lambda: int(time.time() - self._life.started))
