@@ -135,38 +135,51 @@ async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
     target.set()
 
 
-async def serve_cluster(settings: Settings, stop: asyncio.Event,
-                        make_app: AppFactory = App) -> int:  # fmt: skip
-    """Run this instance's node slots until `stop` is set (0); a start-up failure (not one of
-    the instances, database unreachable) is logged with its reason (1)."""
-    try:
-        me = settings.cluster.me()
-        nodes = my_nodes(settings)
-    except LookupError as exc:
-        log.error("ccrouter_start_failed", error=str(exc))
-        return 1
-    url = settings.database.url
-    engine = make_engine(url)
-    try:
+class ClusterInstance:
+    """This process in the cluster: one `NodeSlot` per node it may serve."""
+
+    def __init__(self, settings: Settings, make_app: AppFactory = App) -> None:
+        self._settings = settings
+        self._make_app = make_app
+        self.slots: list[NodeSlot] = []
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Run the node slots until `stop` is set (0); a start-up failure (not one of the
+        instances, database unreachable) is logged with its reason (1)."""
+        settings = self._settings
         try:
-            await run_unless(stop, migrate(engine))
-        except (OSError, SQLAlchemyError) as exc:
-            reason = exc.orig if isinstance(exc, DBAPIError) else exc
-            log.error("ccrouter_start_failed", error=f"database {url}: {reason}")
+            me = settings.cluster.me()
+            nodes = my_nodes(settings)
+        except LookupError as exc:
+            log.error("ccrouter_start_failed", error=str(exc))
             return 1
-        store = LeaseStore(engine, me.name, LeaseTiming.of(settings.cluster.lease_s).ttl_s)
-        slots = [NodeSlot(settings, node, store, make_app) for node in nodes]
-        log.info("cluster_instance_started", instance=me.name, nodes=nodes,
-                 lease_s=settings.cluster.lease_s)  # fmt: skip
-        tasks = [asyncio.create_task(s.run(stop), name=f"slot_{s.node}") for s in slots]
+        url = settings.database.url
+        engine = make_engine(url)
         try:
-            await asyncio.gather(*tasks)  # each returns once `stop` is set and it has stopped
+            try:
+                if not await run_unless(stop, migrate(engine)):
+                    return 0
+            except (OSError, SQLAlchemyError) as exc:
+                reason = exc.orig if isinstance(exc, DBAPIError) else exc
+                log.error("ccrouter_start_failed", error=f"database {url}: {reason}")
+                return 1
+            store = LeaseStore(engine, me.name, LeaseTiming.of(settings.cluster.lease_s).ttl_s)
+            self.slots = [NodeSlot(settings, node, store, self._make_app) for node in nodes]
+            log.info("cluster_instance_started", instance=me.name, nodes=nodes,
+                     lease_s=settings.cluster.lease_s)  # fmt: skip
+            tasks = [asyncio.create_task(s.run(stop), name=f"slot_{s.node}") for s in self.slots]
+            try:
+                await asyncio.gather(*tasks)  # each returns once `stop` is set and it stopped
+            finally:
+                await cancel_all(tasks)
+            log.info("cluster_instance_stopped", instance=me.name)
+            return 0
         finally:
-            await cancel_all(tasks)
-        log.info("cluster_instance_stopped", instance=me.name)
-        return 0
-    finally:
-        await engine.dispose()
+            await engine.dispose()
+
+
+async def serve_cluster(settings: Settings, stop: asyncio.Event) -> int:
+    return await ClusterInstance(settings).run(stop)
 
 
 async def _main(settings: Settings) -> int:
@@ -184,4 +197,4 @@ def main(settings: Settings) -> int:
     return run(_main(settings))
 
 
-__all__ = ["NodeSlot", "main", "serve_cluster"]
+__all__ = ["ClusterInstance", "NodeSlot", "main", "serve_cluster"]

@@ -1,0 +1,127 @@
+"""A cluster in the test process: simulated Asterisk nodes, ccrouter instances (each a
+`ClusterInstance` with its own stop event) on one real PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from ccrouter.asterisk_conf import CHANNELVARS, queuerules_conf, queues_conf
+from ccrouter.cluster.runner import ClusterInstance
+from ccrouter.config import Settings
+from ccrouter.config.cluster import ClusterSettings, InstanceSettings
+from ccrouter.config.schema import AmiSettings, AsteriskSettings, NodeSettings
+from ccrouter.db.engine import make_engine
+from ccrouter.sim import PbxSimulator, SimOperator
+from tests.routing_stack import routing_settings
+
+SECRET = "demo-secret"
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports of 127.0.0.1 (a node i is served on the
+    instance's first port + i)."""
+    for _ in range(200):
+        base = random.randint(20_000, 60_000)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def cluster_settings(db_url: str, ami_ports: Sequence[int], agi_ports: Sequence[int], *,
+                     lease_s: float = 1.0, **routing: Any) -> Settings:  # fmt: skip
+    """The worked example's routing (every operator logged in) on nodes n1..nK, the first
+    half of the operators on n1, the rest spread over the others; instances i1..iM."""
+    base = routing_settings(**routing)
+    names = [f"n{k + 1}" for k in range(len(ami_ports))]
+    fast = {"host": "127.0.0.1", "secret": SECRET, "reconnect_min_s": 0.05,
+            "reconnect_max_s": 0.3}  # fmt: skip
+    nodes = [NodeSettings(name=n, ami=AmiSettings(**{**base.ami.model_dump(), **fast,
+                                                     "port": p}))
+             for n, p in zip(names, ami_ports, strict=True)]  # fmt: skip
+    ops = [op.model_copy(update={"logged_in": True, "node": names[k % len(names)]})
+           for k, op in enumerate(base.operators)]  # fmt: skip
+    instances = [InstanceSettings(name=f"i{k + 1}", host="127.0.0.1", agi_port=p, http_port=0)
+                 for k, p in enumerate(agi_ports)]  # fmt: skip
+    return base.model_copy(update={
+        "operators": ops,
+        "asterisk": AsteriskSettings(node=names[0], nodes=nodes),
+        "cluster": ClusterSettings(instances=instances, lease_s=lease_s),
+        "database": base.database.model_copy(update={"url": db_url, "commit_window_ms": 10}),
+        "http": base.http.model_copy(update={"host": "127.0.0.1", "port": 0}),
+    })  # fmt: skip
+
+
+def as_instance(settings: Settings, name: str) -> Settings:
+    return settings.model_copy(update={
+        "cluster": settings.cluster.model_copy(update={"instance": name})})  # fmt: skip
+
+
+class Running:
+    """One instance running in this process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.instance = ClusterInstance(settings)
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.instance.run(self.stop))
+
+    def serving(self) -> set[str]:
+        return {s.node for s in self.instance.slots if s.serving.is_set()}
+
+    async def close(self) -> int:
+        self.stop.set()
+        return await asyncio.wait_for(self.task, 30)
+
+
+async def start_sims(settings: Settings, *, time_scale: float = 40.0,
+                     talk_time_s: float = 5) -> list[PbxSimulator]:  # fmt: skip
+    """One simulator per node: the generated queues, that node's operators' devices, and
+    FastAGI dialled at each instance in turn (the generated ccrouter-agi subroutine)."""
+    sims = []
+    for index, node in enumerate(settings.asterisk.nodes):
+        addresses = settings.cluster.agi_addresses(node.name, index)
+        sim = PbxSimulator(agi_host=addresses[0][0], agi_port=addresses[0][1],
+                           username=settings.ami.username, secret=SECRET,
+                           time_scale=time_scale, noise=True, channelvars=CHANNELVARS,
+                           fallback_queue=settings.routing.fallback_queue or "",
+                           agi_failover=addresses[1:], agi_timeout_s=5.0)  # fmt: skip
+        await sim.start(port=node.ami.port)
+        sim.load_queues(queues_conf(settings))
+        sim.load_queuerules(queuerules_conf(settings))
+        for op in settings.operators:
+            if op.node == node.name:
+                sim.add_operator(SimOperator(op.interface, answer_after_s=1,
+                                             talk_time_s=talk_time_s))  # fmt: skip
+        sims.append(sim)
+    return sims
+
+
+@contextlib.asynccontextmanager
+async def database(url: str) -> AsyncIterator[Any]:
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def rows(url: str, sql: str) -> list[Any]:
+    async with database(url) as engine, engine.connect() as conn:
+        return list((await conn.execute(sa.text(sql))).all())

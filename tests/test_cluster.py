@@ -1,0 +1,98 @@
+"""Two simulated Asterisk nodes, two ccrouter instances in this process, one real PostgreSQL:
+each node is served by the instance holding its lease; a clean stop hands both nodes over at
+once; cards name their node, card numbers are unique across the cluster, and a caller's
+history follows them from one node to the other."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ccrouter.dialplan import VAR_CARD
+from ccrouter.sim import PbxSimulator, SimCall, SimCaller
+from tests.cluster_stack import (
+    Running,
+    as_instance,
+    cluster_settings,
+    free_ports,
+    rows,
+    start_sims,
+)
+from tests.stack import wait_until
+
+WALLET = "712000100"
+
+
+def membership_in_step(run: Running, sims: dict[str, PbxSimulator]) -> bool:
+    """Every served node's simulator has exactly the members its daemon wants."""
+    for slot in run.instance.slots:
+        app: Any = slot.app
+        if app is None or not slot.serving.is_set() or app.membership is None:
+            return False
+        m = app.membership
+        want = {(q, i): (x.penalty, x.paused) for (q, i), x in m.desired.items()}
+        have = {(q, x.interface): (x.penalty, x.paused)
+                for q in m.managed for x in sims[slot.node].members(q)}  # fmt: skip
+        if want != have or not want:
+            return False
+    return True
+
+
+async def answered(calls: list[SimCall]) -> None:
+    await asyncio.wait_for(asyncio.gather(*(c.finished for c in calls)), 30)
+    assert [c.outcome for c in calls] == ["answered"] * len(calls), [c.outcome for c in calls]
+
+
+async def test_nodes_are_served_by_their_lease_holder_and_handed_over_on_stop(
+    pg_url: str,
+) -> None:
+    settings = cluster_settings(pg_url, [free_ports(1), free_ports(1)],
+                                [free_ports(2), free_ports(2)])  # fmt: skip
+    sims = await start_sims(settings)
+    by_node = dict(zip(("n1", "n2"), sims, strict=True))
+    first = Running(as_instance(settings, "i1"))
+    second: Running | None = None
+    try:
+        await wait_until(lambda: first.serving() == {"n1", "n2"}, 15, "i1 serves both nodes")
+        second = Running(as_instance(settings, "i2"))
+        await wait_until(lambda: membership_in_step(first, by_node), 10, "members in step")
+        await wait_until(lambda: len(second.instance.slots) == 2, 10, "i2 standing by")
+        assert second.serving() == set()  # the nodes are held: it waits
+        placed = [(node, sim.place_call(SimCaller(f"7900{node[1]}{k:06d}", dialled=WALLET)))
+                  for k in range(3) for node, sim in by_node.items()]  # fmt: skip
+        await answered([c for _, c in placed])
+
+        stopped_at = time.monotonic()
+        assert await first.close() == 0  # SIGTERM: cards flushed, leases released
+        await wait_until(lambda: second is not None and second.serving() == {"n1", "n2"}, 10,
+                         "i2 takes both nodes")  # fmt: skip
+        took_s = time.monotonic() - stopped_at
+        assert took_s < settings.cluster.lease_s + 5, took_s  # released: no expiry to wait for
+        await wait_until(lambda: second is not None and membership_in_step(second, by_node),
+                         10, "members in step after the move")  # fmt: skip
+        # The same callers again, each on the other node: their history is the cluster's.
+        again = [("n2" if node == "n1" else "n1", call.caller) for node, call in placed]
+        placed += [(node, by_node[node].place_call(SimCaller(caller.number, dialled=WALLET)))
+                   for node, caller in again]  # fmt: skip
+        await answered([c for _, c in placed[6:]])
+        await second.close()
+        second = None
+    finally:
+        if second is not None:
+            await second.close()
+        if not first.task.done():
+            await first.close()
+        for sim in sims:
+            await sim.close()
+
+    cards = {r.number: r for r in await rows(pg_url, "SELECT number, node, caller_num, "
+                                                     "repeat_of, state FROM cards")}  # fmt: skip
+    routed = [c.variables[VAR_CARD] for _, c in placed]
+    assert len(set(routed)) == len(routed) == 12  # unique across nodes and instances
+    assert set(routed) <= set(cards)
+    assert [(cards[n].node, cards[n].state) for n in routed] == [
+        (node, "closed") for node, _ in placed]
+    repeats = [cards[n] for n in routed[6:]]
+    assert all(r.repeat_of for r in repeats), [(r.number, r.repeat_of) for r in repeats]
+    assert {cards[r.repeat_of].node for r in repeats} == {"n1", "n2"}
