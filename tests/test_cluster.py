@@ -9,7 +9,11 @@ import asyncio
 import time
 from typing import Any
 
+import sqlalchemy as sa
+
+from ccrouter.db.engine import make_engine
 from ccrouter.dialplan import VAR_CARD
+from ccrouter.routing.state import OperatorService, OperatorStore
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller
 from tests.cluster_stack import (
     Running,
@@ -25,7 +29,10 @@ WALLET = "712000100"
 
 
 def membership_in_step(run: Running, sims: dict[str, PbxSimulator]) -> bool:
-    """Every served node's simulator has exactly the members its daemon wants."""
+    """Every node of the instance is served, its simulator with exactly the members its
+    daemon wants."""
+    if not run.instance.slots:
+        return False
     for slot in run.instance.slots:
         app: Any = slot.app
         if app is None or not slot.serving.is_set() or app.membership is None:
@@ -96,3 +103,34 @@ async def test_nodes_are_served_by_their_lease_holder_and_handed_over_on_stop(
     repeats = [cards[n] for n in routed[6:]]
     assert all(r.repeat_of for r in repeats), [(r.number, r.repeat_of) for r in repeats]
     assert {cards[r.repeat_of].node for r in repeats} == {"n1", "n2"}
+
+
+async def test_operator_changes_reach_the_node_holder_at_once_by_notify(pg_url: str) -> None:
+    """With polling turned down to once a minute, a logout written by another process (the
+    API or CLI of any instance) still reaches the holder's members in well under it: the write
+    NOTIFYs and the holder LISTENs — also after its listening connection was cut."""
+    settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1)], state_poll_s=60)
+    (sim,) = await start_sims(settings)
+    run = Running(as_instance(settings, "i1"))
+    engine = make_engine(pg_url)
+    operators = OperatorService(settings, OperatorStore(engine))
+    try:
+        await wait_until(lambda: membership_in_step(run, {"n1": sim}), 15, "members in step")
+        iface = settings.operators[0].interface
+        assert any(m.interface == iface for m in sim.members("wallet-ru"))
+        await operators.logout(settings.operators[0].id, by="test")
+        await wait_until(lambda: not any(m.interface == iface for m in sim.members("wallet-ru")),
+                         5, "logout applied without waiting for the poll")  # fmt: skip
+        async with engine.connect() as conn:  # the listener's connection dies (a failover)
+            killed = (await conn.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE "
+                "'LISTEN%' AND pid <> pg_backend_pid()"))).scalar_one()  # fmt: skip
+        assert killed == 1
+        await asyncio.sleep(2.5)  # it listens again (and catches up) after _RETRY_S
+        await operators.login(settings.operators[0].id, by="test")
+        await wait_until(lambda: any(m.interface == iface for m in sim.members("wallet-ru")),
+                         5, "login applied after the listener came back")  # fmt: skip
+    finally:
+        await run.close()
+        await sim.close()
+        await engine.dispose()

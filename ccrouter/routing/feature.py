@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from ccrouter.calls.model.cards import CardWrite
+from ccrouter.db.engine import is_postgresql
+from ccrouter.db.notify import OPERATOR_STATE, listen
 from ccrouter.dialplan import PERSONAL_QUEUE_PREFIX
 from ccrouter.pbx import events as ev
 from ccrouter.routing.hook import RouteHook, load_hook
@@ -51,6 +53,9 @@ async def install(app: Daemon) -> None:
     app.tracker.subscribe(on_event)
     app.resync_hooks.append(membership.resync)
     app.spawn("membership", membership.run())
+    if is_postgresql(app.engine):  # changes through any instance reach this node's holder now
+        app.spawn("operator_state_listener",
+                  listen(app.engine, OPERATOR_STATE, membership.wake))  # fmt: skip
     # The HTTP API (and tests) reach the services here.
     app.operators = operators
     app.membership = membership

@@ -345,6 +345,10 @@ class MembershipService:
         self._per_queue = Counter(q for q, _ in actual)
         self._staffed = None
 
+    def wake(self) -> None:
+        """Look for operator changes now (a NOTIFY said one was written), not at the poll."""
+        self._dirty.set()
+
     async def run(self) -> None:
         """Pick up operator changes (CLI/API writes to the database) and converge."""
         await self.load()

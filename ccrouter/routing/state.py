@@ -4,7 +4,8 @@ the CLI, the HTTP API and the daemon use to change it.
 Every write takes the next `version` (unique index); the daemon's membership service polls
 `max(version)` — one indexed look-up — and reloads when it moved. So `ccrouter operator login
 op1001` works against a running daemon with no control socket: it writes the row, and the
-daemon applies it within `routing.state_poll_s`.
+daemon applies it within `routing.state_poll_s` — on PostgreSQL at once: the write sends a
+NOTIFY that the daemons (every node's lease holder) LISTEN for.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.config import Settings
 from ccrouter.db.engine import immediate, retry_locked
+from ccrouter.db.notify import OPERATOR_STATE, notify
 from ccrouter.db.tables import operator_state
 from ccrouter.routing.model.skills import OperatorState
 from ccrouter.routing.table import configured_operators
@@ -90,6 +92,7 @@ class OperatorStore:
                 await conn.execute(insert)
             else:
                 await conn.execute(operator_state.update().where(mine).values(values))
+            await notify(conn, OPERATOR_STATE)  # at commit: every node's holder reloads now
         return row
 
 
