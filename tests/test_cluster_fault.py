@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,9 +41,17 @@ from tests.stack import wait_until
 RATE = float(os.environ.get("CCROUTER_CLUSTER_RATE", "6"))
 DURATION = float(os.environ.get("CCROUTER_CLUSTER_S", "24"))
 LEASE_S = 3.0
-PER_NODE = 12
-WALLET = "712000100"
 TIME_SCALE = 20.0
+TALK_S = 100
+"""Operators' talk time (5 s real): longer than a lease move, so a call routed just before the
+kill (its card still in the dead writer's batch) is live when the new holder resyncs and
+writes its card from the channel's CCROUTER_CARD."""
+PER_NODE = max(20, int(RATE / 2 * 0.8 * TALK_S / TIME_SCALE * 1.5))
+"""Operators per node: enough for the wallet calls at RATE; one of them also takes terminal."""
+WALLET = "712000100"
+TERMINAL = "712000200"
+"""Every 5th call: one operator per node has the skill, so callers wait and some abandon
+(after 100 s, 5 s real: they too outlive a move), asking for a callback."""
 
 
 def cluster_config(tmp_path: Path, pg_url: str) -> Path:
@@ -50,7 +59,8 @@ def cluster_config(tmp_path: Path, pg_url: str) -> Path:
     operators = [
         {"id": f"op{2001 + k}", "name": f"Operator {k}", "interface": f"PJSIP/{2001 + k}",
          "logged_in": True, "node": names[k % 2],
-         "skills": {"ru": 90, "uz": 80, "tg": 70, "wallet": 90, "terminal": 80, "general": 70}}
+         "skills": {"ru": 90, "uz": 80, "tg": 70, "wallet": 90, "general": 70,
+                    **({"terminal": 80} if k < 2 else {})}}
         for k in range(2 * PER_NODE)
     ]  # fmt: skip
     overrides = {
@@ -95,7 +105,7 @@ async def holders(engine: Any) -> dict[str, tuple[str, int]]:
 async def test_sigkill_lease_holders_under_load(tmp_path: Path, pg_url: str) -> None:
     cfg = cluster_config(tmp_path, pg_url)
     settings = as_instance(load_settings(cfg, environ={}), "i1")  # node_settings' view
-    sims = await start_sims(settings, time_scale=TIME_SCALE, talk_time_s=20)
+    sims = await start_sims(settings, time_scale=TIME_SCALE, talk_time_s=TALK_S)
     by_node = dict(zip(("n1", "n2"), sims, strict=True))
     engine = make_engine(pg_url)
     operators = OperatorService(settings, OperatorStore(engine))
@@ -118,18 +128,19 @@ async def test_sigkill_lease_holders_under_load(tmp_path: Path, pg_url: str) -> 
             while time.monotonic() - started < DURATION:
                 node = ("n1", "n2")[k % 2]
                 number = f"79{k + 1:09d}"  # 79000000000 is on do_not_call
-                abandons = k % 5 == 0
+                terminal = k % 5 == 0
                 for sim in sims:  # a callback may be dialled on either node
                     sim.add_customer(SimCustomer(number, answer_after_s=1, patience_s=600))
-                caller = SimCaller(number, dialled=WALLET, patience_s=0.5 if abandons else 600)
+                caller = SimCaller(number, dialled=TERMINAL if terminal else WALLET,
+                                   patience_s=100 if terminal else 600)  # fmt: skip
                 placed.append((node, by_node[node].place_call(caller)))
                 k += 1
                 await asyncio.sleep(1 / RATE)
 
         t0 = time.monotonic()
         traffic = asyncio.create_task(load())
-        for at, node, victim_op in ((DURATION / 3, "n1", "op2001"),
-                                    (2 * DURATION / 3, "n2", "op2002")):  # fmt: skip
+        for at, node, victim_op in ((DURATION / 3, "n1", "op2003"),
+                                    (2 * DURATION / 3, "n2", "op2004")):  # fmt: skip
             await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
             before = await holders(engine)
             holder, term = before[node]
@@ -148,7 +159,15 @@ async def test_sigkill_lease_holders_under_load(tmp_path: Path, pg_url: str) -> 
                           "in_step_s": time.monotonic() - killed_at - moved_s})  # fmt: skip
         await traffic
         await asyncio.wait_for(asyncio.gather(*(c.finished for _, c in placed)), 120)
-        await asyncio.sleep(3)  # callbacks of the last abandons
+        await asyncio.sleep(8)  # callbacks of the last abandons
+        status = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ccrouter", "cluster", "--config", str(cfg), "status",
+            stdout=asyncio.subprocess.PIPE)  # fmt: skip
+        out = (await status.communicate())[0].decode()
+        last = moves[-1]["to"]
+        assert status.returncode == 0, out
+        assert [line.split()[:2] for line in out.splitlines()[1:]] == [
+            ["n1", (await holders(engine))["n1"][0]], ["n2", last]], out
     finally:
         for cm in reversed(stacks):
             await cm.__aexit__(None, None, None)
@@ -160,7 +179,7 @@ async def test_sigkill_lease_holders_under_load(tmp_path: Path, pg_url: str) -> 
         assert move["moved_s"] <= LEASE_S, moves
         assert move["in_step_s"] <= 5.0, moves
     cards = {r.number: r for r in await rows(pg_url, "SELECT number, node, uniqueid, state, "
-                                                     "kind FROM cards")}  # fmt: skip
+                                                     "kind, outcome, caller_num FROM cards")}
     told = [c.variables[VAR_CARD] for _, c in placed if c.variables.get(VAR_CARD)]
     assert len(told) == len(set(told)), "two calls were told one card number"
     assert set(told) <= set(cards), "a routed call has no card"
@@ -169,11 +188,16 @@ async def test_sigkill_lease_holders_under_load(tmp_path: Path, pg_url: str) -> 
     per_call = Counter((r.node, r.uniqueid) for r in cards.values() if r.uniqueid)
     assert max(per_call.values()) == 1, [k for k, n in per_call.items() if n > 1]
     assert {cards[n].node for n in told} == {"n1", "n2"}
-    # Callbacks: every abandon that asked for one is still there (done, or still going);
-    # each attempt was dialled once, on one node.
+    # Callbacks: every abandon ccrouter saw has its request still (done, or still going); a
+    # caller who hung up while their node had no holder is closed `lost` (nobody saw them go).
+    # Each attempt was dialled once, on one node.
     requests = await rows(pg_url, "SELECT id, number, state FROM callback_requests")
-    abandoned = {c.caller.number for _, c in placed if c.outcome == "abandoned"}
-    assert abandoned and abandoned <= {r.number for r in requests}
+    abandoned = {r.caller_num for r in cards.values()
+                 if r.kind == "inbound" and r.outcome == "abandoned"}  # fmt: skip
+    lost = abandoned - {r.number for r in requests}
+    assert abandoned and not lost, await rows(pg_url, (
+        "SELECT number, node, kind, outcome, queue, target, wait_s, close_reason, caller_num "
+        f"FROM cards WHERE caller_num IN ({', '.join(repr(n) for n in lost)})"))
     attempts = await rows(pg_url, "SELECT request_id, n, channel_id, node FROM callback_attempts")
     originated = Counter(req.channel_id for sim in sims for req in sim.originated)
     assert all(n == 1 for n in originated.values()), "an attempt was dialled twice"
