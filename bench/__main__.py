@@ -6,7 +6,8 @@ Sections: agi (FastAGI round trips vs panoramisk and a raw stream server), ami (
 panoramisk's parser and a bare splitter), e2e (simulator -> ccrouter daemon, sustained calls/s
 with route p99 < 5 ms), callback (dispatch latency, bench/callback_bench.py), store (writer
 throughput; lookups on 10 M cards), memory (RSS with 5 000 operators, 2 000 live calls),
-routing (decide() and membership diff, bench/routing_bench.py).
+routing (decide() and membership diff, bench/routing_bench.py), cluster (lease takeover after
+SIGKILL of the holder, bench/cluster_bench.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from bench.progress import Progress, announce, fmt_duration
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("agi", "ami", "e2e", "callback", "store", "memory", "routing")
+SECTIONS = ("agi", "ami", "e2e", "callback", "store", "memory", "routing", "cluster")
 
 
 SECTION_LIMIT_S = 900.0
@@ -76,6 +77,9 @@ def run_section(name: str, quick: bool) -> dict[str, Any]:
     if name == "routing":
         mod = importlib.import_module("bench.routing_bench")
         return dict(mod.measure(500, 20) if quick else mod.measure())
+    if name == "cluster":
+        mod = importlib.import_module("bench.cluster_bench")
+        return dict(_arun(mod.measure(5 if quick else 20), 300))
     raise ValueError(name)
 
 
@@ -161,6 +165,12 @@ def table(r: dict[str, Any]) -> list[Row]:
         g = r["routing"]
         add("Routing decide(): decisions/s", f"{_f(g['decisions_per_s'])} (p99 {g['p99_ms']} ms)",
             "-", None, "-", None)  # fmt: skip
+    if "cluster" in r and "moved_p50_ms" in r["cluster"]:
+        c = r["cluster"]
+        add(f"Lease takeover after SIGKILL, {c['kills']} kills: lease moved p50 / p99",
+            f"{c['moved_p50_ms']} / {c['moved_p99_ms']} ms",
+            f"serving again p50 {c['serving_p50_ms']} / p99 {c['serving_p99_ms']} ms", None,
+            f"<= lease_s ({c['lease_s']} s)", c["within_lease"])  # fmt: skip
     for name, res in r.items():
         if isinstance(res, dict) and "error" in res:
             add(f"{name}: FAILED", res["error"][:60], "-", None, "-", False)
