@@ -11,6 +11,7 @@ from typing import Any
 
 from ccrouter.config.ivr_checks import ivr_checks
 from ccrouter.config.schema import QUEUE_STRATEGIES, AmiSettings
+from ccrouter.config.teams import team_checks
 
 KeyPath = tuple[str | int, ...]
 
@@ -127,6 +128,7 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     yield from _callback_checks(data, target_names)
     yield from _recording_checks(data, target_names, products if prod_ok else [])
     yield from ivr_checks(data)
+    yield from team_checks(data)
 
 
 def _recording_checks(

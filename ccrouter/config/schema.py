@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ccrouter.config.helpdesk import HelpdeskSettings, MailSettings
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
 from ccrouter.config.recordings import RecordingSettings
+from ccrouter.config.teams import Team
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 """Queue and target names: they go into the dialplan and AMI actions unquoted."""
@@ -55,7 +56,7 @@ class DatabaseSettings(_Model):
 class HttpSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    mask_numbers_for: list[Literal["operator", "supervisor", "admin"]] = Field(
+    mask_numbers_for: list[Literal["operator", "supervisor", "admin", "viewer"]] = Field(
         default_factory=list
     )
     """API roles that see callers' numbers masked (7900***4567) in cards and live views."""
@@ -70,6 +71,9 @@ class ReportSettings(_Model):
     """The service level the Erlang C staffing estimate aims for."""
     timezone: str = "UTC"
     """IANA name (Asia/Tashkent): report hours/days and "today" on the wallboard are local."""
+    card_deadline_s: int = Field(default=120, ge=1, le=86400)
+    """After-call work: a card is "completed in time" when its topic and resolution were saved
+    within this many seconds of the call's end."""
 
 
 class WebhookSettings(_Model):
@@ -170,6 +174,9 @@ class Target(_Model):
     overflow: Overflow | None = None
     strategy: str | None = None
     """app_queue strategy for this target's queue; default: `routing.queues.strategy`."""
+    wrapup_s: int | None = Field(default=None, ge=0, le=3600)
+    """After-call work: queues.conf `wrapuptime` of this target's queue (no call for the
+    operator this long after one ends); default: `routing.queues.wrapup_s`."""
 
     @property
     def queue_name(self) -> str:
@@ -345,6 +352,7 @@ class Settings(_Model):
     helpdesk: HelpdeskSettings = HelpdeskSettings()
     mail: MailSettings = MailSettings()
     recordings: RecordingSettings = RecordingSettings()
+    teams: list[Team] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

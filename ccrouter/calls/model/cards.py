@@ -133,6 +133,7 @@ CARD_FIELDS: Final = frozenset(
         "ticket_id",  # the helpdesk feature: the latest ticket's id in the helpdesk
         "ticket_url",
         "ticket_status",  # pending/open/in_progress/resolved/failed
+        "completed_at",  # after-call work: when topic and resolution were first both saved
     }
 )
 
