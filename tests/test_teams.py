@@ -178,3 +178,20 @@ def test_token_cli_scopes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     ):
         assert token(*args, "--name", "x") == 2, args
         assert says in capsys.readouterr().err, args
+
+
+async def test_a_reload_moves_an_operator_between_teams(tmp_path: Path) -> None:
+    from tests.test_web_reload import RELOAD, copy_config, rewrite
+
+    path = copy_config(tmp_path)
+    async with web_stack(tmp_path, config_path=path) as ws:
+        ws.tokens["sup-1"], _ = await TokenStore(ws.st.app.engine).create(
+            "sup-1", Role.SUPERVISOR, scope=TokenScope(teams=("floor-1",)))
+        assert (await ws.call("GET", "/api/v1/operators/op1004", "sup-1"))[0] == 403
+        rewrite(path, "operators: [op1001, op1002, op1003]",
+                "operators: [op1001, op1002, op1003, op1004]")
+        status, body = await ws.call("POST", RELOAD, "admin")
+        assert status == 200 and "teams" in body["applied"], body
+        assert (await ws.call("GET", "/api/v1/operators/op1004", "sup-1"))[0] == 200
+        _, me = await ws.call("GET", "/api/v1/me", "sup-1")
+        assert set(me["scope"]["operators"]) == FLOOR_1 | {"op1004"}
