@@ -14,9 +14,8 @@ import sqlalchemy as sa
 
 from ccrouter.asterisk_conf import CHANNELVARS, queuerules_conf, queues_conf
 from ccrouter.cluster.runner import ClusterInstance
-from ccrouter.config import Settings
+from ccrouter.config import AmiSettings, AsteriskSettings, NodeSettings, Settings
 from ccrouter.config.cluster import ClusterSettings, InstanceSettings
-from ccrouter.config.schema import AmiSettings, AsteriskSettings, NodeSettings
 from ccrouter.db.engine import make_engine
 from ccrouter.sim import PbxSimulator, SimOperator
 from tests.routing_stack import routing_settings

@@ -48,7 +48,7 @@ def queues_conf(settings: Settings) -> str:
             f"strategy = {t.strategy or d.strategy}",
             f"timeout = {d.ring_s}",
             f"retry = {d.retry_s}",
-            f"wrapuptime = {d.wrapup_s}",
+            f"wrapuptime = {d.wrapup_s if t.wrapup_s is None else t.wrapup_s}",
             f"musicclass = {d.musicclass}",
             "autofill = yes",
             "ringinuse = no",

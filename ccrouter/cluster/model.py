@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ccrouter.config import Settings
-from ccrouter.config.schema import AsteriskSettings
+from ccrouter.config import AsteriskSettings, Settings
 
 
 @dataclass(frozen=True, slots=True)

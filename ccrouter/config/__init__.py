@@ -4,6 +4,7 @@
 file, line and key, `checks` the cross-field rules.
 """
 
+from ccrouter.config.asterisk import AmiSettings, AsteriskSettings, NodeSettings
 from ccrouter.config.checks import KeyPath
 from ccrouter.config.loader import (
     ENV_FILE,
@@ -20,9 +21,12 @@ from ccrouter.config.schema import ENV_OVERRIDES, Settings
 __all__ = [
     "ENV_FILE",
     "ENV_OVERRIDES",
+    "AmiSettings",
+    "AsteriskSettings",
     "ConfigError",
     "ConfigInvalid",
     "KeyPath",
+    "NodeSettings",
     "Settings",
     "check_settings",
     "dotted",

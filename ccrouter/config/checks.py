@@ -9,9 +9,11 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ccrouter.config.asterisk import AmiSettings
 from ccrouter.config.cluster import cluster_checks
 from ccrouter.config.ivr_checks import ivr_checks
-from ccrouter.config.schema import QUEUE_STRATEGIES, AmiSettings
+from ccrouter.config.schema import QUEUE_STRATEGIES
+from ccrouter.config.teams import team_checks
 
 KeyPath = tuple[str | int, ...]
 
@@ -129,6 +131,7 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     yield from _recording_checks(data, target_names, products if prod_ok else [])
     yield from ivr_checks(data)
     yield from cluster_checks(data)
+    yield from team_checks(data)
 
 
 def _recording_checks(

@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-NODE_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+from ccrouter.config.asterisk import NODE_NAME
+
 _NAME = NODE_NAME
 
 

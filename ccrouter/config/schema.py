@@ -11,10 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ccrouter.config.cluster import NODE_NAME, ClusterSettings
+from ccrouter.config.asterisk import NODE_NAME, AmiSettings, AsteriskSettings, merge_node_ami
+from ccrouter.config.cluster import ClusterSettings
 from ccrouter.config.helpdesk import HelpdeskSettings, MailSettings
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
 from ccrouter.config.recordings import RecordingSettings
+from ccrouter.config.teams import Team
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 """Queue and target names: they go into the dialplan and AMI actions unquoted."""
@@ -22,62 +24,6 @@ _NAME = r"^[A-Za-z0-9_.-]+$"
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AmiSettings(_Model):
-    host: str = "127.0.0.1"
-    port: int = Field(default=5038, ge=1, le=65535)
-    username: str = "ccrouter"
-    secret: str = ""
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    action_timeout_s: float = Field(default=5.0, gt=0)
-    ping_interval_s: float = Field(default=10.0, gt=0)
-    ping_timeout_s: float = Field(default=5.0, gt=0)
-    reconnect_min_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
-
-
-class NodeSettings(_Model):
-    name: str = Field(pattern=NODE_NAME)
-    ami: AmiSettings = AmiSettings()
-    """This node's AMI connection; keys not given come from the top-level `ami:`."""
-
-
-class AsteriskSettings(_Model):
-    node: str = Field(default="pbx1", pattern=NODE_NAME)
-    """The name of the one node of the short form (the top-level `ami:`); cards record it."""
-    nodes: list[NodeSettings] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _first_node_by_default(cls, data: Any) -> Any:
-        """With `nodes` and no `node`: the first node (what `ccrouter dialplan` writes for)."""
-        if isinstance(data, dict) and "node" not in data and isinstance(data.get("nodes"), list):
-            first = next((n for n in data["nodes"] if isinstance(n, dict)), None)
-            if first is not None and isinstance(first.get("name"), str):
-                return {**data, "node": first["name"]}
-        return data
-
-    @model_validator(mode="after")
-    def _unique(self) -> AsteriskSettings:
-        names = [n.name for n in self.nodes]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"node name {dupes[0]!r} is used twice")
-        if self.nodes and self.node not in names:
-            raise ValueError(f"asterisk.node {self.node!r} is not one of the nodes "
-                             f"({', '.join(names)})")  # fmt: skip
-        return self
-
-    def names(self) -> list[str]:
-        """Every node's name, in config order (the short form: `node`)."""
-        return [n.name for n in self.nodes] or [self.node]
-
-    @property
-    def owns_unnamed(self) -> bool:
-        """Rows from before rows named their node (open cards, callback legs) are the first
-        node's: true when `node` is it."""
-        return self.node == self.names()[0]
 
 
 class AgiSettings(_Model):
@@ -99,7 +45,7 @@ class DatabaseSettings(_Model):
 class HttpSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    mask_numbers_for: list[Literal["operator", "supervisor", "admin"]] = Field(
+    mask_numbers_for: list[Literal["operator", "supervisor", "admin", "viewer"]] = Field(
         default_factory=list
     )
     """API roles that see callers' numbers masked (7900***4567) in cards and live views."""
@@ -114,6 +60,9 @@ class ReportSettings(_Model):
     """The service level the Erlang C staffing estimate aims for."""
     timezone: str = "UTC"
     """IANA name (Asia/Tashkent): report hours/days and "today" on the wallboard are local."""
+    card_deadline_s: int = Field(default=120, ge=1, le=86400)
+    """After-call work: a card is "completed in time" when its topic and resolution were saved
+    within this many seconds of the call's end."""
 
 
 class WebhookSettings(_Model):
@@ -217,6 +166,9 @@ class Target(_Model):
     overflow: Overflow | None = None
     strategy: str | None = None
     """app_queue strategy for this target's queue; default: `routing.queues.strategy`."""
+    wrapup_s: int | None = Field(default=None, ge=0, le=3600)
+    """After-call work: queues.conf `wrapuptime` of this target's queue (no call for the
+    operator this long after one ends); default: `routing.queues.wrapup_s`."""
 
     @property
     def queue_name(self) -> str:
@@ -394,23 +346,12 @@ class Settings(_Model):
     helpdesk: HelpdeskSettings = HelpdeskSettings()
     mail: MailSettings = MailSettings()
     recordings: RecordingSettings = RecordingSettings()
+    teams: list[Team] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
-    def _node_ami_over_top_level(cls, data: Any) -> Any:
-        """Each `asterisk.nodes[].ami` is laid over the top-level `ami:` (user, secret, ...)."""
-        if not isinstance(data, dict) or not isinstance(data.get("asterisk"), dict):
-            return data
-        nodes, top = data["asterisk"].get("nodes"), data.get("ami")
-        if not isinstance(nodes, list) or not isinstance(top, dict | None):
-            return data
-        merged = []
-        for node in nodes:
-            own = node.get("ami", {}) if isinstance(node, dict) else None
-            if isinstance(own, dict):  # anything else is pydantic's error to report
-                node = {**node, "ami": {**(top or {}), **own}}
-            merged.append(node)
-        return {**data, "asterisk": {**data["asterisk"], "nodes": merged}}
+    def _merge_node_ami(cls, data: Any) -> Any:
+        return merge_node_ami(data)
 
     @model_validator(mode="before")
     @classmethod

@@ -57,7 +57,7 @@ EPOCH: Final[sa.types.TypeEngine[float]] = sa.REAL().with_variant(
 
 metadata: Final = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
-TIME_COLUMNS: Final = frozenset({"started_at", "answered_at", "ended_at"})
+TIME_COLUMNS: Final = frozenset({"started_at", "answered_at", "ended_at", "completed_at"})
 INT_COLUMNS: Final = frozenset({"wait_s", "ring_s", "talk_s", "csat"})
 JSON_COLUMNS: Final = frozenset({"ivr_path"})
 BOOL_COLUMNS: Final = frozenset({"last_agent_hit"})
@@ -85,7 +85,7 @@ CARD_COLUMN_ORDER: Final = (
     "end_reason", "close_reason", "escalation", "priority", "topic", "resolution", "notes",
     "csat", "recording", "repeat_of", "callback_of", "last_agent_hit",
     "callback_status", "callback_reason", "caller_email", "ticket_id", "ticket_url",
-    "ticket_status", "node",
+    "ticket_status", "node", "completed_at",
 )  # fmt: skip
 
 cards: Final = sa.Table(
@@ -117,8 +117,9 @@ api_tokens: Final = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
-    sa.Column("role", sa.Text, nullable=False),  # operator | supervisor | admin
+    sa.Column("role", sa.Text, nullable=False),  # operator | supervisor | admin | viewer
     sa.Column("operator", sa.Text),  # config operators[].id, for the operator role
+    sa.Column("scope", JsonText),  # teams (supervisor), products/targets/personal (viewer)
     sa.Column("token_hash", sa.Text, nullable=False),  # sha256 hex of the secret token
     sa.Column("created_at", EPOCH, nullable=False),
     sa.Column("revoked_at", EPOCH),

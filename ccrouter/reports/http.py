@@ -1,5 +1,7 @@
-"""`/api/v1/reports/kpi`: SL, ASA, AAR, handled %, CSAT per queue, operator and interval,
-hourly load with an Erlang C staffing estimate; JSON or CSV."""
+"""`/api/v1/reports/kpi`: SL, ASA, AAR, handled %, CSAT, card completion and after-call time
+per queue, operator, team and interval, hourly load with an Erlang C staffing estimate; JSON
+or CSV. A team supervisor's report counts the calls its teams' operators answered; a viewer's
+the calls of its product lines / targets (no operator or team rows: those are the centre's)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from aiohttp import web
 from pydantic import Field
 
 from ccrouter.config import Settings
-from ccrouter.reports.model import Kpi, agents_needed, kpi, kpi_dict
+from ccrouter.reports.model import Counts, Kpi, add, agents_needed, kpi, kpi_dict
 from ccrouter.reports.store import Reports, local_midnight
-from ccrouter.web.api import STAFF, Call, Endpoint, Input, bad_request
+from ccrouter.web.api import STAFF, ApiError, Call, Endpoint, Input, Scoping, bad_request
+from ccrouter.web.auth import Role
 from ccrouter.web.context import WebContext
+from ccrouter.web.scope import card_conditions, visible_queues
 
 if TYPE_CHECKING:
     from ccrouter.runtime import Daemon
@@ -54,11 +58,17 @@ async def kpi_report(ctx: WebContext, call: Call) -> Any:
         raise bad_request("to", "to: the period is limited to 366 days")
     if q.queue and q.queue not in ctx.queue_names():
         raise bad_request("queue", f"queue: unknown queue {q.queue!r}")
+    who = call.who
+    queues = visible_queues(who, ctx.settings)
+    if q.queue and queues is not None and q.queue not in queues:
+        raise ApiError(403, f"queue {q.queue!r} is outside this token's scope")
     assert ctx.reports is not None  # set by `site`
     counts = await ctx.reports.kpi_counts(start, end, queues=[q.queue] if q.queue else [],
-                                          interval=q.interval)  # fmt: skip
+                                          interval=q.interval,
+                                          where=card_conditions(who))  # fmt: skip
     total = kpi(counts.total)
     names = {o.interface: o.id for o in ctx.settings.operators}
+    inside = who.role is not Role.VIEWER
     hourly = []
     for b in counts.hours:
         staff = None
@@ -73,10 +83,12 @@ async def kpi_report(ctx: WebContext, call: Call) -> Any:
         "queue": q.queue, "sl_threshold_s": s.sl_threshold_s, "target_sl": s.target_sl,
         "total": kpi_dict(counts.total),
         "queues": [{"queue": name, **kpi_dict(c)} for name, c in sorted(counts.queues.items())],
+        "card_deadline_s": s.card_deadline_s,
         "operators": [
             {"operator": name, "interface": iface, "operator_id": names.get(iface), **kpi_dict(c)}
             for (name, iface), c in sorted(counts.operators.items())
-        ],
+        ] if inside else [],
+        "teams": team_rows(ctx, counts.operators, who.teams) if inside else [],
         "intervals": [{"start": _iso(b.start, s.timezone), **kpi_dict(b.counts)}
                       for b in counts.intervals],
         "hourly": hourly,
@@ -85,6 +97,31 @@ async def kpi_report(ctx: WebContext, call: Call) -> Any:
         q.format is None and "text/csv" in call.request.headers.get("Accept", "")
     )
     return _csv(report) if wants_csv else report
+
+
+def team_counts(
+    ctx: WebContext, by_interface: dict[str, Counts], only: frozenset[str] | None = None
+) -> dict[str, Counts]:
+    """Per team (`teams:`), its operators' counts summed (`only`: these teams)."""
+    iface = {o.id: o.interface for o in ctx.settings.operators}
+    out: dict[str, Counts] = {}
+    for team in ctx.settings.teams:
+        if only is not None and team.name not in only:
+            continue
+        total = Counts()
+        for op in dict.fromkeys(team.operators):
+            total = add(total, by_interface.get(iface.get(op, ""), Counts()))
+        out[team.name] = total
+    return out
+
+
+def team_rows(ctx: WebContext, operators: dict[tuple[str, str], Counts],
+              only: frozenset[str] | None) -> list[dict[str, Any]]:  # fmt: skip
+    by_interface: dict[str, Counts] = {}
+    for (_, iface), c in operators.items():
+        by_interface[iface] = add(by_interface.get(iface, Counts()), c)
+    return [{"team": name, **kpi_dict(c)}
+            for name, c in team_counts(ctx, by_interface, only).items()]
 
 
 def _csv(report: dict[str, Any]) -> web.Response:
@@ -101,6 +138,8 @@ def _csv(report: dict[str, Any]) -> web.Response:
         row("queue", r["queue"], report["from"], r)
     for r in report["operators"]:
         row("operator", r["operator_id"] or r["interface"], report["from"], r)
+    for r in report["teams"]:
+        row("team", r["team"], report["from"], r)
     for r in report["intervals"]:
         row(report["interval"], "", r["start"], r)
     for r in report["hourly"]:
@@ -114,7 +153,9 @@ def endpoints(ctx: WebContext) -> list[Endpoint]:
     return [
         Endpoint("GET", "/api/v1/reports/kpi", "SL, ASA, AAR, CSAT per queue/operator/interval, "
                  "hourly load and Erlang C staffing (JSON, or CSV with Accept: text/csv or "
-                 "?format=csv)", lambda c: kpi_report(ctx, c), STAFF, KpiQuery, csv=True),
+                 "?format=csv); card completion and after-call time per operator and team",
+                 lambda c: kpi_report(ctx, c), STAFF | {Role.VIEWER}, KpiQuery, csv=True,
+                 scope=Scoping.FILTERED),
     ]
 
 
@@ -123,7 +164,8 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
 
     def reports(s: Settings) -> Reports:
         return Reports(daemon.engine, sl_threshold_s=s.reports.sl_threshold_s,
-                       timezone=s.reports.timezone)  # fmt: skip
+                       timezone=s.reports.timezone,
+                       card_deadline_s=s.reports.card_deadline_s)  # fmt: skip
 
     def reconfigure(new: Settings) -> None:
         ctx.reports = reports(new)

@@ -9,6 +9,11 @@ Definitions (shared/DESIGN.md, "Definitions for the numbers"):
   T seconds is within the service level.
 - ASA = mean wait of answered calls. AAR = abandoned (not short) / (offered - short abandons).
 - Handled % = answered / offered. CSAT = share of ratings 4-5 among rated calls; also the mean.
+- After-call work: an answered call whose call has ended needs its card completed (topic and
+  resolution saved, `completed_at`). Card completion = cards completed within
+  `reports.card_deadline_s` of the call's end / answered calls that ended. After-call time
+  (ACW) = mean of completed_at - ended_at over completed cards (0 for a card completed during
+  the call).
 
 The SQL in `ccrouter.reports.store` produces `Counts`; `kpi()` turns them into ratios. A ratio
 whose denominator is zero is None ("no data"), never 0 or 1.
@@ -42,6 +47,17 @@ class Counts:
     satisfied: int = 0
     """Ratings of 4 or 5."""
     rating_sum: float = 0.0
+    to_complete: int = 0
+    """Answered calls that have ended: each needs its card completed."""
+    completed: int = 0
+    completed_in_deadline: int = 0
+    after_call_s: float = 0.0
+    """Sum of the after-call times of completed cards."""
+
+
+def add(a: Counts, b: Counts) -> Counts:
+    """The counts of both sets of calls (a team's: its operators' summed)."""
+    return Counts(*(getattr(a, f.name) + getattr(b, f.name) for f in dataclasses.fields(Counts)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +75,11 @@ class Kpi:
     csat: float | None
     csat_mean: float | None
     rated: int
+    card_completion: float | None
+    """Share of ended answered calls whose card was completed within the deadline."""
+    acw_s: float | None
+    """Mean after-call time (call end -> card completed)."""
+    cards_completed: int
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -80,6 +101,9 @@ def kpi(c: Counts) -> Kpi:
         csat=_ratio(c.satisfied, c.rated),
         csat_mean=_ratio(c.rating_sum, c.rated),
         rated=c.rated,
+        card_completion=_ratio(c.completed_in_deadline, c.to_complete),
+        acw_s=_ratio(c.after_call_s, c.completed),
+        cards_completed=c.completed,
     )
 
 
@@ -91,13 +115,16 @@ class CallFacts:
     wait_s: int | None = None
     talk_s: int | None = None
     csat: int | None = None
+    ended_at: float | None = None
+    completed_at: float | None = None
 
 
-def count(calls: Iterable[CallFacts], sl_threshold_s: int) -> Counts:
+def count(calls: Iterable[CallFacts], sl_threshold_s: int, card_deadline_s: int = 120) -> Counts:
     """The same counts as the SQL report, in Python (for tests and reference). Ratings count
     on offered calls only (the survey follows a queue call)."""
     offered = answered = in_sl = abandoned = short = talked = rated = satisfied = 0
-    wait = talk = rating_sum = 0.0
+    to_complete = completed = in_deadline = 0
+    wait = talk = rating_sum = after_call = 0.0
     for c in calls:
         if c.outcome not in QUEUE_OUTCOMES:
             continue
@@ -114,12 +141,19 @@ def count(calls: Iterable[CallFacts], sl_threshold_s: int) -> Counts:
             if c.talk_s is not None:
                 talked += 1
                 talk += c.talk_s
+            if c.ended_at is not None:
+                to_complete += 1
+                if c.completed_at is not None:
+                    acw = max(0.0, c.completed_at - c.ended_at)
+                    completed += 1
+                    after_call += acw
+                    in_deadline += acw <= card_deadline_s
         elif c.outcome == "abandoned":
             abandoned += 1
         elif c.outcome == "short_abandon":
             short += 1
     return Counts(offered, answered, in_sl, abandoned, short, wait, talk, talked, rated,
-                  satisfied, rating_sum)
+                  satisfied, rating_sum, to_complete, completed, in_deadline, after_call)
 
 
 # --- Erlang C -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.db.tables import cards
-from ccrouter.reports.model import QUEUE_OUTCOMES, Counts, kpi_dict
+from ccrouter.reports.model import QUEUE_OUTCOMES, Counts, add, kpi_dict
 
 Interval = Literal["hour", "day"]
 WIDTH_S: Final[dict[str, int]] = {"hour": 3600, "day": 86400}
@@ -52,10 +52,13 @@ def local_midnight(timezone: str, now: float) -> float:
     return day.timestamp()
 
 
-def _columns(sl_threshold_s: int) -> list[Any]:
+def _columns(sl_threshold_s: int, card_deadline_s: int) -> list[Any]:
     c = cards.c
     answered = c.outcome == "answered"
     talked = sa.and_(answered, c.talk_s.is_not(None))
+    ended = sa.and_(answered, c.ended_at.is_not(None))
+    done = sa.and_(ended, c.completed_at.is_not(None))
+    acw = sa.case((c.completed_at > c.ended_at, c.completed_at - c.ended_at), else_=0.0)
 
     def n(cond: Any) -> Any:
         return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
@@ -76,6 +79,10 @@ def _columns(sl_threshold_s: int) -> list[Any]:
         sa.func.count(c.csat).label("rated"),
         n(c.csat >= 4).label("satisfied"),
         sa.func.coalesce(sa.func.sum(c.csat), 0).label("rating_sum"),
+        n(ended).label("to_complete"),
+        n(done).label("completed"),
+        n(sa.and_(done, acw <= card_deadline_s)).label("completed_in_deadline"),
+        total(done, acw).label("after_call_s"),
     ]
 
 
@@ -93,6 +100,10 @@ def _counts(row: Any) -> Counts:
         rated=int(m["rated"]),
         satisfied=int(m["satisfied"]),
         rating_sum=float(m["rating_sum"]),
+        to_complete=int(m["to_complete"]),
+        completed=int(m["completed"]),
+        completed_in_deadline=int(m["completed_in_deadline"]),
+        after_call_s=float(m["after_call_s"]),
     )
 
 
@@ -106,10 +117,12 @@ def _floor_for(dialect: str) -> Any:
 
 
 class Reports:
-    def __init__(self, engine: AsyncEngine, *, sl_threshold_s: int, timezone: str) -> None:
+    def __init__(self, engine: AsyncEngine, *, sl_threshold_s: int, timezone: str,
+                 card_deadline_s: int = 120) -> None:  # fmt: skip
         self._engine = engine
         self._t = sl_threshold_s
         self._tz = timezone
+        self._deadline = card_deadline_s
 
     def _where(self, start: float, end: float, queues: Sequence[str]) -> list[Any]:
         c = cards.c
@@ -123,7 +136,7 @@ class Reports:
     ) -> dict[str, Counts]:
         """Counts per queue for calls started in [start, end)."""
         q = (
-            sa.select(cards.c.queue, *_columns(self._t))
+            sa.select(cards.c.queue, *_columns(self._t, self._deadline))
             .where(*self._where(start, end, queues))
             .group_by(cards.c.queue)
         )
@@ -136,11 +149,40 @@ class Reports:
         counts = await self.per_queue(local_midnight(self._tz, now), now)
         return {q: kpi_dict(c) for q, c in counts.items()}
 
+    async def today_by_interface(self, now: float) -> dict[str, Counts]:
+        """Per operator interface, the counts of the calls they answered since local midnight
+        (the wallboard's team figures)."""
+        c = cards.c
+        q = (
+            sa.select(c.interface, *_columns(self._t, self._deadline))
+            .where(*self._where(local_midnight(self._tz, now), now, ()), c.outcome == "answered")
+            .group_by(c.interface)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return {str(r.interface): _counts(r) for r in rows if r.interface}
+
+    async def today_by_team(
+        self, now: float, teams: Mapping[str, Sequence[str]]
+    ) -> dict[str, dict[str, Any]]:
+        """Per team (name -> its operators' interfaces), today's KPIs of the calls they
+        answered, as JSON-ready dicts."""
+        by_iface = await self.today_by_interface(now)
+        out: dict[str, dict[str, Any]] = {}
+        for name, interfaces in teams.items():
+            total = Counts()
+            for iface in dict.fromkeys(interfaces):
+                total = add(total, by_iface.get(iface, Counts()))
+            out[name] = kpi_dict(total)
+        return out
+
     async def kpi_counts(
-        self, start: float, end: float, *, queues: Sequence[str] = (), interval: Interval = "hour"
+        self, start: float, end: float, *, queues: Sequence[str] = (), interval: Interval = "hour",
+        where: Sequence[Any] = (),
     ) -> KpiCounts:
-        where = self._where(start, end, queues)
-        cols = _columns(self._t)
+        """`where`: more conditions on the cards (a token's scope)."""
+        where = [*self._where(start, end, queues), *where]
+        cols = _columns(self._t, self._deadline)
         offset = utc_offset_s(self._tz, start)
 
         floor = _floor_for(self._engine.dialect.name)

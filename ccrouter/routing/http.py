@@ -18,10 +18,11 @@ from ccrouter.web.api import (
     Call,
     Endpoint,
     Input,
+    Scoping,
     bad_request,
 )
-from ccrouter.web.auth import Role
 from ccrouter.web.context import WebContext
+from ccrouter.web.scope import may_act_on
 
 if TYPE_CHECKING:
     from ccrouter.runtime import Daemon
@@ -65,8 +66,9 @@ class Operators:
         op_id = call.path["operator"]
         if op_id not in self.service.ids:
             raise ApiError(404, f"no operator {op_id!r}")
-        if call.who.role is Role.OPERATOR and call.who.operator != op_id:
-            raise ApiError(403, "operators may see and change only themselves")
+        if not may_act_on(call.who, operator=op_id):
+            raise ApiError(403, "operators may see and change only themselves, team "
+                           "supervisors only their teams' operators")
         return op_id
 
     def _live(self) -> dict[str, Any]:
@@ -75,7 +77,8 @@ class Operators:
 
     async def list(self, call: Call) -> Any:
         live = self._live()
-        return [_op_view(op, live) for op in (await self.service.states()).values()]
+        return [_op_view(op, live) for op in (await self.service.states()).values()
+                if may_act_on(call.who, operator=op.id)]  # fmt: skip
 
     async def get(self, call: Call) -> Any:
         return _op_view(await self.service.state(self._own(call)), self._live())
@@ -112,8 +115,8 @@ def endpoints(ctx: WebContext) -> list[Endpoint]:
     o = Operators(ctx)
     op = {"operator": "operator id (config operators[].id)"}
     return [
-        Endpoint("GET", "/api/v1/operators", "Operators: login/pause, skills, live state",
-                 o.list, STAFF),
+        Endpoint("GET", "/api/v1/operators", "Operators: login/pause, skills, live state "
+                 "(team supervisors: their teams')", o.list, STAFF, scope=Scoping.FILTERED),
         Endpoint("GET", "/api/v1/operators/{operator}", "One operator (operators: themselves)",
                  o.get, ALL_ROLES, path_params=op),
         Endpoint("POST", "/api/v1/operators/{operator}/state", "Log in/out, pause/unpause "

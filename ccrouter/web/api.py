@@ -1,7 +1,8 @@
 """The endpoint table: one `Endpoint` per route, with its roles and its input models.
 
 The table is the single source of the aiohttp routes *and* the OpenAPI document, so the two
-cannot drift. Every request goes through `_dispatch`: token -> 401, role -> 403, query and body
+cannot drift. Every request goes through `make_handler`: token -> 401, role -> 403, the scope
+guard (a scoped token and the path's `{operator}` / `{number}`: 403 / 404), query and body
 validated by pydantic -> 400 naming the field, then the handler. Handlers raise `ApiError`
 for 403/404/409 and return a JSON-able value or a StreamResponse.
 """
@@ -11,19 +12,48 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Final
 
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ccrouter.config import Settings
 from ccrouter.web.auth import Principal, Role, TokenStore
+from ccrouter.web.scope import principal
 
 log = structlog.get_logger(__name__)
 
-ALL_ROLES: Final = frozenset(Role)
+ALL_ROLES: Final = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN})
+"""The centre's roles. Outside viewers are let in only where an endpoint names them."""
+READERS: Final = ALL_ROLES | {Role.VIEWER}
+"""The centre's roles and outside viewers (read-only endpoints of scoped data)."""
 STAFF: Final = frozenset({Role.SUPERVISOR, Role.ADMIN})
 ADMIN: Final = frozenset({Role.ADMIN})
+
+
+class Scoping(StrEnum):
+    """How an endpoint applies a token's scope (stated in the OpenAPI document, `x-scope`)."""
+
+    NONE = "none"
+    """Not limited by a scope (queue-level figures, incidents, callbacks, the token itself)."""
+    OPERATOR = "operator"
+    """The path's `{operator}` must be in a team supervisor's teams (else 403)."""
+    CARD = "card"
+    """The path's card must be in the token's scope (else 404, as for no card)."""
+    FILTERED = "filtered"
+    """The answer holds only what is in the token's scope."""
+
+
+SCOPE_TEXT: Final = {
+    Scoping.NONE: "not limited by a token's scope",
+    Scoping.OPERATOR: "team supervisors: only their teams' operators (else 403)",
+    Scoping.CARD: "team supervisors: cards their teams' operators took; viewers: cards of "
+    "their product lines / targets (else 404)",
+    Scoping.FILTERED: "team supervisors: only their teams' operators, calls and cards; "
+    "viewers: only their product lines / targets",
+}
 TOKEN_QUERY: Final = "access_token"
 """Query parameter carrying the token where a header cannot be set (EventSource)."""
 MAX_BODY: Final = 64 * 1024
@@ -84,9 +114,26 @@ class Endpoint:
     """Also answers text/csv (Accept header or ?format=csv)."""
     path_params: Mapping[str, str] = field(default_factory=dict)
     """Path parameter -> description."""
+    scope: Scoping | None = None
+    """How a token's scope applies; default: CARD with a `{number}` in the path, OPERATOR
+    with an `{operator}`, else NONE."""
+
+    @property
+    def scoping(self) -> Scoping:
+        if self.scope is not None:
+            return self.scope
+        if "{number}" in self.path:
+            return Scoping.CARD
+        return Scoping.OPERATOR if "{operator}" in self.path else Scoping.NONE
 
 
 Principals = Callable[[str], Awaitable[Principal | None]]
+Guard = Callable[["Endpoint", Principal, Mapping[str, str]], Awaitable[None]]
+"""Raises ApiError when a scoped principal may not touch the path's operator or card."""
+
+
+async def no_guard(ep: Endpoint, who: Principal, path: Mapping[str, str]) -> None:
+    return None
 
 
 def error_response(status: int, message: str, field: str | None = None) -> web.Response:
@@ -148,7 +195,7 @@ async def _body(request: web.Request, model: type[Input]) -> Input:
 
 
 def make_handler(
-    ep: Endpoint, principal_for: Principals
+    ep: Endpoint, principal_for: Principals, guard: Guard = no_guard
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
@@ -159,6 +206,8 @@ def make_handler(
                 return error_response(401, msg)
             if who.role not in ep.roles:
                 return error_response(403, f"role {who.role} may not {ep.method} {ep.path}")
+            if who.scoped:
+                await guard(ep, who, request.match_info)
             query: Input | None = None
             if ep.query is not None:
                 try:
@@ -179,22 +228,22 @@ def make_handler(
     return handle
 
 
-def add_routes(app: web.Application, endpoints: Sequence[Endpoint], who: Principals) -> None:
+def add_routes(app: web.Application, endpoints: Sequence[Endpoint], who: Principals,
+               guard: Guard = no_guard) -> None:  # fmt: skip
     for ep in endpoints:
-        app.router.add_route(ep.method, ep.path, make_handler(ep, who))
+        app.router.add_route(ep.method, ep.path, make_handler(ep, who, guard))
 
 
 class Auth:
-    """Token -> Principal, with the operator's interface and the role's masking."""
+    """Token -> Principal: the operator's interface, the role's masking, the token's scope
+    resolved against the current config (teams and their operators)."""
 
-    def __init__(
-        self, tokens: TokenStore, interfaces: Mapping[str, str], masked: Sequence[str]
-    ) -> None:
-        self._tokens, self._interfaces, self._masked = tokens, interfaces, set(masked)
+    def __init__(self, tokens: TokenStore, settings: Settings) -> None:
+        self._tokens, self._settings = tokens, settings
 
-    def reconfigure(self, interfaces: Mapping[str, str], masked: Sequence[str]) -> None:
-        """After a config reload: operators' interfaces and the masked roles."""
-        self._interfaces, self._masked = interfaces, set(masked)
+    def reconfigure(self, settings: Settings) -> None:
+        """After a config reload: operators, teams and the masked roles."""
+        self._settings = settings
 
     async def __call__(self, token: str) -> Principal | None:
         if len(token) > 200:
@@ -202,14 +251,8 @@ class Auth:
         info = await self._tokens.lookup(token)
         if info is None:
             return None
-        return Principal(
-            token_id=info.id,
-            name=info.name,
-            role=info.role,
-            operator=info.operator,
-            interface=self._interfaces.get(info.operator or ""),
-            mask_numbers=info.role.value in self._masked,
-        )
+        s = self._settings
+        return principal(info, s, s.http.mask_numbers_for)
 
 
 @web.middleware

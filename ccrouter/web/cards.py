@@ -1,12 +1,16 @@
 """Cards: search with paging, one card with its linked cards, topic/resolution/notes edits.
 
-Operators see and edit only the cards of calls they took (card `interface` = theirs); an edit
-goes through the card writer like every other card write, then is read back.
+Operators see and edit only the cards of calls they took (card `interface` = theirs), team
+supervisors the cards their teams' operators took, viewers (read-only) the cards of their
+lines (`ccrouter.web.scope`); an edit goes through the card writer like every other card
+write, then is read back. The first edit that leaves both topic and resolution filled stamps
+`completed_at` (after-call work: the KPIs compare it with the call's end).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -14,9 +18,19 @@ from pydantic import Field, model_validator
 
 from ccrouter.calls.model.cards import CardWrite, Outcome
 from ccrouter.db.tables import cards
-from ccrouter.web.api import ALL_ROLES, ApiError, Call, Endpoint, Input, bad_request
+from ccrouter.web.api import (
+    ALL_ROLES,
+    READERS,
+    ApiError,
+    Call,
+    Endpoint,
+    Input,
+    Scoping,
+    bad_request,
+)
 from ccrouter.web.auth import Role
-from ccrouter.web.context import WebContext, card_out
+from ccrouter.web.context import WebContext
+from ccrouter.web.scope import card_conditions, card_view, may_act_on
 
 _TEXT = r"^[^\x00]*$"
 _EMAIL = r"^$|^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
@@ -60,9 +74,7 @@ class CardPatch(Input):
 def _search(ctx: WebContext, call: Call) -> tuple[list[Any], Any]:
     q: CardQuery = call.query
     c = cards.c
-    where: list[Any] = []
-    if call.who.role is Role.OPERATOR:
-        where.append(c.interface == (call.who.interface or "\0none"))
+    where: list[Any] = card_conditions(call.who)
     if q.number:
         where.append(c.number == q.number)
     if q.caller:
@@ -103,7 +115,7 @@ async def search_cards(ctx: WebContext, call: Call) -> dict[str, Any]:
         total = (await conn.execute(sa.select(sa.func.count()).select_from(cards).where(*where)))
         n = int(total.scalar_one())
         rows = (await conn.execute(page)).all()
-    items = [card_out(dict(r._mapping), call.who.mask_numbers) for r in rows]
+    items = [card_view(call.who, dict(r._mapping)) for r in rows]
     nxt = q.offset + len(items)
     return {"items": items, "total": n, "limit": q.limit, "offset": q.offset,
             "next_offset": nxt if nxt < n else None}
@@ -117,15 +129,16 @@ def _number(call: Call) -> str:
 
 
 async def own_card(ctx: WebContext, call: Call) -> dict[str, Any]:
-    """The card of the path's `{number}` (404), one of the operator's own calls (403)."""
+    """The card of the path's `{number}` (404), one of the operator's own calls (403), in a
+    scoped token's scope (404, as for no card)."""
     await ctx.app.writer.flush()
     card = await ctx.app.store.get(_number(call))
     if card is None:
         raise ApiError(404, f"no card {call.path['number']}")
-    if call.who.role is Role.OPERATOR and (
-        not call.who.interface or card.get("interface") != call.who.interface
-    ):
-        raise ApiError(403, "operators see only the cards of their own calls")
+    if not may_act_on(call.who, card=card):
+        if call.who.role is Role.OPERATOR:
+            raise ApiError(403, "operators see only the cards of their own calls")
+        raise ApiError(404, f"no card {call.path['number']}")
     return card
 
 
@@ -143,30 +156,41 @@ async def linked_cards(ctx: WebContext, card: dict[str, Any]) -> list[dict[str, 
 
 async def get_card(ctx: WebContext, call: Call) -> dict[str, Any]:
     card = await own_card(ctx, call)
-    linked = await linked_cards(ctx, card)
-    return {"card": card_out(card, call.who.mask_numbers),
-            "linked": [card_out(x, call.who.mask_numbers) for x in linked]}
+    linked = [x for x in await linked_cards(ctx, card) if may_act_on(call.who, card=x)]
+    return {"card": card_view(call.who, card),
+            "linked": [card_view(call.who, x) for x in linked]}
+
+
+def completes(card: dict[str, Any], fields: dict[str, Any]) -> bool:
+    """Does this edit complete the card (topic and resolution both filled, the first time)?"""
+    if card.get("completed_at") is not None or not {"topic", "resolution"} & set(fields):
+        return False
+    after = {**card, **fields}
+    return bool((after.get("topic") or "").strip() and (after.get("resolution") or "").strip())
 
 
 async def patch_card(ctx: WebContext, call: Call) -> dict[str, Any]:
-    await own_card(ctx, call)
+    before = await own_card(ctx, call)
     body: CardPatch = call.body
-    fields = {k: getattr(body, k) for k in body.model_fields_set}
+    fields: dict[str, Any] = {k: getattr(body, k) for k in body.model_fields_set}
+    if completes(before, fields):
+        fields["completed_at"] = time.time()
     number = _number(call)
     ctx.app.writer.submit(CardWrite(number, fields))
     await ctx.app.writer.flush()
     card = await ctx.app.store.get(number)
     assert card is not None
-    return {"card": card_out(card, call.who.mask_numbers)}
+    return {"card": card_view(call.who, card)}
 
 
 def endpoints(ctx: WebContext) -> list[Endpoint]:
     num = {"number": "card number"}
     return [
         Endpoint("GET", "/api/v1/cards", "Search cards (newest first, paged); operators get "
-                 "their own", lambda c: search_cards(ctx, c), ALL_ROLES, CardQuery),
+                 "their own", lambda c: search_cards(ctx, c), READERS, CardQuery,
+                 scope=Scoping.FILTERED),
         Endpoint("GET", "/api/v1/cards/{number}", "One card with its linked cards",
-                 lambda c: get_card(ctx, c), ALL_ROLES, path_params=num),
+                 lambda c: get_card(ctx, c), READERS, path_params=num),
         Endpoint("PATCH", "/api/v1/cards/{number}", "Fill topic, resolution, notes, caller e-mail",
                  lambda c: patch_card(ctx, c), ALL_ROLES, body=CardPatch,
                  path_params=num),

@@ -1,6 +1,8 @@
 """`ccrouter token create|list|revoke`: API tokens in the config's database.
 
     ccrouter token create --role supervisor --name wallboard-2nd-floor
+    ccrouter token create --role supervisor --team cards-a --name aziz
+    ccrouter token create --role viewer --product wallet --name wallet-unit [--personal-data]
     ccrouter token create --role operator --operator op1001 --name dilnoza
     ccrouter token list
     ccrouter token revoke 3
@@ -19,7 +21,7 @@ from typing import Any
 
 from ccrouter.cli_support import database, run_command, settings_or_none
 from ccrouter.config import Settings
-from ccrouter.web.auth import Role, TokenStore
+from ccrouter.web.auth import Role, TokenScope, TokenStore, scope_problem
 
 
 def add_parser(sub: Any, config_help: str) -> None:
@@ -31,6 +33,14 @@ def add_parser(sub: Any, config_help: str) -> None:
     c.add_argument("--name", required=True, help="who or what uses it (shown by list)")
     c.add_argument("--operator", default=None, metavar="ID",
                    help="operators[].id from the config (required for --role operator)")
+    c.add_argument("--team", action="append", default=[], metavar="NAME",
+                   help="supervisor: scope the token to this team (teams[].name; repeatable)")
+    c.add_argument("--product", action="append", default=[], metavar="LINE",
+                   help="viewer: a product line it sees (repeatable)")
+    c.add_argument("--target", action="append", default=[], metavar="TARGET",
+                   help="viewer: a target it sees (repeatable)")
+    c.add_argument("--personal-data", action="store_true",
+                   help="viewer: show callers' numbers, names and e-mails (default: masked)")
     tsub.add_parser("list", help="list tokens (never their secrets)")
     r = tsub.add_parser("revoke", help="revoke a token by its id")
     r.add_argument("id", type=int)
@@ -50,7 +60,21 @@ def _check(settings: Settings, args: argparse.Namespace) -> str | None:
             return f"--operator: unknown operator {args.operator!r}; declared: {', '.join(ids)}"
     elif args.operator:
         return f"--operator: only operator tokens are tied to an operator, not {args.role}"
-    return None
+    declared = {"--team": [t.name for t in settings.teams], "--product": list(settings.products),
+                "--target": [t.name for t in settings.targets]}  # fmt: skip
+    for flag, given in (("--team", args.team), ("--product", args.product),
+                        ("--target", args.target)):  # fmt: skip
+        for name in given:
+            if name not in declared[flag]:
+                known = ", ".join(declared[flag]) or "(none)"
+                return f"{flag}: unknown {flag[2:]} {name!r}; declared: {known}"
+    problem = scope_problem(Role(args.role), args.operator, _scope(args))
+    return f"--role {args.role}: {problem}" if problem else None
+
+
+def _scope(args: argparse.Namespace) -> TokenScope:
+    return TokenScope(tuple(dict.fromkeys(args.team)), tuple(dict.fromkeys(args.product)),
+                      tuple(dict.fromkeys(args.target)), args.personal_data)  # fmt: skip
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -60,16 +84,20 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         store = TokenStore(engine)
         if args.token_command == "create":
             token, token_id = await retry_locked(
-                lambda: store.create(args.name.strip(), Role(args.role), args.operator),
+                lambda: store.create(args.name.strip(), Role(args.role), args.operator,
+                                     _scope(args)),
                 what="creating the token")  # fmt: skip
-            print(f"token {token_id} ({args.role}) created; it is shown only now:")
+            scope = _scope(args).describe()
+            print(f"token {token_id} ({args.role}{'' if scope == '-' else ', ' + scope}) "
+                  "created; it is shown only now:")
             print(token)
             return 0
         if args.token_command == "list":
             for t in await store.list():
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.created_at))
                 state = "revoked" if t.revoked_at else "active"
-                print(f"{t.id}\t{t.role}\t{t.operator or '-'}\t{t.name}\t{when}\t{state}")
+                print(f"{t.id}\t{t.role}\t{t.operator or '-'}\t{t.name}\t{when}"
+                      f"\t{t.scope.describe()}\t{state}")
             return 0
         if await retry_locked(lambda: store.revoke(args.id), what=f"revoking token {args.id}"):
             print(f"token {args.id} revoked")

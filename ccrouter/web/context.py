@@ -34,8 +34,14 @@ class KpiView(Protocol):
 
     async def kpi_counts(
         self, start: float, end: float, *, queues: Sequence[str] = (),
-        interval: Literal["hour", "day"] = "hour",
+        interval: Literal["hour", "day"] = "hour", where: Sequence[Any] = (),
     ) -> Any: ...
+
+    async def today_by_team(
+        self, now: float, teams: Mapping[str, Sequence[str]]
+    ) -> dict[str, dict[str, Any]]:
+        """Per team (name -> its operators' interfaces), today's KPIs as JSON-ready dicts."""
+        ...
 
 
 class AlertsView(Protocol):
@@ -60,6 +66,9 @@ class WebContext:
     """The alerts' webhook sender runs (a reload that adds a webhook URL needs a restart)."""
     reload_hooks: list[Callable[[Settings], None]] = field(default_factory=list)
     """Called with the new settings after an admin config reload."""
+    team_boards: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Wallboard topic -> teams, for every team wallboard ever asked for (published while
+    someone watches it)."""
     self_authenticated: list[tuple[str, str, str, Any]] = field(default_factory=list)
     """(method, path, summary, aiohttp handler) of routes that take no token because they
     check the caller themselves (the helpdesk's signed status webhook)."""

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from ccrouter.calls.model.cards import CARD_FIELDS
 from ccrouter.calls.model.live import LiveCall
+from ccrouter.config import Settings
 from ccrouter.db.dialect import insert_for
 from ccrouter.db.tables import meta
 from ccrouter.pbx import events as ev
@@ -30,9 +31,10 @@ from ccrouter.pbx.agi.server import ListenError, Script
 from ccrouter.pbx.agi.session import AgiSession
 from ccrouter.pbx.ami.translate import member_from_status_item
 from ccrouter.web import cards, live_routes
-from ccrouter.web.api import Auth, Endpoint, add_routes, errors_middleware
+from ccrouter.web.api import Auth, Endpoint, add_routes, dumps, errors_middleware
 from ccrouter.web.auth import Role, TokenStore
 from ccrouter.web.context import WebContext, card_out
+from ccrouter.web.guard import scope_guard
 from ccrouter.web.live import LATENCY_BUCKETS, Histogram, LiveModel
 from ccrouter.web.metrics import CONTENT_TYPE, AppCollector, registry, render
 from ccrouter.web.openapi import document
@@ -79,6 +81,9 @@ class WebFeature:
         self.ctx: WebContext | None = None
         self._pops: asyncio.Queue[tuple[str, str, str, dict[str, Any]]] = asyncio.Queue(1000)
         self._kpi_today: dict[str, dict[str, Any]] = {}
+        self._kpi_teams: dict[str, dict[str, Any]] = {}
+        self._on_call: dict[str, tuple[str, dict[str, Any]]] = {}
+        """Operator id -> the card of the call they are connected to (for the "ended" pop)."""
         self._operators_json = OperatorsJson()
         self.endpoints: list[Endpoint] = []
         self.web_app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
@@ -99,12 +104,10 @@ class WebFeature:
         env_path = os.environ.get(CONFIG_ENV)
         path = self.config_path or (Path(env_path) if env_path else None)
         self.endpoints.append(reload_endpoint(Reloader(ctx, path)))
-        auth = Auth(TokenStore(app.engine), {o.id: o.interface for o in s.operators},
-                    s.http.mask_numbers_for)
-        ctx.reload_hooks.append(lambda new: auth.reconfigure(
-            {o.id: o.interface for o in new.operators}, new.http.mask_numbers_for))
+        auth = Auth(TokenStore(app.engine), s)
+        ctx.reload_hooks.append(auth.reconfigure)
         web_app = self.web_app
-        add_routes(web_app, self.endpoints, auth)
+        add_routes(web_app, self.endpoints, auth, scope_guard(ctx))
         reg = registry(AppCollector(ctx, latency, self._callback_depth))
         signed = [(m, p, summary) for m, p, summary, _ in ctx.self_authenticated]
         openapi = document(self.endpoints, [*PUBLIC, *signed])
@@ -171,8 +174,17 @@ class WebFeature:
             call = ctx.app.tracker.book.find(uniqueid=e.chan.uniqueid, linkedid=e.chan.linkedid)
             if op is not None and call is not None:
                 phase = "ringing" if isinstance(e, ev.AgentRinging) else "connected"
+                live = live_card_fields(call)
+                if phase == "connected":
+                    self._on_call[op.id] = (call.card, live)
                 with contextlib.suppress(asyncio.QueueFull):
-                    self._pops.put_nowait((op.id, call.card, phase, live_card_fields(call)))
+                    self._pops.put_nowait((op.id, call.card, phase, live))
+        elif isinstance(e, ev.AgentFinished):
+            op = ctx.operator_by_interface(e.interface)
+            was = self._on_call.pop(op.id, None) if op is not None else None
+            if op is not None and was is not None:  # the page counts down to the deadline
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._pops.put_nowait((op.id, was[0], "ended", {**was[1], "ended_at": e.at}))
 
     async def _resync(self, ami: AmiClient) -> None:
         ctx = self.ctx
@@ -209,6 +221,7 @@ class WebFeature:
                 ctx.hub.publish(live_routes.operator_topic(op_id), "pop", {
                     "phase": phase, "card": card_out(card, masked),
                     "history": [card_out(c, masked) for c in history],
+                    "card_deadline_s": ctx.settings.reports.card_deadline_s,
                 }, retain=True)
             except Exception:
                 log.exception("screen_pop_failed", operator=op_id, card=number)
@@ -238,24 +251,28 @@ class WebFeature:
     async def _wallboard(self) -> None:
         ctx = self.ctx
         assert ctx is not None
-        seen: tuple[int, int, int] = (-1, -1, -1)
-        next_kpi = next_push = 0.0
+        seen: dict[str, tuple[int, int, int]] = {}
+        next_push: dict[str, float] = {}
+        next_kpi = 0.0
         while True:
             now = time.monotonic()
             if now >= next_kpi:
                 next_kpi = now + KPI_REFRESH_S
                 await self._refresh_kpi()
-            if not ctx.hub.subscribers(live_routes.WALLBOARD):
-                ctx.hub.forget(live_routes.WALLBOARD)  # nobody watches: build nothing
-                seen = (-1, -1, -1)
-            else:
+            boards: list[tuple[str, frozenset[str] | None]] = [
+                (live_routes.WALLBOARD, None), *ctx.team_boards.items()]
+            for topic, teams in boards:
+                if not ctx.hub.subscribers(topic):
+                    ctx.hub.forget(topic)  # nobody watches: build nothing
+                    seen.pop(topic, None)
+                    continue
                 alerts = len(ctx.alerts.active()) if ctx.alerts else 0
                 state = (ctx.live.version, len(ctx.app.tracker.book), alerts)
-                if state != seen or now >= next_push:
-                    seen, next_push = state, now + 2.0
+                if state != seen.get(topic) or now >= next_push.get(topic, 0.0):
+                    seen[topic], next_push[topic] = state, now + 2.0
                     masked = Role.SUPERVISOR.value in ctx.settings.http.mask_numbers_for
-                    ctx.hub.publish_text(live_routes.WALLBOARD, "snapshot",
-                                         self.snapshot_text(masked), retain=True)
+                    ctx.hub.publish_text(topic, "snapshot", self.snapshot_text(masked, teams),
+                                         retain=True)  # fmt: skip
             await asyncio.sleep(WALLBOARD_TICK_S)
 
     async def _refresh_kpi(self) -> None:
@@ -264,28 +281,50 @@ class WebFeature:
         if ctx.reports is None:
             return
         try:
-            self._kpi_today = await ctx.reports.today(time.time())
+            now = time.time()
+            self._kpi_today = await ctx.reports.today(now)
+            teams = team_interfaces(ctx.settings)
+            self._kpi_teams = await ctx.reports.today_by_team(now, teams) if teams else {}
         except Exception:
             log.exception("wallboard_kpi_failed")
 
-    def snapshot_text(self, masked: bool = False) -> str:
+    def snapshot_text(self, masked: bool = False, teams: frozenset[str] | None = None) -> str:
         """The wallboard snapshot as JSON text; the operators array comes from a cache that
-        rebuilds only the operators that changed."""
+        rebuilds only the operators that changed. `teams`: a team supervisor's wallboard (only
+        the teams' operators and their calls, and the teams' figures)."""
         ctx = self.ctx
         assert ctx is not None
         queues = []
-        keys = ("offered", "answered", "abandoned", "sl", "asa_s", "aar")
+        keys = ("offered", "answered", "abandoned", "sl", "asa_s", "aar", "card_completion",
+                "acw_s")  # fmt: skip
         for q in live_routes.queues(ctx):
             k = self._kpi_today.get(q["queue"], {})
             queues.append({**q, "today": {key: k.get(key) for key in keys}})
+        calls = live_routes.calls(ctx, masked=masked)
+        if teams is None:
+            ops_json = self._operators_json.text(ctx.live, ctx.settings.operators)
+            shown = self._kpi_teams
+        else:
+            members = [o for t in ctx.settings.teams if t.name in teams for o in t.operators]
+            ops = [o for o in ctx.settings.operators if o.id in set(members)]
+            configured = {o.interface: (o.id, o.name) for o in ops}
+            ops_json = dumps([dataclasses.asdict(ctx.live.operator(o.interface, configured))
+                              for o in ops])  # fmt: skip
+            names = {o.interface for o in ops} | {o.name for o in ops}
+            calls = [c for c in calls if c["operator"] in names or c["ringing"] in names]
+            shown = {k: v for k, v in self._kpi_teams.items() if k in teams}
         return splice({
             "at": time.time(),
             "ami_connected": ctx.app.ami.connected,
             "queues": queues,
-            "calls": live_routes.calls(ctx, masked=masked),
+            "calls": calls,
             "alerts": [dataclasses.asdict(a) for a in (ctx.alerts.active() if ctx.alerts else [])],
             "sl_threshold_s": ctx.settings.reports.sl_threshold_s,
-        }, {"operators": self._operators_json.text(ctx.live, ctx.settings.operators)})
+            "card_deadline_s": ctx.settings.reports.card_deadline_s,
+            "teams": [{"team": k, "today": {key: v.get(key) for key in keys}}
+                      for k, v in shown.items()],
+            "team_view": sorted(teams) if teams is not None else None,
+        }, {"operators": ops_json})
 
     async def _health(self) -> web.Response:
         ctx = self.ctx
@@ -308,6 +347,12 @@ class WebFeature:
             "card_queue_depth": w.queue_depth, "card_write_failures": w.failures,
         }
         return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+
+
+def team_interfaces(settings: Settings) -> dict[str, list[str]]:
+    """Team name -> its operators' interfaces."""
+    iface = {o.id: o.interface for o in settings.operators}
+    return {t.name: [iface[o] for o in t.operators if o in iface] for t in settings.teams}
 
 
 def live_card_fields(call: LiveCall) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ccrouter.web.api import TOKEN_QUERY, Endpoint
+from ccrouter.web.api import SCOPE_TEXT, TOKEN_QUERY, Endpoint
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -61,11 +61,15 @@ def _operation(ep: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
         "operationId": f"{ep.method.lower()}_{ep.path.strip('/').replace('/', '_')}"
         .replace("{", "").replace("}", ""),
         "x-roles": sorted(r.value for r in ep.roles),
+        "x-scope": {"kind": ep.scoping.value, "description": SCOPE_TEXT[ep.scoping]},
+        "description": f"Roles: {', '.join(sorted(r.value for r in ep.roles))}. "
+        f"Scope: {SCOPE_TEXT[ep.scoping]}.",
         "responses": {
             "200": ok,
             "400": {"description": "Bad input: `field` names it", "content": _json(_ERROR)},
             "401": {"description": "No or invalid token", "content": _json(_ERROR)},
-            "403": {"description": "Role not allowed", "content": _json(_ERROR)},
+            "403": {"description": "Role not allowed, or outside the token's scope",
+                    "content": _json(_ERROR)},
             "404": {"description": "Not found", "content": _json(_ERROR)},
         },
     }

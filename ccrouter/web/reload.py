@@ -4,9 +4,10 @@ and say what needs a restart.
 An invalid file changes nothing: the answer lists every error as `file:line: key: message`.
 Applied at once: operators (names, interfaces, configured skills — the web API, screen pops and
 any service that offers `reconfigure(settings)`), alerts (rules, thresholds), reports
-(SL threshold, timezone), http.mask_numbers_for / keepalive_s. Everything else is compared and
-listed under `restart_required` (sockets, database, the AGI/AMI links, log setup, and sections
-whose owners were built from the settings at start and offer no `reconfigure`).
+(SL threshold, timezone, card deadline), teams, http.mask_numbers_for / keepalive_s.
+Everything else is compared and listed under `restart_required` (sockets, database, the
+AGI/AMI links, log setup, and sections whose owners were built from the settings at start and
+offer no `reconfigure`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 WEB_APPLIED: Final = frozenset({"operators", "alerts", "reports", "http.mask_numbers_for",
-                                "http.keepalive_s"})
+                                "http.keepalive_s", "teams"})
 """Sections (dotted) the web feature applies itself."""
 SERVICES: Final = ("router", "operators", "membership", "callbacks")
 """App attributes whose service is asked to `reconfigure(settings)` when it offers it."""

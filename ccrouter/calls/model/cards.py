@@ -134,6 +134,7 @@ CARD_FIELDS: Final = frozenset(
         "ticket_url",
         "ticket_status",  # pending/open/in_progress/resolved/failed
         "node",  # the Asterisk node the call ran on (asterisk.node / asterisk.nodes[].name)
+        "completed_at",  # after-call work: when topic and resolution were first both saved
     }
 )
 
