@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz soak clean
+.PHONY: demo test lint bench fuzz soak cluster-fault clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ fuzz: $(STAMP)  ## every fuzz property with 10 000 generated cases (FUZZ_EXAMPLE
 
 soak: $(STAMP)  ## the simulator at 50 calls/s against ccrouter for DURATION seconds (default 3600)
 	$(BIN)/python -m bench.soak --duration $(or $(DURATION),3600)
+
+cluster-fault: $(STAMP)  ## 2 nodes, 3 instances, PostgreSQL: SIGKILL the lease holders at 50 calls/s for 60 s (RATE=, DURATION=)
+	CCROUTER_CLUSTER_RATE=$(or $(RATE),50) CCROUTER_CLUSTER_S=$(or $(DURATION),60) \
+		$(BIN)/pytest -p no:cacheprovider -q -s -o log_cli=false tests/test_cluster_fault.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

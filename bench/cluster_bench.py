@@ -41,7 +41,7 @@ async def measure(kills: int = 20, progress: Any = None) -> dict[str, Any]:
                 "cluster": {"lease_s": LEASE_S, "instances": [
                     {"name": n, "host": "127.0.0.1", "agi_port": free_ports(1), "http_port": 0}
                     for n in ("a", "b")]},
-                "database": {"url": url}, "alerts": {"rules": []},
+                "database": {"url": url}, "alerts": {"rules": []}, "teams": [],
             })  # fmt: skip
             settings = as_instance(load_settings(cfg, environ={}), "a")
             (sim,) = await start_sims(settings)

@@ -44,7 +44,8 @@ def free_ports(count: int) -> int:
 
 
 def cluster_settings(db_url: str, ami_ports: Sequence[int], agi_ports: Sequence[int], *,
-                     lease_s: float = 1.0, **routing: Any) -> Settings:  # fmt: skip
+                     lease_s: float = 1.0, http_ports: Sequence[int] = (),
+                     **routing: Any) -> Settings:  # fmt: skip
     """The worked example's routing (every operator logged in) on nodes n1..nK, the first
     half of the operators on n1, the rest spread over the others; instances i1..iM."""
     base = routing_settings(**routing)
@@ -56,7 +57,9 @@ def cluster_settings(db_url: str, ami_ports: Sequence[int], agi_ports: Sequence[
              for n, p in zip(names, ami_ports, strict=True)]  # fmt: skip
     ops = [op.model_copy(update={"logged_in": True, "node": names[k % len(names)]})
            for k, op in enumerate(base.operators)]  # fmt: skip
-    instances = [InstanceSettings(name=f"i{k + 1}", host="127.0.0.1", agi_port=p, http_port=0)
+    http = list(http_ports) or [0] * len(agi_ports)
+    instances = [InstanceSettings(name=f"i{k + 1}", host="127.0.0.1", agi_port=p,
+                                  http_port=http[k])
                  for k, p in enumerate(agi_ports)]  # fmt: skip
     return base.model_copy(update={
         "operators": ops,
@@ -64,6 +67,7 @@ def cluster_settings(db_url: str, ami_ports: Sequence[int], agi_ports: Sequence[
         "cluster": ClusterSettings(instances=instances, lease_s=lease_s),
         "database": base.database.model_copy(update={"url": db_url, "commit_window_ms": 10}),
         "http": base.http.model_copy(update={"host": "127.0.0.1", "port": 0}),
+        "teams": [],
     })  # fmt: skip
 
 

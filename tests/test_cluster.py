@@ -9,12 +9,14 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
 import sqlalchemy as sa
 
 from ccrouter.db.engine import make_engine
 from ccrouter.dialplan import VAR_CARD
 from ccrouter.routing.state import OperatorService, OperatorStore
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller
+from ccrouter.web.auth import Role, TokenStore
 from tests.cluster_stack import (
     Running,
     as_instance,
@@ -133,4 +135,57 @@ async def test_operator_changes_reach_the_node_holder_at_once_by_notify(pg_url: 
     finally:
         await run.close()
         await sim.close()
+        await engine.dispose()
+
+
+async def test_every_nodes_site_shows_the_whole_cluster_live_and_reports_by_node(
+    pg_url: str,
+) -> None:
+    """Node n1's wallboard API shows n2's calls, queues and operators (published by n2's
+    holder through the database), each marked with its node; the KPI report filters by node."""
+    http = free_ports(2)
+    settings = cluster_settings(pg_url, [free_ports(1), free_ports(1)], [free_ports(2)],
+                                http_ports=[http])  # fmt: skip
+    sims = await start_sims(settings, talk_time_s=120)  # 3 s real: still up when we look
+    by_node = dict(zip(("n1", "n2"), sims, strict=True))
+    run = Running(as_instance(settings, "i1"))
+    engine = make_engine(pg_url)
+    try:
+        await wait_until(lambda: membership_in_step(run, by_node), 15, "both nodes served")
+        secret, _ = await TokenStore(engine).create("sup", Role.SUPERVISOR)
+        auth = {"Authorization": f"Bearer {secret}"}
+        on_n2 = by_node["n2"].place_call(SimCaller("79002000001", dialled=WALLET))
+        on_n1 = [by_node["n1"].place_call(SimCaller(f"7900100000{k}", dialled=WALLET))
+                 for k in range(2)]  # fmt: skip
+        await wait_until(lambda: on_n2.operator != "", 10, "the n2 call answered")
+        n1_site = f"http://127.0.0.1:{http}"  # node n1 is the instance's first: http_port + 0
+
+        async def get(path: str) -> Any:
+            async with aiohttp.ClientSession(headers=auth) as s, s.get(n1_site + path) as r:
+                return r.status, await r.json()
+
+        async def seen_from_n1() -> bool:
+            _, rows = await get("/api/v1/live/calls")
+            return any(r["node"] == "n2" and r["card"] == on_n2.variables.get(VAR_CARD)
+                       for r in rows)  # fmt: skip
+
+        async with asyncio.timeout(10):
+            while not await seen_from_n1():
+                await asyncio.sleep(0.2)
+        status, queues = await get("/api/v1/live/queues")
+        assert status == 200 and {q["node"] for q in queues} == {"n1", "n2"}
+        _, ops = await get("/api/v1/live/operators")
+        n2_ops = {o.interface for o in settings.operators if o.node == "n2"}
+        assert {o["interface"] for o in ops if o["node"] == "n2"} == n2_ops
+        await answered([on_n2, *on_n1])
+        await asyncio.sleep(0.5)  # the cards' last writes
+        for node, offered in (("n1", 2), ("n2", 1)):
+            status, report = await get(f"/api/v1/reports/kpi?node={node}")
+            assert status == 200 and report["total"]["offered"] == offered, report["total"]
+        status, error = await get("/api/v1/reports/kpi?node=n9")
+        assert status == 400 and "unknown node 'n9'" in str(error)
+    finally:
+        await run.close()
+        for sim in sims:
+            await sim.close()
         await engine.dispose()

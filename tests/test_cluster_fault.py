@@ -75,6 +75,7 @@ def cluster_config(tmp_path: Path, pg_url: str) -> Path:
         "callbacks": {"pace_s": 0.0, "retry_backoff_s": [0.5], "poll_s": 0.3,
                       "ring_timeout_s": 10, "max_live_wait_s": 600.0},
         "alerts": {"rules": []},
+        "teams": [],
     }  # fmt: skip
     return write_config(tmp_path, ami_port=1, db_path=tmp_path / "unused.db",
                         overrides=overrides)  # fmt: skip

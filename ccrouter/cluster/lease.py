@@ -9,20 +9,12 @@ from the database server, so instances' clocks never matter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.db.dialect import insert_for
+from ccrouter.db.dialect import db_now, insert_for
 from ccrouter.db.tables import leases
-
-
-def db_now(conn: Any) -> Any:
-    """The database server's clock as epoch seconds."""
-    if conn.dialect.name == "postgresql":
-        return sa.func.extract("epoch", sa.func.clock_timestamp())
-    return (sa.func.julianday("now") - 2440587.5) * 86400.0
 
 
 @dataclass(frozen=True, slots=True)

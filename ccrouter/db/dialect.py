@@ -27,7 +27,14 @@ def least(a: Any, b: Any) -> Any:
     return sa.case((a <= b, a), else_=b)
 
 
-__all__ = ["discard_if_broken", "insert_for", "is_broken_connection", "least"]
+def db_now(conn: Any) -> Any:
+    """The database server's clock as epoch seconds (so instances' clocks never matter)."""
+    if conn.dialect.name == "postgresql":
+        return sa.func.extract("epoch", sa.func.clock_timestamp())
+    return (sa.func.julianday("now") - 2440587.5) * 86400.0
+
+
+__all__ = ["db_now", "discard_if_broken", "insert_for", "is_broken_connection", "least"]
 
 
 def is_broken_connection(error: BaseException) -> bool:

@@ -319,3 +319,14 @@ leases: Final = sa.Table(
     sa.Column("acquired_at", EPOCH, nullable=False),
 )
 """One row per Asterisk node of a cluster: which ccrouter instance serves it, until when."""
+
+live_nodes: Final = sa.Table(
+    "live_nodes",
+    metadata,
+    sa.Column("node", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("payload", JsonText, nullable=False),  # {"queues": [...], "operators": [...], ...}
+    sa.Column("updated_at", EPOCH, nullable=False),  # the database's clock
+)
+"""What each node's lease holder shows live (published every second): every instance's
+wallboard and live endpoints show the whole cluster."""

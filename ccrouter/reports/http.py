@@ -13,10 +13,13 @@ import time
 import zoneinfo
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+import sqlalchemy as sa
 from aiohttp import web
 from pydantic import Field
 
 from ccrouter.config import Settings
+from ccrouter.config.asterisk import NODE_NAME
+from ccrouter.db.tables import cards
 from ccrouter.reports.model import Counts, Kpi, add, agents_needed, kpi, kpi_dict
 from ccrouter.reports.store import Reports, local_midnight
 from ccrouter.web.api import STAFF, ApiError, Call, Endpoint, Input, Scoping, bad_request
@@ -40,6 +43,8 @@ class KpiQuery(Input):
     queue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,80}$")
     interval: Literal["hour", "day"] = "hour"
     format: Literal["json", "csv"] | None = None
+    node: str | None = Field(default=None, pattern=NODE_NAME,
+                             description="with several Asterisk nodes: only this node's calls")
 
 
 def _iso(ts: float, tz: str) -> str:
@@ -58,6 +63,14 @@ async def kpi_report(ctx: WebContext, call: Call) -> Any:
         raise bad_request("to", "to: the period is limited to 366 days")
     if q.queue and q.queue not in ctx.queue_names():
         raise bad_request("queue", f"queue: unknown queue {q.queue!r}")
+    where = [*card_conditions(call.who)]
+    if q.node is not None:
+        nodes = ctx.settings.asterisk.names()
+        if q.node not in nodes:
+            raise bad_request("node", f"node: unknown node {q.node!r}; "
+                                      f"declared: {', '.join(nodes)}")
+        mine = cards.c.node == q.node  # cards from before cards named a node: the first's
+        where.append(sa.or_(mine, cards.c.node.is_(None)) if q.node == nodes[0] else mine)
     who = call.who
     queues = visible_queues(who, ctx.settings)
     if q.queue and queues is not None and q.queue not in queues:
@@ -65,7 +78,7 @@ async def kpi_report(ctx: WebContext, call: Call) -> Any:
     assert ctx.reports is not None  # set by `site`
     counts = await ctx.reports.kpi_counts(start, end, queues=[q.queue] if q.queue else [],
                                           interval=q.interval,
-                                          where=card_conditions(who))  # fmt: skip
+                                          where=where)  # fmt: skip
     total = kpi(counts.total)
     names = {o.interface: o.id for o in ctx.settings.operators}
     inside = who.role is not Role.VIEWER
@@ -80,7 +93,8 @@ async def kpi_report(ctx: WebContext, call: Call) -> Any:
                        "staffing": staff})
     report = {
         "from": _iso(start, s.timezone), "to": _iso(end, s.timezone), "interval": q.interval,
-        "queue": q.queue, "sl_threshold_s": s.sl_threshold_s, "target_sl": s.target_sl,
+        "queue": q.queue, "node": q.node, "sl_threshold_s": s.sl_threshold_s,
+        "target_sl": s.target_sl,
         "total": kpi_dict(counts.total),
         "queues": [{"queue": name, **kpi_dict(c)} for name, c in sorted(counts.queues.items())],
         "card_deadline_s": s.card_deadline_s,

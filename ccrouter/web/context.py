@@ -69,6 +69,8 @@ class WebContext:
     team_boards: dict[str, frozenset[str]] = field(default_factory=dict)
     """Wallboard topic -> teams, for every team wallboard ever asked for (published while
     someone watches it)."""
+    cluster_live: Any = None
+    """With several nodes: `web.cluster_live.ClusterLive` (the other nodes' live rows)."""
     self_authenticated: list[tuple[str, str, str, Any]] = field(default_factory=list)
     """(method, path, summary, aiohttp handler) of routes that take no token because they
     check the caller themselves (the helpdesk's signed status webhook)."""

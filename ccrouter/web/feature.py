@@ -33,6 +33,7 @@ from ccrouter.pbx.ami.translate import member_from_status_item
 from ccrouter.web import cards, live_routes
 from ccrouter.web.api import Auth, Endpoint, add_routes, dumps, errors_middleware
 from ccrouter.web.auth import Role, TokenStore
+from ccrouter.web.cluster_live import ClusterLive
 from ccrouter.web.context import WebContext, card_out
 from ccrouter.web.guard import scope_guard
 from ccrouter.web.live import LATENCY_BUCKETS, Histogram, LiveModel
@@ -147,6 +148,10 @@ class WebFeature:
         self.address = await self._listen(runner, s.http.host, s.http.port)
         app.spawn("web_screen_pop", self._screen_pop())
         app.spawn("web_wallboard", self._wallboard())
+        if s.cluster.enabled:  # every node's live rows on every node's site
+            live = ClusterLive(app.engine, s.asterisk.node, s.cluster.instance)
+            ctx.cluster_live = live
+            app.spawn("web_cluster_live", live.run(lambda: live_routes.snapshot(ctx)))
         log.info("http_listening", host=self.address[0], port=self.address[1])
 
     @staticmethod
@@ -303,6 +308,9 @@ class WebFeature:
         calls = live_routes.calls(ctx, masked=masked)
         if teams is None:
             ops_json = self._operators_json.text(ctx.live, ctx.settings.operators)
+            if ctx.cluster_live is not None and ctx.cluster_live.others:  # the other nodes'
+                others = dumps(ctx.cluster_live.rows("operators"))
+                ops_json = ops_json[:-1] + ("," if ops_json != "[]" else "") + others[1:]
             shown = self._kpi_teams
         else:
             members = [o for t in ctx.settings.teams if t.name in teams for o in t.operators]
@@ -316,6 +324,7 @@ class WebFeature:
         return splice({
             "at": time.time(),
             "ami_connected": ctx.app.ami.connected,
+            "nodes": len(ctx.settings.asterisk.names()),
             "queues": queues,
             "calls": calls,
             "alerts": [dataclasses.asdict(a) for a in (ctx.alerts.active() if ctx.alerts else [])],

@@ -36,25 +36,42 @@ def team_names(ctx: WebContext, who: Principal) -> set[str]:
     return out
 
 
-def queues(ctx: WebContext) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(v) for v in ctx.live.queues(time.time())]
+def _cluster(ctx: WebContext, kind: str, own: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """This node's rows, each with its node; with several nodes, the others' after them."""
+    node = ctx.settings.asterisk.node
+    rows = [{**r, "node": node} for r in own]
+    return rows if ctx.cluster_live is None else rows + ctx.cluster_live.rows(kind)
 
 
-def operators(ctx: WebContext) -> list[dict[str, Any]]:
+def queues(ctx: WebContext, *, local: bool = False) -> list[dict[str, Any]]:
+    own = [dataclasses.asdict(v) for v in ctx.live.queues(time.time())]
+    return own if local else _cluster(ctx, "queues", own)
+
+
+def operators(ctx: WebContext, *, local: bool = False) -> list[dict[str, Any]]:
     configured = {o.interface: (o.id, o.name) for o in ctx.settings.operators}
-    return [dataclasses.asdict(v) for v in ctx.live.operators(configured)]
+    own = [dataclasses.asdict(v) for v in ctx.live.operators(configured)]
+    return own if local else _cluster(ctx, "operators", own)
 
 
-def calls(ctx: WebContext, *, masked: bool = False) -> list[dict[str, Any]]:
+def calls(ctx: WebContext, *, masked: bool = False, local: bool = False) -> list[dict[str, Any]]:
+    """Calls in progress (`local`: this node's only, unmasked when not `masked`)."""
     now = time.time()
-    out = []
+    own = []
     for v in ctx.app.tracker.book.views():
         row = dataclasses.asdict(v)
         row["duration_s"] = round(now - v.started_at, 1)
-        if masked:
-            row["caller_num"] = mask_number(v.caller_num)
-        out.append(row)
+        own.append(row)
+    out = own if local else _cluster(ctx, "calls", own)
+    if masked:
+        out = [{**r, "caller_num": mask_number(r["caller_num"])} for r in out]
     return out
+
+
+def snapshot(ctx: WebContext) -> dict[str, list[dict[str, Any]]]:
+    """This node's live rows, as the other nodes show them (`web.cluster_live`)."""
+    return {"queues": queues(ctx, local=True), "operators": operators(ctx, local=True),
+            "calls": calls(ctx, local=True)}  # fmt: skip
 
 
 def _own_calls(ctx: WebContext, call: Call) -> list[Any]:

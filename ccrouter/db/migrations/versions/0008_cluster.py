@@ -1,4 +1,5 @@
-"""Cluster: the node of every card and callback attempt, and one lease row per node.
+"""Cluster: the node of every card and callback attempt, one lease row and one live row per
+node.
 
 Revision ID: 0008
 Revises: 0007
@@ -35,9 +36,18 @@ def upgrade() -> None:
         sa.Column("acquired_at", EPOCH, nullable=False),
         sa.PrimaryKeyConstraint("node", name="pk_leases"),
     )
+    op.create_table(
+        "live_nodes",
+        sa.Column("node", sa.Text(), nullable=False),
+        sa.Column("holder", sa.Text(), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("updated_at", EPOCH, nullable=False),
+        sa.PrimaryKeyConstraint("node", name="pk_live_nodes"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("live_nodes")
     op.drop_table("leases")
     with op.batch_alter_table("callback_attempts") as batch:
         batch.drop_column("node")
