@@ -206,3 +206,55 @@ async def test_sigkill_lease_holders_under_load(tmp_path: Path, pg_url: str) -> 
     print(f"\ncluster fault: {len(placed)} calls, {len(told)} cards told, "
           f"{len(requests)} callback requests, {len(attempts)} attempts, moves {moves}")
 
+
+
+async def test_a_callback_leg_in_flight_is_adopted_by_the_next_holder_not_dialled_again(
+    tmp_path: Path, pg_url: str,
+) -> None:
+    """The customer's phone rings (an Originate of instance A's attempt) when A is SIGKILLed:
+    the next holder finds the leg's channel at its resync and adopts the attempt; the customer
+    picks up, is put through, and was dialled once."""
+    cfg = write_config(tmp_path, ami_port=1, db_path=tmp_path / "unused.db", overrides={
+        "asterisk": {"nodes": [{"name": "n1", "ami": {"port": free_ports(1)}}]},
+        "cluster": {"lease_s": LEASE_S, "instances": [
+            {"name": n, "host": "127.0.0.1", "agi_port": free_ports(1), "http_port": 0}
+            for n in ("a", "b")]},
+        "database": {"url": pg_url}, "alerts": {"rules": []}, "teams": [],
+        "operators": [{"id": "op2001", "name": "Only", "interface": "PJSIP/2001",
+                       "logged_in": True, "skills": {"ru": 90, "wallet": 90, "general": 70}}],
+        "calls": {"short_abandon_s": 0}, "routing": {"state_poll_s": 0.2},
+        "callbacks": {"pace_s": 0.0, "retry_backoff_s": [0.5], "poll_s": 0.3,
+                      "ring_timeout_s": 60, "max_live_wait_s": 600.0},
+    })  # fmt: skip
+    settings = as_instance(load_settings(cfg, environ={}), "a")
+    (sim,) = await start_sims(settings, time_scale=TIME_SCALE, talk_time_s=20)
+    engine = make_engine(pg_url)
+    operators = OperatorService(settings, OperatorStore(engine))
+    number = "79005550001"
+    sim.add_customer(SimCustomer(number, answer="on_cue", patience_s=600))
+    try:
+        async with Daemon.start(cfg, env={"CCROUTER_INSTANCE": "a"}) as a:
+            await a.wait_log("ami_resynced", timeout=30)
+            async with Daemon.start(cfg, env={"CCROUTER_INSTANCE": "b"}) as b:
+                await b.wait_log("cluster_instance_started")
+                await operators.pause("op2001", "busy", by="test")  # nobody free: it waits
+                await asyncio.sleep(1.0)
+                call = sim.place_call(SimCaller(number, dialled=WALLET, patience_s=20))
+                assert await asyncio.wait_for(call.finished, 20) == "abandoned"
+                await operators.unpause("op2001", by="test")  # free: A dials the customer
+                await a.wait_log("callback_dialing", timeout=15)
+                await wait_until(lambda: any(number in o.channel for o in sim.originated), 10,
+                                 "the customer's phone rings")  # fmt: skip
+                a.kill()
+                adopted = await b.wait_log("callback_attempt_adopted", timeout=30)
+                assert sim.pick_up(number), "the customer's phone stopped ringing"
+                ended = await b.wait_log("callback_attempt_ended", timeout=30)
+                assert (ended["result"], ended["state"]) == ("connected", "done"), ended
+                assert b.events("callback_dialing") == []  # adopted, never dialled again
+    finally:
+        await sim.close()
+        await engine.dispose()
+    assert len([o for o in sim.originated if number in o.channel]) == 1
+    (attempt,) = await rows(pg_url, "SELECT state, node FROM callback_attempts")
+    assert attempt.node == "n1" and attempt.state not in ("dialing", "answered"), attempt
+    assert adopted["attempt"] == 1
