@@ -119,6 +119,35 @@ async def test_active_alerts_survive_a_restart_without_a_second_notice(db_url: s
         await engine.dispose()
 
 
+async def test_each_nodes_holder_keeps_its_own_alerts(db_url: str) -> None:
+    """Two nodes' holders on one database: each fires its node's alert once, under its own key
+    (`n1/down`), and a restart of one restores only its own, never the other node's."""
+    engine = make_engine(db_url)
+    await migrate(engine)
+
+    async def no_sl(start: float, end: float, queues: Sequence[str]) -> dict[str, Counts]:
+        return {}
+
+    settings = AlertSettings(rules=[rule(name="down", kind="ami_down", threshold=1)])
+    source = FakeSource()
+    source.down_since = 0.0
+    try:
+        n1 = AlertService(settings, engine, source, no_sl, clock=lambda: 100.0, node="n1")
+        n2 = AlertService(settings, engine, source, no_sl, clock=lambda: 100.0, node="n2")
+        for svc in (n1, n2):
+            await svc.load()
+            (notice,) = await svc.evaluate_once()
+            assert notice.state == "fired"
+        assert [a.key for a in n1.active()] == ["n1/down"]
+        assert n2.active()[0].message.endswith("(node n2)")
+        again = AlertService(settings, engine, source, no_sl, clock=lambda: 200.0, node="n2")
+        await again.load()
+        assert [a.key for a in again.active()] == ["n2/down"]
+        assert await again.evaluate_once() == []  # still down: no second notice
+    finally:
+        await engine.dispose()
+
+
 @contextlib.asynccontextmanager
 async def webhook(fail_first: int) -> AsyncIterator[tuple[str, list[dict[str, Any]], list[int]]]:
     received: list[dict[str, Any]] = []

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ccrouter.alerts.service import AlertService, LiveSource
+from ccrouter.db.tables import cards_of_node
 from ccrouter.web.api import STAFF, Call, Endpoint
 from ccrouter.web.context import WebContext
 
@@ -35,8 +37,16 @@ def live_source(daemon: Daemon, ctx: WebContext) -> LiveSource:
 async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
     s = ctx.settings
     if s.alerts.rules and ctx.reports is not None:
-        alerts = AlertService(s.alerts, daemon.engine, live_source(daemon, ctx),
-                              ctx.reports.per_queue, timezone=s.reports.timezone)  # fmt: skip
+        reports = ctx.reports
+        node = s.asterisk.node if s.cluster.enabled else None
+        # With several nodes: this node's alerts, from its live state and its calls' SL.
+        mine = [] if node is None else [cards_of_node(node, first=s.asterisk.owns_unnamed)]
+
+        async def sl_counts(start: float, end: float, queues: Sequence[str]) -> Any:
+            return await reports.per_queue(start, end, queues, where=mine)
+
+        alerts = AlertService(s.alerts, daemon.engine, live_source(daemon, ctx), sl_counts,
+                              timezone=s.reports.timezone, node=node)  # fmt: skip
         await alerts.load()
         ctx.alerts = alerts
         daemon.spawn("alerts", alerts.run())

@@ -88,12 +88,16 @@ def _firing(rule: AlertRule, obs: Observation) -> Iterable[tuple[str | None, str
             yield None, f"{n} callback requests waiting (limit {rule.threshold:g})", float(n)
 
 
-def evaluate(rules: Sequence[AlertRule], obs: Observation) -> dict[str, Alert]:
-    """Every alert firing for these observations, by key."""
+def evaluate(rules: Sequence[AlertRule], obs: Observation,
+             node: str | None = None) -> dict[str, Alert]:  # fmt: skip
+    """Every alert firing for these observations, by key. `node`: with several Asterisk
+    nodes, the observations are that node's, and its alerts say so (`n1/rule:queue`)."""
     out: dict[str, Alert] = {}
     for rule in rules:
         for queue, message, value in _firing(rule, obs):
             key = f"{rule.name}:{queue}" if queue else rule.name
+            if node is not None:
+                key, message = f"{node}/{key}", f"{message} (node {node})"
             out[key] = Alert(key, rule.name, rule.kind, queue, message, value, obs.at)
     return out
 

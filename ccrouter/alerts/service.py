@@ -66,7 +66,11 @@ class AlertService:
         *,
         timezone: str = "UTC",
         clock: Callable[[], float] = time.time,
+        node: str | None = None,
     ) -> None:
+        """`node`: with several Asterisk nodes, the node whose holder runs this (its alerts
+        carry it; another node's are its holder's)."""
+        self._node = node
         self._s = settings
         self._engine = engine
         self._source = source
@@ -92,6 +96,8 @@ class AlertService:
     async def load(self) -> None:
         """Restore the alerts that were active when ccrouter stopped."""
         q = sa.select(alert_state).where(alert_state.c.active.is_(True))
+        if self._node is not None:
+            q = q.where(alert_state.c.key.startswith(f"{self._node}/", autoescape=True))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         names = {r.name for r in self._s.rules}
@@ -125,7 +131,7 @@ class AlertService:
 
     async def evaluate_once(self) -> list[Notice]:
         obs = await self.observe()
-        notices = self._book.update(evaluate(self._s.rules, obs), obs.at)
+        notices = self._book.update(evaluate(self._s.rules, obs, self._node), obs.at)
         if notices:
             await self._persist(notices)
         for n in notices:

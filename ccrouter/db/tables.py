@@ -105,6 +105,13 @@ cards: Final = sa.Table(
     sa.Index("ix_cards_ticket_status", "ticket_status"),
 )
 
+def cards_of_node(node: str, *, first: bool) -> Any:
+    """The condition for the cards of one Asterisk node; those written before cards named
+    their node count as the first node's (`first`)."""
+    mine = cards.c.node == node
+    return sa.or_(mine, cards.c.node.is_(None)) if first else mine
+
+
 meta: Final = sa.Table(
     "meta",
     metadata,

@@ -13,13 +13,12 @@ import time
 import zoneinfo
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-import sqlalchemy as sa
 from aiohttp import web
 from pydantic import Field
 
 from ccrouter.config import Settings
 from ccrouter.config.asterisk import NODE_NAME
-from ccrouter.db.tables import cards
+from ccrouter.db.tables import cards_of_node
 from ccrouter.reports.model import Counts, Kpi, add, agents_needed, kpi, kpi_dict
 from ccrouter.reports.store import Reports, local_midnight
 from ccrouter.web.api import STAFF, ApiError, Call, Endpoint, Input, Scoping, bad_request
@@ -69,8 +68,7 @@ async def kpi_report(ctx: WebContext, call: Call) -> Any:
         if q.node not in nodes:
             raise bad_request("node", f"node: unknown node {q.node!r}; "
                                       f"declared: {', '.join(nodes)}")
-        mine = cards.c.node == q.node  # cards from before cards named a node: the first's
-        where.append(sa.or_(mine, cards.c.node.is_(None)) if q.node == nodes[0] else mine)
+        where.append(cards_of_node(q.node, first=q.node == nodes[0]))
     who = call.who
     queues = visible_queues(who, ctx.settings)
     if q.queue and queues is not None and q.queue not in queues:

@@ -132,12 +132,12 @@ class Reports:
         return where
 
     async def per_queue(
-        self, start: float, end: float, queues: Sequence[str] = ()
+        self, start: float, end: float, queues: Sequence[str] = (), where: Sequence[Any] = ()
     ) -> dict[str, Counts]:
-        """Counts per queue for calls started in [start, end)."""
+        """Counts per queue for calls started in [start, end) (`where`: more conditions)."""
         q = (
             sa.select(cards.c.queue, *_columns(self._t, self._deadline))
-            .where(*self._where(start, end, queues))
+            .where(*self._where(start, end, queues), *where)
             .group_by(cards.c.queue)
         )
         async with self._engine.connect() as conn:

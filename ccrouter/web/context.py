@@ -25,7 +25,7 @@ class KpiView(Protocol):
     """The reports feature's KPIs, as the wallboard and the alerts read them."""
 
     async def per_queue(
-        self, start: float, end: float, queues: Sequence[str] = ()
+        self, start: float, end: float, queues: Sequence[str] = (), where: Sequence[Any] = ()
     ) -> Mapping[str, Any]: ...
 
     async def today(self, now: float) -> dict[str, dict[str, Any]]:
