@@ -86,8 +86,13 @@ def default_site_parts() -> Sequence[SitePart]:
 class App:
     """The running daemon. Owns every background task: `stop()` cancels and awaits them."""
 
-    def __init__(self, settings: Settings, features: Sequence[Feature] | None = None) -> None:
+    def __init__(self, settings: Settings, features: Sequence[Feature] | None = None, *,
+                 migrated: bool = False) -> None:  # fmt: skip
+        """`migrated`: the database is known to be at the head revision (a cluster instance
+        migrates once for all its nodes: alembic's work would stall the other nodes' lease
+        renewals in this process)."""
         self.settings = settings
+        self._migrated = migrated
         self._features = default_features() if features is None else features
         self._tasks: list[asyncio.Task[None]] = []
         self.failed = asyncio.Event()
@@ -149,7 +154,8 @@ class App:
         url = self.settings.database.url
         try:
             self.engine = make_engine(url)
-            await migrate(self.engine)
+            if not self._migrated:
+                await migrate(self.engine)
             self.store = CardStore(self.engine)
             self.numbers = await CardNumbers.open(self.engine)
         except DBAPIError as exc:

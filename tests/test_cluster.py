@@ -18,6 +18,7 @@ from ccrouter.routing.state import OperatorService, OperatorStore
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller
 from ccrouter.web.auth import Role, TokenStore
 from tests.cluster_stack import (
+    CuttableProxy,
     Running,
     as_instance,
     cluster_settings,
@@ -189,3 +190,49 @@ async def test_every_nodes_site_shows_the_whole_cluster_live_and_reports_by_node
         for sim in sims:
             await sim.close()
         await engine.dispose()
+
+
+async def test_a_holder_cut_off_from_the_database_stops_before_another_takes_over(
+    pg_url: str,
+) -> None:
+    """Instance i1 reaches PostgreSQL through a proxy that is then cut (a partition): it cannot
+    renew, stops serving the node by itself (after 0.5 x lease_s), and only then — when its
+    row has expired — i2 takes the node. At no moment are both logged in to the node's AMI."""
+    settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1), free_ports(1)],
+                                lease_s=2.0)  # fmt: skip
+    (sim,) = await start_sims(settings)
+    pg_port = int(pg_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = CuttableProxy(pg_port)
+    await proxy.start()
+    via_proxy = settings.database.model_copy(update={
+        "url": pg_url.replace(f":{pg_port}/", f":{proxy.port}/")})  # fmt: skip
+    first = Running(as_instance(settings.model_copy(update={"database": via_proxy}), "i1"))
+    second: Running | None = None
+    try:
+        await wait_until(lambda: first.serving() == {"n1"} and sim.ami_logged_in == 1, 15,
+                         "i1 serves n1")  # fmt: skip
+        second = Running(as_instance(settings, "i2"))
+        await wait_until(lambda: second is not None and len(second.instance.slots) == 1, 10,
+                         "i2 standing by")  # fmt: skip
+        await asyncio.sleep(0.5)
+        logged_in: list[int] = []
+        taken_s = None
+        cut_at = time.monotonic()
+        await proxy.cut()
+        while time.monotonic() - cut_at < 10.0 and not (second.serving() and
+                                                        sim.ami_logged_in == 1):  # fmt: skip
+            logged_in.append(sim.ami_logged_in)
+            if taken_s is None and second.instance.slots[0].term is not None:
+                taken_s = time.monotonic() - cut_at
+            await asyncio.sleep(0.01)
+        assert second.serving() == {"n1"}, "i2 never took the node"
+        assert first.serving() == set()
+        assert max(logged_in) == 1, "two instances were logged in to one node at once"
+        assert 0 in logged_in  # i1 left before i2 came
+        assert taken_s is not None  # (how soon is the bench's figure: `make bench`, cluster)
+    finally:
+        if second is not None:
+            await second.close()
+        await first.close()
+        await proxy.cut()
+        await sim.close()

@@ -33,11 +33,16 @@ log = structlog.get_logger(__name__)
 AppFactory = Callable[[Settings], App]
 
 
+def node_app(settings: Settings) -> App:
+    """A node's daemon; the instance migrated the database before any node started."""
+    return App(settings, migrated=True)
+
+
 class NodeSlot:
     """This instance's seat for one node: holds its lease and runs its daemon while it does."""
 
     def __init__(self, settings: Settings, node: str, store: LeaseStore,
-                 make_app: AppFactory = App) -> None:  # fmt: skip
+                 make_app: AppFactory = node_app) -> None:  # fmt: skip
         self._settings = node_settings(settings, node)
         self.node = node
         self._store = store
@@ -138,7 +143,7 @@ async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
 class ClusterInstance:
     """This process in the cluster: one `NodeSlot` per node it may serve."""
 
-    def __init__(self, settings: Settings, make_app: AppFactory = App) -> None:
+    def __init__(self, settings: Settings, make_app: AppFactory = node_app) -> None:
         self._settings = settings
         self._make_app = make_app
         self.slots: list[NodeSlot] = []
