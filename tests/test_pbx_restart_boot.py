@@ -116,7 +116,7 @@ async def test_a_restart_that_boots_keeps_the_connection_and_resyncs_at_fully_bo
         assert loop.time() - st.sim.booted_at < 1.0, "members back within 1 s of FullyBooted"
         await wait_until(lambda: len(book) == 0, 3, "vanished calls closed")
         assert st.app.ami.connects == connects + 1, "no reconnect beyond the restart's own"
-        assert st.app.ami.pbx_ready
+        await wait_until(lambda: st.app.ami.pbx_ready, 3, "every resync hook done")
         rows = {r["uniqueid"]: r for r in await st.cards()}
         for call in calls:
             assert rows[call.uniqueid]["close_reason"] == "lost_on_pbx_restart"
