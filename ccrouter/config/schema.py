@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ccrouter.config.helpdesk import HelpdeskSettings, MailSettings
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
+from ccrouter.config.qc import QcSettings
 from ccrouter.config.recordings import RecordingSettings
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
@@ -345,6 +346,7 @@ class Settings(_Model):
     helpdesk: HelpdeskSettings = HelpdeskSettings()
     mail: MailSettings = MailSettings()
     recordings: RecordingSettings = RecordingSettings()
+    qc: QcSettings = QcSettings()
 
     @model_validator(mode="before")
     @classmethod
