@@ -107,12 +107,16 @@ async def test_grades_on_a_card_by_role_and_the_report(tmp_path: Path) -> None:
         status, body = await ws.call("GET", f"/api/v1/cards/{card}/grades", "op2")
         assert status == 403
 
-        status, body = await ws.call("GET", "/api/v1/qc/operators/op1001/grades", "sup")
+        status, body = await ws.call("GET", "/api/v1/qc/grades?operator=op1001", "sup")
         assert status == 200 and [g["score"] for g in body["grades"]] == [25.0, 100.0]
-        status, body = await ws.call("GET", "/api/v1/qc/operators/op1001/grades?limit=1", "op1")
+        status, body = await ws.call("GET", "/api/v1/qc/grades?operator=op1001&limit=1", "op1")
         assert status == 200 and len(body["grades"]) == 1
-        status, _ = await ws.call("GET", "/api/v1/qc/operators/op1001/grades", "op2")
+        status, _ = await ws.call("GET", "/api/v1/qc/grades?operator=op1001", "op2")
         assert status == 403
+        status, body = await ws.call("GET", "/api/v1/qc/grades", "op2")  # their own: none
+        assert status == 200 and (body["operator"], body["grades"]) == ("op1002", [])
+        status, body = await ws.call("GET", "/api/v1/qc/grades", "sup")  # everyone's, limit 2
+        assert status == 200 and len(body["grades"]) == 2
 
         status, rep = await ws.call("GET", "/api/v1/reports/qc?interval=month", "sup")
         assert status == 200, rep

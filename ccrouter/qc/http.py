@@ -64,14 +64,17 @@ class QcQuery(Input):
 
 
 class LastQuery(Input):
+    operator: str | None = Field(default=None, min_length=1, max_length=100,
+                                 description="operator id (config operators[].id); default: "
+                                 "an operator's own, staff: every operator's")
     limit: int | None = Field(default=None, ge=1, le=50,
                               description="how many (default: qc.last_grades)")
 
 
-def _number(call: Call, name: str = "number") -> str:
-    number = call.path[name]
+def _number(call: Call) -> str:
+    number = call.path["number"]
     if not number.isascii() or not number.isdigit() or len(number) > 20:
-        raise bad_request(name, f"{name}: a card number is digits only")
+        raise bad_request("number", "number: a card number is digits only")
     return number
 
 
@@ -115,7 +118,7 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
         return op.id if op is not None else (member or interface or "")
 
     async def listen(call: Call) -> Any:
-        number, body = _number(call, "card"), call.body
+        number, body = _number(call), call.body
         if spy is None:
             raise ApiError(409, "live listening is not running (the qc feature is off)")
         try:
@@ -171,14 +174,17 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
                 "grades": await store.grades_of_card(number)}
 
     async def last_grades(call: Call) -> Any:
-        op_id = call.path["operator"]
-        if ctx.operator(op_id) is None:
-            raise ApiError(404, f"no operator {op_id!r}")
-        if call.who.role is Role.OPERATOR and call.who.operator != op_id:
-            raise ApiError(403, "operators see their own grades only")
+        op_id = call.query.operator
+        if call.who.role is Role.OPERATOR:
+            op_id = op_id or call.who.operator
+            if op_id != call.who.operator:
+                raise ApiError(403, "operators see their own grades only")
+        if op_id is not None and ctx.operator(op_id) is None:
+            raise bad_request("operator", f"operator: unknown operator {op_id!r}")
         limit = call.query.limit or ctx.settings.qc.last_grades
-        rows = await store.grades(start=0.0, end=time.time() + 1, operators=[op_id],
-                                  limit=limit, newest_first=True)  # fmt: skip
+        rows = await store.grades(start=0.0, end=time.time() + 1,
+                                  operators=[op_id] if op_id else [], limit=limit,
+                                  newest_first=True)  # fmt: skip
         return {"operator": op_id, "grades": rows}
 
     async def checklist(call: Call) -> Any:
@@ -207,13 +213,12 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
             q.format is None and "text/csv" in call.request.headers.get("Accept", ""))
         return _csv(report) if wants_csv else report
 
-    card = {"card": "card number of a call in progress"}
+    live = {"number": "card number of a call in progress"}
     num = {"number": "card number"}
-    op = {"operator": "operator id (config operators[].id)"}
     return [
-        Endpoint("POST", "/api/v1/calls/{card}/spy", "Listen in on a call in progress from the "
+        Endpoint("POST", "/api/v1/calls/{number}/spy", "Listen in on a call in progress from the "
                  "supervisor's own phone (qc.spy.devices): listen, whisper or barge (ChanSpy); "
-                 "supervisors and admins", listen, ALL_ROLES, body=SpyBody, path_params=card),
+                 "supervisors and admins", listen, ALL_ROLES, body=SpyBody, path_params=live),
         Endpoint("GET", "/api/v1/cards/{number}/spy", "Who listened in on the card's call, how "
                  "and how long", spies, STAFF, path_params=num),
         Endpoint("POST", "/api/v1/cards/{number}/grades", "Grade the card's call against "
@@ -221,9 +226,8 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
                  ALL_ROLES, body=GradeBody, path_params=num),
         Endpoint("GET", "/api/v1/cards/{number}/grades", "The card's QC grades (operators: "
                  "their own calls)", card_grades, ALL_ROLES, path_params=num),
-        Endpoint("GET", "/api/v1/qc/operators/{operator}/grades", "An operator's latest QC "
-                 "grades (operators: their own)", last_grades, ALL_ROLES, LastQuery,
-                 path_params=op),
+        Endpoint("GET", "/api/v1/qc/grades", "The latest QC grades of an operator (operators: "
+                 "their own) or of everyone", last_grades, ALL_ROLES, LastQuery),
         Endpoint("GET", "/api/v1/qc/checklist", "The QC checklist and the listening modes",
                  checklist, ALL_ROLES),
         Endpoint("GET", "/api/v1/reports/qc", "QC grades per operator and period (day, week, "
