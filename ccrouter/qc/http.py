@@ -2,7 +2,8 @@
 listening sessions, QC grades on a card, an operator's last grades, and the QC report.
 
 Who may listen in and who may grade is decided by `ccrouter.qc.model.may_spy` / `may_grade`
-only; the endpoints take every role and ask those.
+only; the endpoints take every role and ask those. The `qc:` settings are those the daemon
+started with (a config reload lists `qc` under restart_required).
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def _csv(report: dict[str, Any]) -> web.Response:
 async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
     store = QcStore(daemon.engine)
     spy: SpyService | None = daemon.qc
+    qc_settings = daemon.settings.qc  # as started: a config reload lists `qc` as needing a restart
 
     async def card_of(number: str) -> dict[str, Any]:
         await daemon.writer.flush()
@@ -130,7 +132,7 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
         why = may_spy(call.who, operator_id(target.interface, target.operator))
         if why is not None:
             raise ApiError(403, why)
-        s = ctx.settings.qc.spy
+        s = qc_settings.spy
         device = s.devices.get(call.who.name)
         if device is None:
             raise ApiError(409, f"no phone to ring for {call.who.name!r}: add it to "
@@ -157,7 +159,7 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
         if card.get("answered_at") is None:
             raise ApiError(409, f"card {number}: the call was not answered (nothing to grade)")
         try:
-            g = grade(ctx.settings.qc.checklist, body.items)
+            g = grade(qc_settings.checklist, body.items)
         except GradeError as exc:
             raise bad_request(exc.field, str(exc)) from None
         return await store.add_grade(card=number, operator=op, interface=card.get("interface")
@@ -181,14 +183,14 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
                 raise ApiError(403, "operators see their own grades only")
         if op_id is not None and ctx.operator(op_id) is None:
             raise bad_request("operator", f"operator: unknown operator {op_id!r}")
-        limit = call.query.limit or ctx.settings.qc.last_grades
+        limit = call.query.limit or qc_settings.last_grades
         rows = await store.grades(start=0.0, end=time.time() + 1,
                                   operators=[op_id] if op_id else [], limit=limit,
                                   newest_first=True)  # fmt: skip
         return {"operator": op_id, "grades": rows}
 
     async def checklist(call: Call) -> Any:
-        return {"items": [i.model_dump() for i in ctx.settings.qc.checklist], "modes": MODES}
+        return {"items": [i.model_dump() for i in qc_settings.checklist], "modes": MODES}
 
     async def report(call: Call) -> Any:
         q: QcQuery = call.query
