@@ -87,6 +87,13 @@ async def test_card_view_plays_the_recording_and_grades_it(tmp_path: Path) -> No
         # the audit saw the browser's requests
         status, info = await ws.call("GET", f"/api/v1/cards/{card}/recording/info", "sup")
         assert {(p["who"], p["result"]) for p in info["plays"]} == {("sup", "played")}
+        # the wallboard's operator view shows the operator's last grades
+        await page.send("Page.navigate", url=f"{ws.base}/wallboard#token={ws.tokens['sup']}")
+        await page.wait_js("!!document.querySelector('[data-operator=\"op1001\"]')")
+        await page.js("document.querySelector('[data-operator=\"op1001\"]').click()")
+        await page.wait_js("!document.getElementById('op-grades').hidden")
+        row = await page.js("document.querySelector('#op-grades-rows tr').textContent")
+        assert card in row and "66.7" in row and "good call" in row
 
 
 async def test_operator_page_plays_a_recorded_call_from_the_history(tmp_path: Path) -> None:
