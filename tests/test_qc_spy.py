@@ -114,6 +114,8 @@ async def test_supervisor_whispers_on_a_live_call_and_the_card_records_it(tmp_pa
         assert body["spyee"] == req.data.split(",")[0]
         listening = await sessions(ws, card, "listening")
         assert listening[0]["started_at"] is not None and listening[0]["ended_at"] is None
+        status, again = await ws.call("POST", f"/api/v1/calls/{card}/spy", "sup", json={})
+        assert status == 409 and "already listening" in again["message"]
         assert await asyncio.wait_for(c.finished, 10) == "answered"
         done = await sessions(ws, card, "done")
         assert done[0]["duration_s"] > 0 and done[0]["reason"] == ""

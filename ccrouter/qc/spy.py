@@ -41,6 +41,7 @@ class Session:
     id: int
     card: str
     spyee: str
+    who: str = ""
     spyer: str = ""
     started: bool = False
 
@@ -93,11 +94,15 @@ class SpyService:
                     caller_id: str, timeout_s: int) -> dict[str, Any]:  # fmt: skip
         """Ring `device` with ChanSpy on the operator's channel; the session's row."""
         data = chanspy_data(target.channel, mode)
+        if any(s.card == target.card and s.who == who
+               for s in (*self._by_action.values(), *self._by_spyer.values())):
+            raise SpyRefused(f"card {target.card}: {who} is already listening in (or their "
+                             "phone is ringing)")
         spy_id = await self.store.spy_requested(card=target.card, who=who, role=role, mode=mode,
                                                 device=device, spyee=target.channel,
                                                 at=self._clock())  # fmt: skip
         action_id = f"{ACTION_PREFIX}{spy_id}"
-        session = Session(spy_id, target.card, target.channel)
+        session = Session(spy_id, target.card, target.channel, who)
         self._by_action[action_id] = session  # before sending: the events may come first
         action = {"Action": "Originate", "ActionID": action_id, "Channel": device,
                   "Application": "ChanSpy", "Data": data,
