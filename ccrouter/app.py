@@ -61,11 +61,12 @@ def default_features() -> Sequence[Feature]:
     from ccrouter.callbacks.feature import install as callbacks
     from ccrouter.helpdesk.feature import install as helpdesk
     from ccrouter.ivr.feature import install as ivr
+    from ccrouter.qc.feature import install as qc
     from ccrouter.recordings.feature import install as recordings
     from ccrouter.routing.feature import install as routing
     from ccrouter.web.feature import install as web  # keep last: it times the AGI scripts before it
 
-    return (routing, callbacks, ivr, helpdesk, recordings, web)
+    return (routing, callbacks, ivr, helpdesk, recordings, qc, web)
 
 
 def default_site_parts() -> Sequence[SitePart]:
@@ -76,11 +77,12 @@ def default_site_parts() -> Sequence[SitePart]:
     from ccrouter.callbacks.http import site as callbacks
     from ccrouter.helpdesk.http import site as helpdesk
     from ccrouter.ivr.http import site as ivr
+    from ccrouter.qc.http import site as qc
     from ccrouter.recordings.http import site as recordings
     from ccrouter.reports.http import site as reports
     from ccrouter.routing.http import site as routing
 
-    return (reports, alerts, ivr, callbacks, routing, helpdesk, recordings)
+    return (reports, alerts, ivr, callbacks, routing, helpdesk, recordings, qc)
 
 
 class App:
@@ -109,6 +111,8 @@ class App:
         """The routing feature's services, when installed."""
         self.helpdesk: Any = None
         """The helpdesk feature's ticket service, when installed."""
+        self.qc: Any = None
+        """The qc feature's live-listening service, when installed."""
         self.stop_hooks: list[Callable[[], Awaitable[None]]] = []
         """Run first at `stop()`, in reverse order (e.g. close an HTTP site)."""
 

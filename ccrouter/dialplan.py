@@ -153,6 +153,8 @@ AMI_EVENTS: Final = (
     "OriginateResponse",
     "UserEvent",
     "MixMonitorStart",
+    "ChanSpyStart",
+    "ChanSpyStop",
     "VarSet",
 )
 AMI_VARIABLES: Final = (VAR_MIXMONITOR_FILENAME,)

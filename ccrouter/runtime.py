@@ -55,6 +55,8 @@ class Daemon(Protocol):
     """The routing feature's operator state and membership services, when installed."""
     helpdesk: Any
     """The helpdesk feature's ticket service, when installed (its endpoints use it)."""
+    qc: Any
+    """The qc feature's live-listening service, when installed (its endpoints use it)."""
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None: ...
 

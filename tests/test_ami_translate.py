@@ -32,6 +32,7 @@ def test_agent_connect_of_the_answered_transcript() -> None:
     assert event == ev.AgentAnswered(
         at=5.0, chan=CALLER, queue="support-ru", interface="Local/agent1@lab-agents",
         member_name="Agent One RU", hold_time=0, ring_time=0,
+        dest_channel="Local/agent1@lab-agents-00000001;1",  # the member's half ChanSpy spies on
     )  # fmt: skip
     assert isinstance(event, ev.AgentAnswered) and type(event.chan) is ev.ChannelRef
 

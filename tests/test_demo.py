@@ -134,6 +134,7 @@ async def test_demo_prints_working_urls_and_its_numbers_agree_with_the_cards(
                              headers={"Authorization": f"Bearer {d.token('admin')}"}) as r:
             assert r.status == 200, await r.text()
             assert "restart_required" in await r.json()
+        spied = await listen_in(http, d.base, sup)
         await d.read_until(r"^\[\d\d:\d\d\] calls \d+")  # the plain status line (not a TTY)
         output = await d.finish()
     db = tmp_path / "ccrouter-demo.db"
@@ -155,6 +156,38 @@ async def test_demo_prints_working_urls_and_its_numbers_agree_with_the_cards(
     assert re.search(rf"^\s+cards: {cards}$", output, re.M), output
     log = (tmp_path / "ccrouter-demo.log").read_text()
     assert "ccrouter_started" in log and "ccrouter_started" not in output
+    check_recordings(db)
+    with sqlite3.connect(db) as conn:
+        spies = conn.execute("SELECT who, mode, state FROM qc_spy WHERE card = ?",
+                             (spied,)).fetchall()
+    assert spies and spies[0][:2] == ("demo wallboard", "listen"), spies
+    assert spies[0][2] in ("listening", "done"), spies
+
+
+def check_recordings(db: Path) -> None:
+    """Every answered card has a real WAV recording of the size on its row; others none."""
+    with sqlite3.connect(db) as conn:
+        recs = conn.execute("SELECT c.outcome, r.state, r.path, r.size FROM cards c LEFT JOIN "
+                            "recordings r ON r.card = c.number").fetchall()
+    answered = [(path, size) for outcome, state, path, size in recs if outcome == "answered"]
+    assert answered and all(p and size and Path(p).stat().st_size == size for p, size in answered)
+    assert all(Path(p).read_bytes()[:4] == b"RIFF" for p, _ in answered)
+    assert all(state in (None, "none") for outcome, state, _, _ in recs if outcome != "answered")
+
+
+async def listen_in(http: aiohttp.ClientSession, base: str, sup: dict[str, str]) -> str:
+    """The wallboard's supervisor listens in on a live answered call; its card number."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        async with http.get(f"{base}/api/v1/live/calls", headers=sup) as r:
+            calls = [c for c in await r.json() if c["answered"]]
+        for c in calls:
+            async with http.post(f"{base}/api/v1/calls/{c['card']}/spy", headers=sup,
+                                 json={"mode": "listen"}) as r:
+                if r.status == 200:
+                    return str(c["card"])
+        await asyncio.sleep(0.1)
+    raise AssertionError("no live answered call to listen in on")
 
 
 def numbers(db: Path) -> set[str]:

@@ -35,6 +35,16 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
                                                   "admin": 404},
     ("GET", "/api/v1/cards/{number}/recording/info"): {"op1": 403, "op2": 403, "sup": 404,
                                                        "admin": 404},
+    # the qc feature is not installed in this stack: nobody can listen in (409); grading is
+    # off (no checklist: 400)
+    ("POST", "/api/v1/calls/{number}/spy"): dict.fromkeys(ROLES, 409),
+    ("GET", "/api/v1/cards/{number}/spy"): STAFF_ONLY,
+    ("POST", "/api/v1/cards/{number}/grades"): {"op1": 403, "op2": 403, "sup": 400,
+                                                "admin": 400},
+    ("GET", "/api/v1/cards/{number}/grades"): OWNER_OR_STAFF,
+    ("GET", "/api/v1/qc/grades"): EVERYONE,  # an operator: their own
+    ("GET", "/api/v1/qc/checklist"): EVERYONE,
+    ("GET", "/api/v1/reports/qc"): STAFF_ONLY,
     ("GET", "/api/v1/live/queues"): STAFF_ONLY,
     ("GET", "/api/v1/live/operators"): STAFF_ONLY,
     ("GET", "/api/v1/live/calls"): EVERYONE,
@@ -63,6 +73,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/operators/{operator}/state"): lambda: {"action": "pause",
                                                              "reason": "lunch"},
     ("PUT", "/api/v1/operators/{operator}/skills"): lambda: {"skills": {"ru": 50}},
+    ("POST", "/api/v1/calls/{number}/spy"): lambda: {"mode": "listen"},
+    ("POST", "/api/v1/cards/{number}/grades"): lambda: {"items": {}},
 }
 
 

@@ -158,7 +158,7 @@ def extensions_conf(settings: Settings) -> str:
         lines += [
             f" same => n,GotoIf({_is('QUEUESTATUS', '=', s)}?{to_fallback})" for s in QUEUE_FAILURES
         ]
-    lines += [" same => n,Hangup()", "", *_callback_context(), *_operator_first_context(),
+    lines += [" same => n,Hangup()", "", *_callback_context(), *_operator_first_context(settings),
               *_offer_context(settings)]
     lines += ["", f"[{dp.CONTEXT_FALLBACK}]"]
     to_offer = f"{dp.CONTEXT_CALLBACK_OVERFLOW},s,1"
@@ -279,9 +279,10 @@ def _callback_context() -> list[str]:
     ]
 
 
-def _operator_first_context() -> list[str]:
+def _operator_first_context(settings: Settings) -> list[str]:
     """callbacks.mode operator_first: the operator answered ccrouter's Originate; they hear
-    the whisper, then Dial() rings the customer. The outcome goes to ccrouter as a UserEvent
+    the whisper, then (recordings:) MixMonitor starts on the operator's channel under the
+    leg's own card, then Dial() rings the customer. The outcome goes to ccrouter as a UserEvent
     from the `h` extension, which runs whoever hangs up first (and after a failed Dial)."""
     card, whisper = dp.VAR_CARD, dp.VAR_WHISPER
     return [
@@ -293,6 +294,7 @@ def _operator_first_context() -> list[str]:
         f"[{dp.CONTEXT_CALLBACK_OPERATOR}]",
         f"exten => s,1,NoOp(ccrouter callback {_var(card)} of {_var(dp.VAR_CALLBACK_OF)})",
         f" same => n,ExecIf({_is(whisper, '!=', '')}?Playback({_var(whisper)}))",
+        *record_step(settings),
         f" same => n,Dial({_var(dp.VAR_DIAL)},{_var(dp.VAR_DIAL_TIMEOUT)})",
         " same => n,Hangup()",
         f"exten => h,1,UserEvent({dp.USER_EVENT_CALLBACK},Card: {_var(card)},"

@@ -35,9 +35,11 @@ def record_context(settings: Settings) -> list[str]:
     return [
         "",
         f"; {dp.CONTEXT_RECORD}: records the call under its card number (option b: only while",
-        ";   bridged with the operator, so unanswered calls leave no file).",
+        ";   bridged with the operator, so unanswered calls leave no file). A channel already",
+        ";   recorded (a transferred caller queued again) keeps its one MixMonitor.",
         f"[{dp.CONTEXT_RECORD}]",
         f"exten => s,1,NoOp(ccrouter records card ${{{dp.VAR_CARD}}})",
+        f' same => n,ExecIf($["${{{dp.VAR_MIXMONITOR_FILENAME}}}" != ""]?Return())',
         *([f" same => n,Playback({rec.announcement})"] if rec.announcement else []),
         f" same => n,MixMonitor({path},b)",
         " same => n,Return()",

@@ -15,6 +15,7 @@ from ccrouter.config.asterisk import NODE_NAME, AmiSettings, AsteriskSettings, m
 from ccrouter.config.cluster import ClusterSettings
 from ccrouter.config.helpdesk import HelpdeskSettings, MailSettings
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
+from ccrouter.config.qc import QcSettings
 from ccrouter.config.recordings import RecordingSettings
 from ccrouter.config.teams import Team
 
@@ -347,6 +348,7 @@ class Settings(_Model):
     mail: MailSettings = MailSettings()
     recordings: RecordingSettings = RecordingSettings()
     teams: list[Team] = Field(default_factory=list)
+    qc: QcSettings = QcSettings()
 
     @model_validator(mode="before")
     @classmethod

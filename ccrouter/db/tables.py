@@ -337,3 +337,41 @@ live_nodes: Final = sa.Table(
 )
 """What each node's lease holder shows live (published every second): every instance's
 wallboard and live endpoints show the whole cluster."""
+
+qc_spy: Final = sa.Table(
+    "qc_spy",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("card", sa.Text, nullable=False),
+    sa.Column("who", sa.Text, nullable=False),  # the supervisor's token name
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("mode", sa.Text, nullable=False),  # listen | whisper | barge
+    sa.Column("device", sa.Text, nullable=False),  # the supervisor's phone ChanSpy rang
+    sa.Column("spyee", sa.Text, nullable=False),  # the operator's channel
+    sa.Column("state", sa.Text, nullable=False),  # ringing | listening | done | failed
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("requested_at", EPOCH, nullable=False),
+    sa.Column("started_at", EPOCH),  # ChanSpyStart
+    sa.Column("ended_at", EPOCH),  # ChanSpyStop, or the spying channel's Hangup
+    sa.Column("spyer_uniqueid", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_qc_spy_card", "card"),
+)
+"""Live listening: who listened in on a card's call, how (the ChanSpy mode) and how long."""
+
+qc_grades: Final = sa.Table(
+    "qc_grades",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("card", sa.Text, nullable=False),
+    sa.Column("operator", sa.Text, nullable=False),  # operators[].id, else the member name
+    sa.Column("interface", sa.Text, nullable=False, server_default=""),
+    sa.Column("queue", sa.Text, nullable=False, server_default=""),
+    sa.Column("graded_at", EPOCH, nullable=False),
+    sa.Column("graded_by", sa.Text, nullable=False),  # the token's name
+    sa.Column("score", EPOCH, nullable=False),  # 0-100 (a double, as the times)
+    sa.Column("items", sa.Text, nullable=False),  # JSON: [{id, text, weight, met}]
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_qc_grades_card", "card"),
+    sa.Index("ix_qc_grades_operator_graded_at", "operator", "graded_at"),
+)
+"""QC grades: a supervisor's score of a call against the checklist of that moment."""

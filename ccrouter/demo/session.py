@@ -32,7 +32,7 @@ from ccrouter.ivr.feature import install as ivr_install
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.recordings.model import EXTENSIONS
 from ccrouter.runtime import Feature
-from ccrouter.sim import PbxSimulator, SimOperator
+from ccrouter.sim import PbxSimulator, SimOperator, SimPhone
 from ccrouter.sim.recording import SimRecording
 from ccrouter.web.auth import Role, TokenStore
 from ccrouter.web.feature import WebFeature
@@ -44,6 +44,10 @@ DEMO_SECRET = "demo-secret"
 DEFAULT_RATE = 2.0  # new calls per real second (the day's mean)
 DEFAULT_TIME_SCALE = 10.0  # simulated seconds per real second: a 60 s conversation takes 6 s
 DEFAULT_DAY_S = 300.0  # how long the day lasts without --duration
+DEMO_SUPERVISOR = "demo wallboard"
+"""The name of the wallboard token the demo prints (a supervisor's)."""
+DEMO_SUPERVISOR_PHONE = "PJSIP/100"
+"""The phone that supervisor listens in on (qc.spy.devices), a phone of the simulator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,24 @@ def open_all_lines(settings: Settings) -> Settings:
     return settings.model_copy(update={"hours": hours})
 
 
+def demo_extras(settings: Settings, data_dir: Path) -> Settings:
+    """What the demo shows even when the config leaves it off: every answered call recorded
+    (into `<data>/recordings`, where the simulator writes a short WAV file per answered call),
+    and a phone for the demo's supervisor to listen in on live calls."""
+    update: dict[str, Any] = {}
+    if not settings.recordings.enabled:
+        where = str((data_dir / "recordings").resolve())
+        update["recordings"] = settings.recordings.model_copy(update={
+            "enabled": True, "targets": [], "products": [], "directory": where,
+            "read_directory": where, "announcement": None})  # fmt: skip
+    spy = settings.qc.spy
+    if DEMO_SUPERVISOR not in spy.devices:
+        devices = {**spy.devices, DEMO_SUPERVISOR: DEMO_SUPERVISOR_PHONE}
+        update["qc"] = settings.qc.model_copy(
+            update={"spy": spy.model_copy(update={"devices": devices})})
+    return settings.model_copy(update=update)
+
+
 def demo_settings(settings: Settings, ami_port: int, db_url: str | None = None) -> Settings:
     """The config, pointed at the simulator (and, when given, at another database)."""
     update: dict[str, Any] = {
@@ -106,6 +128,8 @@ def fresh_database(opts: Options) -> None:
     if not opts.keep:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{opts.db_path}{suffix}").unlink(missing_ok=True)
+        for old in (opts.data_dir / "recordings").glob("ccrouter-*"):  # demo_extras' files
+            old.unlink(missing_ok=True)
 
 
 def day_clock(settings: Settings, opts: Options, t0: float) -> day_.DayClock | None:
@@ -130,7 +154,8 @@ def sim_recording(settings: Settings) -> SimRecording | None:
 
 def build_pbx(sim: PbxSimulator, settings: Settings, rng: random.Random) -> None:
     """The simulator gets the queues and queue rules ccrouter generates for Asterisk, and one
-    phone per operator; queue members come from ccrouter itself (membership sync over AMI)."""
+    phone per operator and per supervisor (qc.spy.devices); queue members come from ccrouter
+    itself (membership sync over AMI)."""
     sim.load_queuerules(queuerules_conf(settings))
     sim.load_queues(queues_conf(settings))
     for op in settings.operators:
@@ -138,6 +163,8 @@ def build_pbx(sim: PbxSimulator, settings: Settings, rng: random.Random) -> None
             SimOperator(interface=op.interface, answer_after_s=rng.uniform(1, 4),
                         talk_time_s=rng.uniform(20, 90))
         )
+    for device in sorted(set(settings.qc.spy.devices.values())):
+        sim.add_phone(SimPhone(device, answer_after_s=rng.uniform(1, 3)))
 
 
 def features(clock: day_.DayClock | None, web: WebFeature) -> Sequence[Feature]:
@@ -169,7 +196,7 @@ async def log_everybody_in(app: App) -> None:
 
 async def print_urls(app: App, web: WebFeature, opts: Options, out: TextIO) -> None:
     tokens = TokenStore(app.engine)
-    sup, _ = await tokens.create("demo wallboard", Role.SUPERVISOR)
+    sup, _ = await tokens.create(DEMO_SUPERVISOR, Role.SUPERVISOR)
     admin, _ = await tokens.create("demo admin", Role.ADMIN)
     op = app.settings.operators[0] if app.settings.operators else None
     host, port = web.address
@@ -203,6 +230,7 @@ async def run_demo(settings: Settings, opts: Options, stop: asyncio.Event, out: 
                    ) -> tuple[RunReport, dict[str, int]]:  # fmt: skip
     rng = random.Random(7)
     fresh_database(opts)
+    settings = demo_extras(settings, opts.data_dir)
     since = time.time()
     sim = PbxSimulator(agi_host="127.0.0.1", agi_port=0, username=settings.ami.username,
                        secret=DEMO_SECRET, time_scale=opts.time_scale, noise=True, seed=7,

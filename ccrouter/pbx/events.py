@@ -88,6 +88,9 @@ class AgentAnswered:  # AgentConnect
     member_name: str
     hold_time: int
     ring_time: int
+    dest_channel: str = ""
+    """The member's channel bridged with the caller (`DestChannel`, e.g. `PJSIP/1001-0000000a`
+    or `Local/op1@agents-00000001;1`): the channel ChanSpy listens to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +225,26 @@ class RecordingStarted:  # MixMonitorStart: only a snapshot of the recorded chan
     chan: ChannelRef
 
 
+@dataclass(frozen=True, slots=True)
+class SpyStarted:  # ChanSpyStart (apps/app_chanspy.c): Spyer* and Spyee* snapshots
+    at: float
+    spyer_uniqueid: str
+    spyer_channel: str
+    spyee_uniqueid: str
+    spyee_channel: str
+    spyee_linkedid: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpyStopped:  # ChanSpyStop: the same two snapshots (the spyee's may be absent)
+    at: float
+    spyer_uniqueid: str
+    spyer_channel: str
+    spyee_uniqueid: str
+    spyee_channel: str
+    spyee_linkedid: str
+
+
 DomainEvent = (
     CallerJoined
     | CallerLeft
@@ -241,6 +264,8 @@ DomainEvent = (
     | UserEventRaised
     | RecordingNamed
     | RecordingStarted
+    | SpyStarted
+    | SpyStopped
 )
 
 

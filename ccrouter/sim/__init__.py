@@ -36,14 +36,17 @@ AMI PlayDTMF adds digits too.
 Originate: `Local/<exten>@ccrouter-inbound` places a Local inbound call (caller side runs the
 given Context/Exten, or Application Wait(N) = hangs up after N s; variables SIM_PATIENCE,
 SIM_HANGUP_AFTER, SIM_DTMF (";"-separated) shape the caller); an operator interface rings
-that operator; anything else fails (OriginateResponse Reason 0 / "Originate failed").
+that operator; a supervisor's phone (`add_phone(SimPhone("PJSIP/100"))`) runs an Originate of
+Application ChanSpy on it (ChanSpyStart/ChanSpyStop as recorded); anything else fails
+(OriginateResponse Reason 0 / "Originate failed").
 
 Faults: `drop_ami()`, `set_half_open(True/False)`, `restart(down_s=0.0)`.
 Tests: `members(queue)`, `live_channels()`, `sent_bytes(conn_index)` (first 4 MiB per
 connection), `missing_sounds` (names STREAM FILE cannot find; "no-such*" never exist).
 """
 
-from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator
+from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator, SimPhone
 from .pbx import PbxSimulator
 
-__all__ = ["Member", "PbxSimulator", "SimCall", "SimCaller", "SimCustomer", "SimOperator"]
+__all__ = ["Member", "PbxSimulator", "SimCall", "SimCaller", "SimCustomer", "SimOperator",
+           "SimPhone"]

@@ -18,6 +18,7 @@ from collections.abc import Mapping, MutableMapping
 from ccrouter import dialplan as dp
 
 from . import events as ev
+from . import recording
 from .actions import OriginateRequest
 from .channel import Channel
 from .core import INUSE, NOT_INUSE, RINGING, Core
@@ -63,7 +64,12 @@ async def operator_first_leg(
         core.exten(ch, "ExecIf", f"{int(bool(whisper))}?Playback({whisper})", 2)
         if whisper:
             await asyncio.sleep(core.opt.prompt_s / scale)
-        await _dial(core, ch, op, customers, cues)
+        rec, path, priority = core.opt.recording, "", 3
+        if rec is not None and rec.records("", ch.vars.get(dp.VAR_PRODUCT, "")):
+            path = rec.path(ch.vars.get(dp.VAR_CARD, ""))  # Gosub(ccrouter-record,s,1)
+            recording.start(core, ch, path, priority)
+            priority += 1
+        await _dial(core, ch, op, customers, cues, path, priority)
     finally:
         if not answered.done():
             answered.set_result(False)
@@ -73,11 +79,13 @@ async def operator_first_leg(
 
 
 async def _dial(core: Core, ch: Channel, op: SimOperator, customers: Mapping[str, SimCustomer],
-                cues: MutableMapping[str, asyncio.Event]) -> None:  # fmt: skip
-    """Dial(${CCROUTER_DIAL},${CCROUTER_DIAL_TIMEOUT}), Hangup(), then the h extension."""
+                cues: MutableMapping[str, asyncio.Event], recorded: str, priority: int
+                ) -> None:  # fmt: skip
+    """Dial(${CCROUTER_DIAL},${CCROUTER_DIAL_TIMEOUT}), Hangup(), then the h extension; the
+    `recorded` MixMonitor file (option b) is written once the customer is bridged."""
     scale = core.opt.time_scale
     dial, timeout = ch.vars.get(dp.VAR_DIAL, ""), float(ch.vars.get(dp.VAR_DIAL_TIMEOUT) or 0)
-    core.exten(ch, "Dial", f"{dial},{ch.vars.get(dp.VAR_DIAL_TIMEOUT, '')}", 3)
+    core.exten(ch, "Dial", f"{dial},{ch.vars.get(dp.VAR_DIAL_TIMEOUT, '')}", priority)
     tech, _, data = dial.partition("/")
     number = data.split("@", 1)[0]
     customer = customers.get(number) or SimCustomer(number)
@@ -110,12 +118,14 @@ async def _dial(core: Core, ch: Channel, op: SimOperator, customers: Mapping[str
             status = "ANSWER"
             core.set_state(cust, 6)
             core.emit("DialEnd", ev.CALL, ev.dial_end, ch, cust, status)
+            if recorded and core.opt.recording is not None:
+                core.opt.recording.write_file(recorded)
             await asyncio.sleep(op.talk_time_s / scale)
             talk = str(int(op.talk_time_s))
             if not op.hangs_up:  # the customer hangs up first: Dial returns
                 core.hangup(cust)
     if status != "ANSWER" or not op.hangs_up:  # Dial returned: Hangup() -> h
-        core.exten(ch, "Hangup", "", 4)
+        core.exten(ch, "Hangup", "", priority + 1)
     core.set_var(ch, "DIALSTATUS", status)
     core.set_var(ch, "ANSWEREDTIME", talk)
     ch.update(exten="h")

@@ -137,9 +137,10 @@ class LiveCall(CallChannel):
         if not qname:  # GotoIf(CCROUTER_QUEUE = "") -> ccrouter-fallback
             return self._end(await self._overflow("", "ivr_only"))
         rec = core.opt.recording  # Gosub(ccrouter-record,s,1): MixMonitor(...,b)
-        if rec is not None and rec.records(qname, self.get_var(dp.VAR_PRODUCT) or ""):
+        if (rec is not None and rec.records(qname, self.get_var(dp.VAR_PRODUCT) or "")
+                and not chan.vars.get(dp.VAR_MIXMONITOR_FILENAME)):  # ExecIf(...?Return())
             self.recording = rec.path(self.get_var(dp.VAR_CARD) or "")
-            recording.start(core, chan, self.recording, 2)
+            recording.start(core, chan, self.recording, 3)
         last = await self._last_agent(priority)
         if last is not None:
             return self._end(last)

@@ -13,7 +13,7 @@ from . import events as ev
 from .ami import AmiServer
 from .channel import Channel
 from .dialplan_conf import Priority
-from .model import Member, SimOperator
+from .model import Member, SimOperator, SimPhone
 from .queues import SimQueue
 from .recording import SimRecording
 from .rules import PenaltyChange
@@ -26,6 +26,7 @@ ESSENTIAL = frozenset({
     "AgentComplete", "AgentRingNoAnswer", "AgentDump", "QueueMemberAdded", "QueueMemberRemoved",
     "QueueMemberStatus", "QueueMemberPause", "QueueMemberPenalty", "Hangup",
     "OriginateResponse", "FullyBooted", "Shutdown", "UserEvent", "MixMonitorStart",
+    "ChanSpyStart", "ChanSpyStop",
 })
 """Events sent with noise=False: what a call-centre client needs."""
 
@@ -68,6 +69,10 @@ class Core:
         self.channels: dict[str, Channel] = {}  # by name
         self.device: dict[str, int] = {}
         self.operators: dict[str, SimOperator] = {}
+        self.phones: dict[str, SimPhone] = {}
+        """Supervisors' phones (ChanSpy Originates ring them), by device."""
+        self.hangup_watchers: dict[str, list[Callable[[Channel], None]]] = {}
+        """Channel name -> called as it hangs up, before its Hangup event (ChanSpy's `E`)."""
         self.queues: dict[str, SimQueue] = {}
         self.live: dict[str, LiveCall] = {}  # by linkedid
         self.globals: dict[str, str] = {}
@@ -159,6 +164,8 @@ class Core:
             return
         if soft:
             self.emit("SoftHangupRequest", ev.CALL, ev.hangup_request, ch, cause)
+        for watcher in self.hangup_watchers.pop(ch.name, ()):
+            watcher(ch)
         self.emit("Hangup", ev.CALL, ev.hangup, ch, cause)
 
     def cdr(self, ch: Channel, source: str, caller_id: str, dest: str = "") -> None:

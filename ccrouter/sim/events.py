@@ -170,3 +170,9 @@ def successful_auth(user: str, session_id: str, local: str, remote: str, tv: str
 
 def shutdown(restart: bool) -> str:
     return f"Shutdown: Uncleanly\r\nRestart: {'True' if restart else 'False'}\r\n"
+
+
+def chanspy(spyer: Channel, spyee: Channel | None) -> str:
+    """ChanSpyStart / ChanSpyStop (app_chanspy.c `publish_chanspy_message`): the spying
+    channel's snapshot prefixed `Spyer`, the spied-on one's prefixed `Spyee`."""
+    return spyer.prefixed("Spyer") + (spyee.prefixed("Spyee") if spyee is not None else "")

@@ -25,6 +25,19 @@ class SimOperator:
     hangs_up: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class SimPhone:
+    """A supervisor's phone (not a queue member): ccrouter's ChanSpy Originate rings it. It
+    answers after `answer_after_s` unless `no_answer`; the supervisor hangs up after
+    `hangs_up_after_s` (None: stays until ChanSpy ends, option E: when the spied-on channel
+    hangs up)."""
+
+    device: str
+    answer_after_s: float = 1.0
+    no_answer: bool = False
+    hangs_up_after_s: float | None = None
+
+
 CustomerAnswer = Literal["answer", "busy", "no_answer", "congestion", "fail", "on_cue"]
 
 

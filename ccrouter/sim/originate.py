@@ -4,7 +4,8 @@
 A `<Tech>/<number>` that is a `SimCustomer` behind the trunk (or any number with the
 `ccrouter-callback` context) rings that customer; `Local/<exten>@ccrouter-inbound` places a
 Local inbound call shaped by SIM_PATIENCE/SIM_HANGUP_AFTER/SIM_DTMF; an operator interface
-rings that operator (operator-first callbacks: `callback_leg.py`); anything else fails with
+rings that operator (operator-first callbacks: `callback_leg.py`); a supervisor's phone
+(`SimPhone`) runs the Originate's ChanSpy (`spy_leg.py`); anything else fails with
 OriginateResponse Reason 0. Every Originate is kept in `originated`, every customer leg that
 answered in `customer_calls`.
 """
@@ -25,6 +26,7 @@ from .core import INUSE, NOT_INUSE, Core
 from .doctor_leg import doctor_leg
 from .engine import QueueEngine
 from .model import SimCall, SimCaller, SimCustomer
+from .spy_leg import chanspy_leg
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 PlaceCall = Callable[[SimCaller, OriginateInfo], SimCall]
@@ -50,6 +52,10 @@ class OriginateLegs:
         self.originated.append(req)
         tech_data = req.channel.split("/", 1)[1]
         exten, _, ctx = tech_data.partition("@")
+        phone = core.phones.get(req.channel)
+        if phone is not None and req.app.lower() == "chanspy":  # a supervisor listens in
+            self._spawn(chanspy_leg(core, req, phone))
+            return True
         customer = self.customers.get(exten)
         if customer is not None or (req.context == dp.CONTEXT_CALLBACK and exten.isdigit()):
             customer = customer or SimCustomer(exten)

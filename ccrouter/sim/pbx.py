@@ -21,7 +21,15 @@ from .core import Core, SimOptions
 from .dialplan_conf import parse_extensions
 from .engine import QueueEngine
 from .lifecycle import Lifecycle
-from .model import LostCallerBlock, Member, SimCall, SimCaller, SimCustomer, SimOperator
+from .model import (
+    LostCallerBlock,
+    Member,
+    SimCall,
+    SimCaller,
+    SimCustomer,
+    SimOperator,
+    SimPhone,
+)
 from .originate import OriginateLegs
 from .queues import QueueConfig, SimQueue
 from .recording import SimRecording
@@ -189,6 +197,10 @@ class PbxSimulator:
 
     def add_operator(self, operator: SimOperator) -> None:
         self._core.operators[operator.interface] = operator
+
+    def add_phone(self, phone: SimPhone) -> None:
+        """A supervisor's phone: an Originate of Application ChanSpy to its device rings it."""
+        self._core.phones[phone.device] = phone
 
     def add_customer(self, customer: SimCustomer) -> None:
         """A number behind the trunk; an Originate to `<Tech>/<number>[@...]` reaches it."""

@@ -45,9 +45,12 @@ class SimRecording:
         digits = "".join(c for c in card if c.isdigit())  # ${FILTER(0-9,${CCROUTER_CARD})}
         return os.path.join(self.directory, f"{dp.RECORDING_PREFIX}{digits}.{self.ext}")
 
-
     def local(self, path: str) -> str:
         return os.path.join(self.write_directory or self.directory, os.path.basename(path))
+
+    def write_file(self, path: str) -> None:
+        """MixMonitor's file of `path` (as Asterisk names it), `seconds` long."""
+        write(self.local(path), self.seconds)
 
 
 def start(core: Core, ch: Channel, path: str, priority: int) -> None:

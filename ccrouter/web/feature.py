@@ -57,6 +57,7 @@ PUBLIC: Final = (
     ("GET", "/", "Index of the pages"),
     ("GET", "/wallboard", "The wallboard page"),
     ("GET", "/operator", "The operator page (screen pop, topic/resolution form)"),
+    ("GET", "/card", "A card's page (?number=): its recording, listening sessions, QC grades"),
 )
 KPI_REFRESH_S: Final = 10.0
 WALLBOARD_TICK_S: Final = 0.2
@@ -134,6 +135,7 @@ class WebFeature:
         web_app.router.add_get("/", page("index.html"))
         web_app.router.add_get("/wallboard", page("wallboard.html"))
         web_app.router.add_get("/operator", page("operator.html"))
+        web_app.router.add_get("/card", page("card.html"))
         for method, route, _, handler in ctx.self_authenticated:
             web_app.router.add_route(method, route, handler)
         web_app.router.add_static("/static", STATIC)
@@ -325,6 +327,7 @@ class WebFeature:
             "at": time.time(),
             "ami_connected": ctx.app.ami.connected,
             "nodes": len(ctx.settings.asterisk.names()),
+            "node": ctx.settings.asterisk.node,
             "queues": queues,
             "calls": calls,
             "alerts": [dataclasses.asdict(a) for a in (ctx.alerts.active() if ctx.alerts else [])],

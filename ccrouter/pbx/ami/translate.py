@@ -227,7 +227,8 @@ def _agent_connect(m: Msg, at: float) -> ev.AgentAnswered:
         hold, ring = int(g("HoldTime") or 0), int(g("RingTime") or 0)
     except ValueError:
         raise _not_a_number(m, "HoldTime", "RingTime") from None
-    return _AgentAnswered(at, chan, queue, interface, member, hold, ring)
+    return _AgentAnswered(at, chan, queue, interface, member, hold, ring,
+                          g("DestChannel", ""))  # fmt: skip
 
 
 def _agent_complete(m: Msg, at: float) -> ev.AgentFinished:
@@ -337,6 +338,26 @@ def _mixmonitor_start(m: Msg, at: float) -> ev.RecordingStarted:
     return ev.RecordingStarted(at, _chan(m))
 
 
+def _spy(m: Msg, at: float, cls: type[ev.SpyStarted] | type[ev.SpyStopped]
+         ) -> ev.SpyStarted | ev.SpyStopped:  # fmt: skip
+    """ChanSpyStart/ChanSpyStop: the spying channel's snapshot (`Spyer*`, always there) and
+    the spied-on channel's (`Spyee*`) (fixture ami-chanspy.txt)."""
+    g = m.get
+    spyer = g("SpyerUniqueid")
+    if not spyer:
+        raise _missing(m, "SpyerUniqueid")
+    return cls(at, spyer, g("SpyerChannel", ""), g("SpyeeUniqueid", ""), g("SpyeeChannel", ""),
+               g("SpyeeLinkedid", ""))  # fmt: skip
+
+
+def _chanspy_start(m: Msg, at: float) -> ev.SpyStarted | ev.SpyStopped:
+    return _spy(m, at, ev.SpyStarted)
+
+
+def _chanspy_stop(m: Msg, at: float) -> ev.SpyStarted | ev.SpyStopped:
+    return _spy(m, at, ev.SpyStopped)
+
+
 Translator = Callable[[Msg, float], ev.DomainEvent | None]
 
 EVENT_TABLE: Mapping[str, Translator] = {
@@ -358,6 +379,8 @@ EVENT_TABLE: Mapping[str, Translator] = {
     "UserEvent": _user_event,
     "VarSet": _var_set,
     "MixMonitorStart": _mixmonitor_start,
+    "ChanSpyStart": _chanspy_start,
+    "ChanSpyStop": _chanspy_stop,
     "FullyBooted": _fully_booted,
     "Shutdown": _shutdown,
 }

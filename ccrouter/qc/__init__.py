@@ -1,0 +1,1 @@
+"""Quality control: live listening (ChanSpy), QC grading and its report."""
