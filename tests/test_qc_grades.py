@@ -90,7 +90,7 @@ async def test_grades_on_a_card_by_role_and_the_report(tmp_path: Path) -> None:
         assert outcome == "answered"
         good = {"items": {"greeting": True, "solved": True}, "comment": "fine"}
         status, body = await ws.call("POST", f"/api/v1/cards/{card}/grades", "op1", json=good)
-        assert status == 403 and "may not grade" in body["message"]
+        assert status == 403 and "role operator may not POST" in body["message"]
         status, body = await ws.call("POST", f"/api/v1/cards/{card}/grades", "sup",
                                      json={"items": {"greeting": True}})
         assert status == 400 and body["field"] == "items.solved"

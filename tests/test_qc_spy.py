@@ -145,7 +145,7 @@ async def test_refusals_say_why(tmp_path: Path) -> None:
         _, card = await answered_call(ws)
         for who in ("op1", "op2"):  # operators never, not even on their own call
             status, body = await ws.call("POST", f"/api/v1/calls/{card}/spy", who, json={})
-            assert status == 403 and "operators may not listen in" in body["message"]
+            assert status == 403 and "role operator may not POST" in body["message"]
         status, body = await ws.call("POST", f"/api/v1/calls/{card}/spy", "sup2", json={})
         assert status == 409 and "qc.spy.devices" in body["message"]
         status, body = await ws.call("POST", f"/api/v1/calls/{card}/spy", "sup",

@@ -220,12 +220,12 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
     return [
         Endpoint("POST", "/api/v1/calls/{number}/spy", "Listen in on a call in progress from the "
                  "supervisor's own phone (qc.spy.devices): listen, whisper or barge (ChanSpy); "
-                 "supervisors and admins", listen, ALL_ROLES, body=SpyBody, path_params=live),
+                 "supervisors and admins", listen, STAFF, body=SpyBody, path_params=live),
         Endpoint("GET", "/api/v1/cards/{number}/spy", "Who listened in on the card's call, how "
                  "and how long", spies, STAFF, path_params=num),
         Endpoint("POST", "/api/v1/cards/{number}/grades", "Grade the card's call against "
                  "qc.checklist (score 0-100, comment); supervisors and admins", add_grade,
-                 ALL_ROLES, body=GradeBody, path_params=num),
+                 STAFF, body=GradeBody, path_params=num),
         Endpoint("GET", "/api/v1/cards/{number}/grades", "The card's QC grades (operators: "
                  "their own calls)", card_grades, ALL_ROLES, path_params=num),
         Endpoint("GET", "/api/v1/qc/grades", "The latest QC grades of an operator (operators: "
