@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ccrouter.callbacks.feature import install
 from ccrouter.sim import SimCaller, SimCustomer
-from ccrouter.sim.actions import OriginateRequest
+from ccrouter.sim.originate_request import OriginateRequest
 from tests.stack import add_operator, stack, wait_until
 from tests.test_callback_e2e import NUMBER, WALLET_DID, cb_settings, service
 

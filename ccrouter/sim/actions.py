@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from .ami_session import AmiSession, Message
 from .calls import LiveCall
@@ -16,24 +15,7 @@ from .core import DEVICE_NAMES, NOT_INUSE, Core
 from .dialplan_conf import dialplan_show
 from .engine import QueueEngine
 from .model import Member
-
-
-@dataclass(frozen=True, slots=True)
-class OriginateRequest:
-    channel: str
-    context: str
-    exten: str
-    app: str
-    data: str
-    cid_num: str
-    cid_name: str
-    timeout_s: float
-    asynchronous: bool
-    action_id: str
-    variables: tuple[tuple[str, str], ...]
-    channel_id: str = ""
-    """Originate `ChannelId`: the Uniqueid the new channel gets (manager.c)."""
-
+from .originate_request import OriginateRequest
 
 Originator = Callable[[OriginateRequest], Awaitable[bool]]
 APP_QUEUE_ACTIONS = frozenset({
@@ -205,14 +187,12 @@ class Actions:
     async def queuesummary(self, s: AmiSession, m: Message) -> None:
         only, core, n = m.get("Queue"), self.core, 0
         s.list_start(m, "Queue summary will follow")
-        now = core.now()
         for q in core.queues.values():
             if only and q.name != only:
                 continue
             avail = sum(1 for mem in q.members.values()
                         if not mem.paused and core.status(mem.interface) == NOT_INUSE)
             longest = max((int(core.sim_elapsed(e.joined)) for e in q.entries), default=0)
-            _ = now
             s.list_item(m, "QueueSummary",
                         f"Queue: {q.name}\r\nLoggedIn: {len(q.members)}\r\nAvailable: {avail}\r\n"
                         f"Callers: {len(q.entries)}\r\nHoldTime: {q.holdtime}\r\n"

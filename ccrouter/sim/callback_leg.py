@@ -19,10 +19,10 @@ from ccrouter import dialplan as dp
 
 from . import events as ev
 from . import recording
-from .actions import OriginateRequest
 from .channel import Channel
 from .core import INUSE, NOT_INUSE, RINGING, Core
 from .model import SimCustomer, SimOperator
+from .originate_request import OriginateRequest
 
 _FAILED = {"busy": ("BUSY", 17), "congestion": ("CONGESTION", 34), "no_answer": ("NOANSWER", 19)}
 

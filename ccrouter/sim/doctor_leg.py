@@ -10,11 +10,11 @@ from __future__ import annotations
 from ccrouter import dialplan as dp
 
 from . import events as ev
-from .actions import OriginateRequest
 from .agi import AgiSession
 from .call_channel import CallChannel
 from .core import Core
 from .model import SimCaller
+from .originate_request import OriginateRequest
 
 
 async def doctor_leg(core: Core, req: OriginateRequest, loaded: bool) -> None:

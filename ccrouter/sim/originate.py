@@ -19,13 +19,13 @@ from typing import Any
 from ccrouter import dialplan as dp
 
 from . import events as ev
-from .actions import OriginateRequest
 from .callback_leg import operator_first_leg
 from .calls import LiveCall, OriginateInfo
 from .core import INUSE, NOT_INUSE, Core
 from .doctor_leg import doctor_leg
 from .engine import QueueEngine
 from .model import SimCall, SimCaller, SimCustomer
+from .originate_request import OriginateRequest
 from .spy_leg import chanspy_leg
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from ccrouter import dialplan as dp
 
-from .actions import Actions, OriginateRequest
+from .actions import Actions
 from .ami import AmiServer
 from .calls import LiveCall, OriginateInfo
 from .core import Core, SimOptions
@@ -31,6 +31,7 @@ from .model import (
     SimPhone,
 )
 from .originate import OriginateLegs
+from .originate_request import OriginateRequest
 from .queues import QueueConfig, SimQueue
 from .recording import SimRecording
 from .rules import parse_conf_sections, parse_queuerules

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 
 from . import events as ev
-from .actions import OriginateRequest
 from .channel import Channel
 from .core import Core
 from .model import SimPhone
+from .originate_request import OriginateRequest
 
 
 def _spyee(core: Core, spec: str, options: str, spyer: list[Channel]) -> Channel | None:
