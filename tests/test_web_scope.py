@@ -22,6 +22,7 @@ from ccrouter.calls.model.cards import CardWrite
 from ccrouter.config.helpdesk import HelpdeskSettings
 from ccrouter.config.teams import Team
 from ccrouter.helpdesk.feature import install as helpdesk
+from ccrouter.qc.store import QcStore
 from ccrouter.recordings.store import RecordingStore
 from ccrouter.web.api import Endpoint, Scoping
 from ccrouter.web.auth import Role, TokenScope, TokenStore
@@ -131,6 +132,9 @@ async def seed(ws: WebStack, tmp_path: Path) -> dict[str, dict[str, Any]]:
         path.write_bytes(b"RIFF0000WAVE")
         await rec.started(number, str(path), f"u{number}", now - 50)
         await rec.finished(number, now - 30, 12, "hangup")
+        await QcStore(app.engine).add_grade(card=number, operator=op, interface=IFACE[op],
+                                            queue=target, at=now - 20, by="lead", score=80.0,
+                                            items=[], comment="")  # fmt: skip
         out[key] = {"number": number, **fields}
     await app.writer.flush()
     store = TokenStore(app.engine)
@@ -190,7 +194,21 @@ def _kpi(who: Who, body: Any, cards: dict[str, dict[str, Any]]) -> None:
         assert teams == (set(who.teams) if who.teams is not None else {t.name for t in TEAMS})
 
 
+def _grades(who: Who, body: Any, cards: dict[str, dict[str, Any]]) -> None:
+    ops = {g["operator"] for g in body["grades"]}
+    assert ops and all(who.sees_operator(op) for op in ops), ops
+
+
+def _qc_report(who: Who, body: Any, cards: dict[str, dict[str, Any]]) -> None:
+    ops = {o["operator"] for o in body["operators"]}
+    assert ops and all(who.sees_operator(op) for op in ops), ops
+    teams = {t["team"] for t in body["teams"]}
+    assert teams == {t.name for t in TEAMS if who.teams is None or t.name in who.teams}
+
+
 FILTERED: dict[str, Check | None] = {
+    "/api/v1/qc/grades": _grades,
+    "/api/v1/reports/qc": _qc_report,
     "/api/v1/cards": _cards,
     "/api/v1/live/operators": _operator_ids("id"),
     "/api/v1/operators": _operator_ids("id"),

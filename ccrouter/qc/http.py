@@ -30,9 +30,19 @@ from ccrouter.qc.model import (
 )
 from ccrouter.qc.spy import SpyService
 from ccrouter.qc.store import QcStore
-from ccrouter.web.api import ALL_ROLES, STAFF, ApiError, Call, Endpoint, Input, bad_request
+from ccrouter.web.api import (
+    ALL_ROLES,
+    STAFF,
+    ApiError,
+    Call,
+    Endpoint,
+    Input,
+    Scoping,
+    bad_request,
+)
 from ccrouter.web.auth import Role
 from ccrouter.web.context import WebContext
+from ccrouter.web.scope import may_act_on
 
 if TYPE_CHECKING:
     from ccrouter.runtime import Daemon
@@ -183,11 +193,17 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
                 raise ApiError(403, "operators see their own grades only")
         if op_id is not None and ctx.operator(op_id) is None:
             raise bad_request("operator", f"operator: unknown operator {op_id!r}")
+        if op_id is not None and not may_act_on(call.who, operator=op_id):
+            raise ApiError(403, f"operator {op_id!r} is outside this token's teams")
         limit = call.query.limit or qc_settings.last_grades
         rows = await store.grades(start=0.0, end=time.time() + 1,
-                                  operators=[op_id] if op_id else [], limit=limit,
+                                  operators=[op_id] if op_id else _team(call), limit=limit,
                                   newest_first=True)  # fmt: skip
         return {"operator": op_id, "grades": rows}
+
+    def _team(call: Call) -> list[str]:
+        """A team supervisor's operators (none of another team's grades); [] = everyone."""
+        return sorted(call.who.members) if call.who.teams is not None else []
 
     async def checklist(call: Call) -> Any:
         return {"items": [i.model_dump() for i in qc_settings.checklist], "modes": MODES}
@@ -204,13 +220,15 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
             raise bad_request("to", "to: the period is limited to 366 days")
         if q.operator and ctx.operator(q.operator) is None:
             raise bad_request("operator", f"operator: unknown operator {q.operator!r}")
+        if q.operator and not may_act_on(call.who, operator=q.operator):
+            raise ApiError(403, f"operator {q.operator!r} is outside this token's teams")
         rows = await store.grades(start=start, end=end,
-                                  operators=[q.operator] if q.operator else [])  # fmt: skip
-        out = summarise((GradeRow(r["operator"], "", r["graded_at"], r["score"]) for r in rows),
-                        q.interval, tz)  # fmt: skip
+                                  operators=[q.operator] if q.operator else _team(call))
+        team_of = {op: t.name for t in reversed(ctx.settings.teams) for op in t.operators}
+        out = summarise((GradeRow(r["operator"], team_of.get(r["operator"], ""), r["graded_at"],
+                                  r["score"]) for r in rows), q.interval, tz)  # fmt: skip
         report = {"from": _iso(start, tz), "to": _iso(end, tz), "interval": q.interval,
-                  "operator": q.operator, "teams_note": "no teams are configured: no team "
-                  "groups", **out}  # fmt: skip
+                  "operator": q.operator, **out}  # fmt: skip
         wants_csv = q.format == "csv" or (
             q.format is None and "text/csv" in call.request.headers.get("Accept", ""))
         return _csv(report) if wants_csv else report
@@ -229,10 +247,12 @@ async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:
         Endpoint("GET", "/api/v1/cards/{number}/grades", "The card's QC grades (operators: "
                  "their own calls)", card_grades, ALL_ROLES, path_params=num),
         Endpoint("GET", "/api/v1/qc/grades", "The latest QC grades of an operator (operators: "
-                 "their own) or of everyone", last_grades, ALL_ROLES, LastQuery),
+                 "their own; team supervisors: their teams') or of everyone", last_grades,
+                 ALL_ROLES, LastQuery, scope=Scoping.FILTERED),
         Endpoint("GET", "/api/v1/qc/checklist", "The QC checklist and the listening modes",
                  checklist, ALL_ROLES),
         Endpoint("GET", "/api/v1/reports/qc", "QC grades per operator and period (day, week, "
                  "month): count, average, lowest, highest (JSON, or CSV with Accept: text/csv "
-                 "or ?format=csv)", report, STAFF, QcQuery, csv=True),
+                 "or ?format=csv); per team when teams are configured", report, STAFF, QcQuery,
+                 csv=True, scope=Scoping.FILTERED),
     ]
