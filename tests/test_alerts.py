@@ -92,12 +92,13 @@ class FakeSource(LiveSource):
                          lambda: self.down_since, lambda: None)
 
 
+async def no_sl(start: float, end: float, queues: Sequence[str]) -> dict[str, Counts]:
+    return {}
+
+
 async def test_active_alerts_survive_a_restart_without_a_second_notice(db_url: str) -> None:
     engine = make_engine(db_url)  # a SQLite file, then a PostgreSQL database
     await migrate(engine)
-
-    async def no_sl(start: float, end: float, queues: Sequence[str]) -> dict[str, Counts]:
-        return {}
 
     settings = AlertSettings(rules=[rule(name="down", kind="ami_down", threshold=1)])
     source = FakeSource()
@@ -124,9 +125,6 @@ async def test_each_nodes_holder_keeps_its_own_alerts(db_url: str) -> None:
     (`n1/down`), and a restart of one restores only its own, never the other node's."""
     engine = make_engine(db_url)
     await migrate(engine)
-
-    async def no_sl(start: float, end: float, queues: Sequence[str]) -> dict[str, Counts]:
-        return {}
 
     settings = AlertSettings(rules=[rule(name="down", kind="ami_down", threshold=1)])
     source = FakeSource()

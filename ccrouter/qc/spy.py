@@ -10,7 +10,6 @@ Uniqueid), then `ChanSpyStart` / `ChanSpyStop` by `SpyerUniqueid`, and the spyin
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from ccrouter.db.write_queue import WriteQueue
 from ccrouter.pbx import events as ev
 from ccrouter.qc.model import SpyRefused, chanspy_data, spy_caller_id
 from ccrouter.qc.store import QcStore
@@ -70,9 +70,7 @@ class SpyService:
         self._by_chan: dict[str, str] = {}  # operator channel -> caller uniqueid
         self._by_action: dict[str, Session] = {}
         self._by_spyer: dict[str, Session] = {}
-        self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._writes = WriteQueue("spy")
 
     # --- the live call --------------------------------------------------------------------
 
@@ -198,23 +196,12 @@ class SpyService:
     # --- the writer -----------------------------------------------------------------------
 
     def _submit(self, job: Callable[[], Awaitable[None]]) -> None:
-        self._idle.clear()
-        self._jobs.put_nowait(job)
+        self._writes.submit(job)
 
     async def drained(self) -> None:
         """Until every event so far is in the database (tests)."""
-        await self._idle.wait()
+        await self._writes.drained()
 
     async def run(self) -> None:
         await self.store.close_open_spies(self._clock(), "ccrouter stopped while listening")
-        while True:
-            job = await self._jobs.get()
-            for attempt in range(5):
-                try:
-                    await job()
-                    break
-                except Exception:
-                    log.exception("spy_write_failed", attempt=attempt)
-                    await asyncio.sleep(0.2 * (attempt + 1))
-            if self._jobs.empty():
-                self._idle.set()
+        await self._writes.run()

@@ -9,7 +9,6 @@ the card without a recording, with the reason.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import structlog
 
 from ccrouter.config.recordings import RecordingSettings
+from ccrouter.db.write_queue import WriteQueue
 from ccrouter.pbx import events as ev
 from ccrouter.recordings.model import card_of, local_path
 from ccrouter.recordings.store import RecordingStore
@@ -35,9 +35,7 @@ class RecordingService:
         self._note = note
         self._names: dict[str, str] = {}  # uniqueid -> MIXMONITOR_FILENAME
         self._active: dict[str, tuple[str, str]] = {}  # uniqueid -> (card, path)
-        self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._writes = WriteQueue("recording")
 
     def local(self, path: str) -> str | None:
         s = self.settings
@@ -85,22 +83,11 @@ class RecordingService:
         log.info("recording_finished", card=card, size=size, reason=reason or None)
 
     def _submit(self, job: Callable[[], Awaitable[None]]) -> None:
-        self._idle.clear()
-        self._jobs.put_nowait(job)
+        self._writes.submit(job)
 
     async def drained(self) -> None:
         """Until every event so far is in the database (tests)."""
-        await self._idle.wait()
+        await self._writes.drained()
 
     async def run(self) -> None:
-        while True:
-            job = await self._jobs.get()
-            for attempt in range(5):
-                try:
-                    await job()
-                    break
-                except Exception:
-                    log.exception("recording_write_failed", attempt=attempt)
-                    await asyncio.sleep(0.2 * (attempt + 1))
-            if self._jobs.empty():
-                self._idle.set()
+        await self._writes.run()
