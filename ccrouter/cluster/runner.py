@@ -51,6 +51,7 @@ class NodeSlot:
         self._make_app = make_app
         self.app: App | None = None
         self.term: int | None = None
+        self._acquired_at = 0.0
         self.serving = asyncio.Event()
         """Set while this slot's daemon has started and holds the lease (tests wait on it)."""
 
@@ -69,16 +70,17 @@ class NodeSlot:
     async def _acquire(self) -> None:
         asked_at = time.monotonic()
         while True:
+            started = time.monotonic()  # the row lives ttl_s from no earlier than this
             try:
                 async with asyncio.timeout(max(self._timing.poll_s, 1.0)):
                     term = await self._store.acquire(self.node)
-            except (TimeoutError, OSError, SQLAlchemyError) as exc:
+            except Exception as exc:  # the database is away: ask again
                 log.warning("lease_acquire_failed", error=str(exc) or type(exc).__name__)
                 term = None
             if term is not None:
                 waited = round(time.monotonic() - asked_at, 3)
                 log.info("lease_acquired", term=term, waited_s=waited)
-                self.term = term
+                self.term, self._acquired_at = term, started
                 return
             await asyncio.sleep(self._timing.poll_s)
 
@@ -114,7 +116,7 @@ class NodeSlot:
         return started
 
     async def _renew(self, term: int, lost: asyncio.Event) -> None:
-        renewed_at = time.monotonic()
+        renewed_at = self._acquired_at
         while True:
             await asyncio.sleep(self._timing.renew_s)
             asked_at = time.monotonic()
@@ -122,7 +124,7 @@ class NodeSlot:
             try:
                 async with asyncio.timeout(self._timing.renew_s):
                     ours = await self._store.renew(self.node, term)
-            except (TimeoutError, OSError, SQLAlchemyError) as exc:
+            except Exception as exc:  # whatever it is, the lease was not renewed
                 log.warning("lease_renew_failed", term=term, error=str(exc) or type(exc).__name__)
                 ours = None
             if ours:
