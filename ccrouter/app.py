@@ -59,13 +59,14 @@ class StartupError(Exception):
 def default_features() -> Sequence[Feature]:
     """Every feature module's `install`, in the order they are wired."""
     from ccrouter.callbacks.feature import install as callbacks
+    from ccrouter.digest.feature import install as digest
     from ccrouter.helpdesk.feature import install as helpdesk
     from ccrouter.ivr.feature import install as ivr
     from ccrouter.recordings.feature import install as recordings
     from ccrouter.routing.feature import install as routing
     from ccrouter.web.feature import install as web  # keep last: it times the AGI scripts before it
 
-    return (routing, callbacks, ivr, helpdesk, recordings, web)
+    return (routing, callbacks, ivr, helpdesk, recordings, digest, web)
 
 
 def default_site_parts() -> Sequence[SitePart]:

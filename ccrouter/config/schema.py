@@ -16,6 +16,7 @@ from ccrouter.config.cluster import ClusterSettings
 from ccrouter.config.helpdesk import HelpdeskSettings, MailSettings
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
 from ccrouter.config.recordings import RecordingSettings
+from ccrouter.config.report_schedules import ReportSchedule
 from ccrouter.config.teams import Team
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
@@ -63,6 +64,10 @@ class ReportSettings(_Model):
     card_deadline_s: int = Field(default=120, ge=1, le=86400)
     """After-call work: a card is "completed in time" when its topic and resolution were saved
     within this many seconds of the call's end."""
+    schedules: list[ReportSchedule] = Field(default_factory=list)
+    """KPI reports mailed on a schedule (see `ccrouter/config/report_schedules.py`)."""
+    schedule_poll_s: float = Field(default=30.0, gt=0, le=3600)
+    """How often the daemon looks for a scheduled report that is due."""
 
 
 class WebhookSettings(_Model):
