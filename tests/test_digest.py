@@ -344,3 +344,19 @@ def test_report_send_now_and_an_unknown_name(
     assert capsys.readouterr().err.strip() == (
         "report send: unknown schedule 'daily'; reports.schedules: centre")
     assert len(box.messages) == 1
+
+
+def test_the_sample_schedule_in_the_example_config_is_valid(tmp_path: Path) -> None:
+    cfg = config_for(tmp_path, tmp_path / "cards.db")
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+    start = lines.index("  # schedules:")
+    for i in range(start, len(lines)):
+        if not lines[i].startswith("  # "):
+            break
+        lines[i] = "  " + lines[i][4:]
+    text = "\n".join(lines) + "\nmail: {host: smtp.example}\n"
+    path = write(tmp_path, text, "sample.yaml")
+    assert check_settings(path, {}) == []
+    (sch,) = Settings.model_validate(yaml.safe_load(text)).reports.schedules
+    assert (sch.name, sch.when, sch.days, sch.scope.products) == (
+        "wallet-daily", At(7, 0), 1, ["wallet"])
