@@ -360,3 +360,13 @@ def test_the_sample_schedule_in_the_example_config_is_valid(tmp_path: Path) -> N
     (sch,) = Settings.model_validate(yaml.safe_load(text)).reports.schedules
     assert (sch.name, sch.when, sch.days, sch.scope.products) == (
         "wallet-daily", At(7, 0), 1, ["wallet"])
+
+
+def test_mail_templates_are_needed_only_for_ticket_mails(tmp_path: Path) -> None:
+    assert check_settings(write(tmp_path, BASE + SCHEDULE), {}) == []  # reports: no templates
+    helpdesk = "helpdesk: {url: 'https://hd.example/t'}\n"
+    errors = check_settings(write(tmp_path, BASE + SCHEDULE + helpdesk),
+                            {"CCROUTER_HELPDESK_SECRET": "s"})  # fmt: skip
+    assert [(e.key, e.message) for e in errors] == [
+        ("mail.templates", "the callers' ticket mails need at least one language's templates")]
+    assert errors[0].line == 23  # the mail: section
