@@ -59,6 +59,7 @@ class StartupError(Exception):
 def default_features() -> Sequence[Feature]:
     """Every feature module's `install`, in the order they are wired."""
     from ccrouter.callbacks.feature import install as callbacks
+    from ccrouter.digest.feature import install as digest
     from ccrouter.helpdesk.feature import install as helpdesk
     from ccrouter.ivr.feature import install as ivr
     from ccrouter.qc.feature import install as qc
@@ -66,7 +67,7 @@ def default_features() -> Sequence[Feature]:
     from ccrouter.routing.feature import install as routing
     from ccrouter.web.feature import install as web  # keep last: it times the AGI scripts before it
 
-    return (routing, callbacks, ivr, helpdesk, recordings, qc, web)
+    return (routing, callbacks, ivr, helpdesk, recordings, qc, digest, web)
 
 
 def default_site_parts() -> Sequence[SitePart]:

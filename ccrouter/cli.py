@@ -141,6 +141,8 @@ _FEATURE_COMMANDS: dict[str, tuple[str, str, str]] = {
                    "prune call recordings older than recordings.keep_days (--dry-run: list)"),
     "doctor": ("ccrouter.doctor.cli", "add_parser",
                "check a running Asterisk against the config; exit 1 on any failed check"),
+    "report": ("ccrouter.digest.cli", "add_parser",
+               "scheduled KPI report mail: send one now (report send NAME), list them"),
     "cluster": ("ccrouter.cluster.cli", "add_parser",
                 "several instances: which one serves which Asterisk node (exit 1: one unserved)"),
 }  # fmt: skip

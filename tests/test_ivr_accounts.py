@@ -14,14 +14,20 @@ from structlog.testing import capture_logs
 
 from ccrouter.config import Settings
 from ccrouter.config.ivr import HoursSettings, OutOfHoursSettings
-from ccrouter.dialplan import VAR_QUEUE
-from ccrouter.ivr.accounts import AccountCall, AccountLookup, AccountMatch
+from ccrouter.dialplan import SCRIPT_IVR, VAR_QUEUE
+from ccrouter.helpdesk.feature import install as helpdesk
+from ccrouter.ivr.accounts import Account, AccountCall, AccountLookup, AccountMatch
+from ccrouter.ivr.feature import install as ivr
 from ccrouter.ivr.spec import AccountTable
 from ccrouter.routing.hook import HookLoadError, load_hook
 from ccrouter.sim import SimCaller
-from tests.stack import add_operator, example_settings
+from tests import test_helpdesk
+from tests.stack import add_operator, example_settings, stack, wait_until
+from tests.test_helpdesk import Helpdesk, Mailbox, settings
 from tests.test_ivr_e2e import TERMINAL_DID, WALLET_DID, closed, journey
 
+desk = test_helpdesk.desk  # the helpdesk stub and the SMTP server (aiosmtpd) as fixtures
+mailbox = test_helpdesk.mailbox
 CALL = AccountCall("1.1", "PJSIP/x-1", "79001234567", "Ivan", "2000", "ru", None)
 TABLE = AccountTable({"40": "wallet", "77": "terminal"})
 
@@ -164,3 +170,47 @@ async def test_a_line_with_its_own_out_of_hours_action(tmp_path: Path) -> None:
     assert wallet.agi_commands[-1] == "VoiceMail(100@ccrouter,u)"
     assert cards["79001112243"]["ivr_path"][-1] == "out_of_hours:hangup"
     assert cards["79001112243"]["outcome"] == cards["79001112244"]["outcome"] == "out_of_hours"
+
+
+async def crm_with_email(account: str, call: AccountCall) -> Any:
+    """The CRM knows the caller's e-mail for 5553; 5554's record holds a malformed one."""
+    if account == "5553":
+        return Account("wallet-ru", email="ivan@bank.example.uz")
+    if account == "5554":
+        return Account("wallet-ru", email="not an address")
+    return None
+
+
+async def test_a_hook_may_give_the_callers_email_with_the_line() -> None:
+    lk = AccountLookup(TABLE, ["wallet"], {"wallet-ru": "wallet"}, crm_with_email, 0.2)
+    assert await lk.find("5553", CALL) == AccountMatch("wallet", "wallet-ru",
+                                                       email="ivan@bank.example.uz")
+    with capture_logs() as logs:
+        assert await lk.find("5554", CALL) == AccountMatch("wallet", "wallet-ru")
+    assert [e["event"] for e in logs] == ["account_hook_bad_email"]
+
+
+async def test_the_hooks_email_goes_on_the_card_and_the_ticket_mail_goes_there(
+    tmp_path: Path, desk: tuple[Helpdesk, str], mailbox: tuple[Mailbox, int]
+) -> None:
+    hd, url = desk
+    box, smtp_port = mailbox
+    s = with_hook("tests.test_ivr_accounts:crm_with_email")
+    web = settings(url, smtp_port)
+    s = s.model_copy(update={"helpdesk": web.helpdesk, "mail": web.mail})
+    async with stack(tmp_path, settings=s, features=[ivr, helpdesk], inbound_script=SCRIPT_IVR,
+                     survey=True) as st:
+        add_operator(st.sim, "wallet-ru", "PJSIP/1002", "Anna", answer_after_s=1,
+                     talk_time_s=1)  # fmt: skip
+        call = st.sim.place_call(SimCaller("79001112245", dialled="2000",
+                                           dtmf=["1", "3", "5553#"]))  # fmt: skip
+        assert await asyncio.wait_for(call.finished, 10) == "answered"
+        await closed(st)
+        (card,) = await st.cards()
+        assert card["caller_email"] == "ivan@bank.example.uz"  # the operator typed none
+        await st.app.helpdesk.request(card, summary="card blocked", by="op1002")
+        await wait_until(lambda: len(box.messages) == 1, what="the ticket mail")
+    (rcpt, msg), = box.messages
+    assert rcpt == ["ivan@bank.example.uz"] and msg["To"] == "ivan@bank.example.uz"
+    assert msg["Subject"] == "Заявка HD-1 принята"  # the card's language (ru)
+    assert len(hd.tickets) == 1

@@ -12,6 +12,7 @@ from typing import Any
 from ccrouter.config.asterisk import AmiSettings
 from ccrouter.config.cluster import cluster_checks
 from ccrouter.config.ivr_checks import ivr_checks
+from ccrouter.config.report_schedules import schedule_checks
 from ccrouter.config.schema import QUEUE_STRATEGIES
 from ccrouter.config.teams import team_checks
 
@@ -132,6 +133,13 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     yield from ivr_checks(data)
     yield from cluster_checks(data)
     yield from team_checks(data)
+    yield from schedule_checks(data)
+    mail = _as_dict(data.get("mail"))
+    if _as_dict(data.get("helpdesk")).get("url") and mail.get("host") and not mail.get(
+        "templates"
+    ):
+        yield ("mail", "templates"), ("the callers' ticket mails need at least one language's "
+                                      "templates")  # fmt: skip
 
 
 def _recording_checks(

@@ -85,7 +85,8 @@ class MailSettings(_Model):
     backoff_max_s: float = Field(default=600.0, gt=0)
     templates: dict[str, dict[Literal["created", "resolved"], MailTemplate]] = Field(
         default_factory=dict)  # fmt: skip
-    """Language -> {created, resolved}: the mail a caller gets in their card's language."""
+    """Language -> {created, resolved}: the mail a caller gets in their card's language (with a
+    helpdesk, at least one language; scheduled reports need none)."""
     default_language: str | None = None
     """The templates used for a card whose language has none; default: the first language."""
 
@@ -95,8 +96,6 @@ class MailSettings(_Model):
             missing = [k for k in MAIL_KINDS if k not in kinds]
             if missing:
                 raise ValueError(f"templates.{lang}: missing {', '.join(missing)}")
-        if self.host and not self.templates:
-            raise ValueError("templates: a mail host needs at least one language's templates")
         if self.default_language and self.default_language not in self.templates:
             raise ValueError(f"default_language: no templates for {self.default_language!r}")
         return self

@@ -17,6 +17,7 @@ from ccrouter.config.helpdesk import HelpdeskSettings, MailSettings
 from ccrouter.config.ivr import HoursSettings, IvrSettings, SurveySettings
 from ccrouter.config.qc import QcSettings
 from ccrouter.config.recordings import RecordingSettings
+from ccrouter.config.report_schedules import ReportSettings
 from ccrouter.config.teams import Team
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
@@ -52,18 +53,6 @@ class HttpSettings(_Model):
     """API roles that see callers' numbers masked (7900***4567) in cards and live views."""
     keepalive_s: float = Field(default=15.0, gt=0)
     """Comment line sent on idle server-sent-event streams (keeps proxies from closing them)."""
-
-
-class ReportSettings(_Model):
-    sl_threshold_s: int = Field(default=20, ge=1)
-    """T of the service level SL(T): answered within T seconds (80/20 -> 20)."""
-    target_sl: float = Field(default=0.8, gt=0, lt=1)
-    """The service level the Erlang C staffing estimate aims for."""
-    timezone: str = "UTC"
-    """IANA name (Asia/Tashkent): report hours/days and "today" on the wallboard are local."""
-    card_deadline_s: int = Field(default=120, ge=1, le=86400)
-    """After-call work: a card is "completed in time" when its topic and resolution were saved
-    within this many seconds of the call's end."""
 
 
 class WebhookSettings(_Model):

@@ -375,3 +375,16 @@ qc_grades: Final = sa.Table(
     sa.Index("ix_qc_grades_operator_graded_at", "operator", "graded_at"),
 )
 """QC grades: a supervisor's score of a call against the checklist of that moment."""
+
+report_runs: Final = sa.Table(
+    "report_runs",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),  # reports.schedules[].name
+    sa.Column("due_at", EPOCH, nullable=False),  # the last run claimed (its scheduled time)
+    sa.Column("claimed_by", sa.Text, nullable=True),  # the instance that claimed it
+    sa.Column("claimed_at", EPOCH, nullable=True),
+    sa.Column("sent_at", EPOCH, nullable=True),  # null: not (yet) sent
+    sa.Column("error", sa.Text, nullable=True),  # why the last claimed run was not sent
+)
+"""One row per scheduled report: the last run claimed, by one conditional UPDATE (`due_at <
+the new run's`), so one run is sent once across restarts and instances."""

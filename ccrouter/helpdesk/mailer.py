@@ -1,5 +1,6 @@
-"""The caller's mail over SMTP (aiosmtplib): one message per call, STARTTLS/TLS and login as
-configured. Raises `MailError` with the server's reason when it cannot be sent."""
+"""Mail over SMTP (aiosmtplib): one message per call, STARTTLS/TLS and login as configured —
+the caller's ticket mails (`send`) and the scheduled reports (`deliver`, `ccrouter.digest`).
+Raises `MailError` with the server's reason when it cannot be sent."""
 
 from __future__ import annotations
 
@@ -28,8 +29,15 @@ def message(m: Mail, *, sender: str, recipient: str) -> EmailMessage:
 
 async def send(s: MailSettings, m: Mail, recipient: str) -> str:
     """Send it; the Message-ID."""
+    return await deliver(s, message(m, sender=s.sender, recipient=recipient))
+
+
+async def deliver(s: MailSettings, msg: EmailMessage) -> str:
+    """Send a message built elsewhere (a scheduled report's) to its To/Cc recipients through
+    the configured server; its Message-ID (one is added when it has none)."""
     assert s.host is not None
-    msg = message(m, sender=s.sender, recipient=recipient)
+    if msg["Message-ID"] is None:
+        msg["Message-ID"] = make_msgid(domain=s.sender.rpartition("@")[2] or None)
     login = {"username": s.username, "password": s.password} if s.username else {}
     try:
         await aiosmtplib.send(msg, hostname=s.host, port=s.port, timeout=s.timeout_s,

@@ -10,6 +10,12 @@ function (run in a worker thread). On a timeout, an exception or a result that i
 nor a known product/target name, the prefix table answers instead and the error is logged
 (`account_hook_timeout` / `account_hook_failed` / `account_hook_bad_result`).
 
+The hook may also return an `Account(line, email=...)`: `line` is that product or target name,
+`email` the caller's e-mail from the CRM. The IVR puts it on the call's card (`caller_email`,
+which the card of a new call does not have yet), so ticket mails reach the caller even when the
+operator types none; an operator's own entry later replaces it. An e-mail that does not look
+like one is logged (`account_hook_bad_email`) and dropped: the line is still used.
+
     # mycompany/accounts.py
     from ccrouter.ivr.accounts import AccountCall
 
@@ -17,14 +23,15 @@ nor a known product/target name, the prefix table answers instead and the error 
         row = await my_crm.find(account)
         if row is None:
             return None
-        return "vip" if row.tier == "gold" else row.product
+        return Account("vip" if row.tier == "gold" else row.product, email=row.email)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -32,6 +39,18 @@ from ccrouter.ivr.spec import AccountTable
 from ccrouter.routing.hook import run_hook
 
 log = structlog.get_logger(__name__)
+
+EMAIL: Final = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+"""What the card form accepts as an e-mail (`ccrouter.web.cards`), without the empty one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A hook's answer with more than the line: `line` is a product or target name (as a plain
+    string answer), `email` the caller's e-mail, put on the card when it has none."""
+
+    line: str
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +74,8 @@ class AccountMatch:
 
     product: str
     target: str | None = None
+    email: str | None = None
+    """The caller's e-mail, when the hook gave one (`Account.email`)."""
 
 
 class AccountLookup:
@@ -80,10 +101,13 @@ class AccountLookup:
                 if result is None:
                     log.info("account_hook_miss")
                     return None
-                if isinstance(result, str) and result in self._products:
-                    return AccountMatch(result)
-                if isinstance(result, str) and result in self._targets:
-                    return AccountMatch(self._targets[result], target=result)
+                line, email = result, None
+                if isinstance(result, Account):
+                    line, email = result.line, _email(result.email)
+                if isinstance(line, str) and line in self._products:
+                    return AccountMatch(line, email=email)
+                if isinstance(line, str) and line in self._targets:
+                    return AccountMatch(self._targets[line], target=line, email=email)
                 self._failed("account_hook_bad_result", result=repr(result)[:200])
         product = self._table.product(account)
         return None if product is None else AccountMatch(product)
@@ -91,3 +115,12 @@ class AccountLookup:
     def _failed(self, event: str, **kw: Any) -> None:
         self.failures += 1
         log.error(event, **kw)
+
+
+def _email(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= 254 and EMAIL.match(value.strip()):
+        return value.strip()
+    log.warning("account_hook_bad_email", email=repr(value)[:80])
+    return None

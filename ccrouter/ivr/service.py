@@ -113,12 +113,17 @@ class IvrService:
 
     async def find_account(self, digits: str, request: AgiRequest, state: IvrState,
                            dialled: str) -> AccountMatch | None:  # fmt: skip
-        """The account's product (or target) from the lookup hook, else the prefix table."""
+        """The account's product (or target) from the lookup hook, else the prefix table; an
+        e-mail the hook gave goes on the card."""
         call = AccountCall(uniqueid=request.uniqueid, channel=request.channel,
                            caller_num=request.caller_num, caller_name=request.caller_name,
                            dialled=dialled, language=state.language,
                            product=state.product)  # fmt: skip
-        return await self.accounts.find(digits, call)
+        match = await self.accounts.find(digits, call)
+        if match is not None and match.email:  # the new call's card has none yet
+            self._tracker.note(request.uniqueid, {"caller_email": match.email})
+            log.info("caller_email_from_account_hook")
+        return match
 
     def record(self, uniqueid: str, state: IvrState) -> None:
         fields: dict[str, Any] = {"ivr_path": list(state.path)}

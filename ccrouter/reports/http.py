@@ -1,16 +1,11 @@
 """`/api/v1/reports/kpi`: SL, ASA, AAR, handled %, CSAT, card completion and after-call time
 per queue, operator, team and interval, hourly load with an Erlang C staffing estimate; JSON
-or CSV. A team supervisor's report counts the calls its teams' operators answered; a viewer's
-the calls of its product lines / targets (no operator or team rows: those are the centre's)."""
+or CSV (built by `ccrouter.reports.report` for the token's scope)."""
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 import datetime as dt
-import io
 import time
-import zoneinfo
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from aiohttp import web
@@ -18,20 +13,17 @@ from pydantic import Field
 
 from ccrouter.config import Settings
 from ccrouter.config.asterisk import NODE_NAME
-from ccrouter.db.tables import cards_of_node
-from ccrouter.reports.model import Counts, Kpi, add, agents_needed, kpi, kpi_dict
+from ccrouter.reports.report import build_report, csv_text
 from ccrouter.reports.store import Reports, local_midnight
 from ccrouter.web.api import STAFF, ApiError, Call, Endpoint, Input, Scoping, bad_request
 from ccrouter.web.auth import Role
 from ccrouter.web.context import WebContext
-from ccrouter.web.scope import card_conditions, visible_queues
+from ccrouter.web.scope import visible_queues
 
 if TYPE_CHECKING:
     from ccrouter.runtime import Daemon
 
 MAX_PERIOD_S: Final = 366 * 86400
-KPI_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Kpi))
-CSV_COLUMNS: Final = ("section", "key", "start", *KPI_FIELDS, "agents_needed")
 
 
 class KpiQuery(Input):
@@ -46,10 +38,6 @@ class KpiQuery(Input):
                              description="with several Asterisk nodes: only this node's calls")
 
 
-def _iso(ts: float, tz: str) -> str:
-    return dt.datetime.fromtimestamp(ts, zoneinfo.ZoneInfo(tz)).isoformat()
-
-
 async def kpi_report(ctx: WebContext, call: Call) -> Any:
     q: KpiQuery = call.query
     s = ctx.settings.reports
@@ -62,102 +50,23 @@ async def kpi_report(ctx: WebContext, call: Call) -> Any:
         raise bad_request("to", "to: the period is limited to 366 days")
     if q.queue and q.queue not in ctx.queue_names():
         raise bad_request("queue", f"queue: unknown queue {q.queue!r}")
-    where = [*card_conditions(call.who)]
     if q.node is not None:
         nodes = ctx.settings.asterisk.names()
         if q.node not in nodes:
             raise bad_request("node", f"node: unknown node {q.node!r}; "
                                       f"declared: {', '.join(nodes)}")
-        where.append(cards_of_node(q.node, first=q.node == nodes[0]))
-    who = call.who
-    queues = visible_queues(who, ctx.settings)
+    queues = visible_queues(call.who, ctx.settings)
     if q.queue and queues is not None and q.queue not in queues:
         raise ApiError(403, f"queue {q.queue!r} is outside this token's scope")
     assert ctx.reports is not None  # set by `site`
-    counts = await ctx.reports.kpi_counts(start, end, queues=[q.queue] if q.queue else [],
-                                          interval=q.interval,
-                                          where=where)  # fmt: skip
-    total = kpi(counts.total)
-    names = {o.interface: o.id for o in ctx.settings.operators}
-    inside = who.role is not Role.VIEWER
-    hourly = []
-    for b in counts.hours:
-        staff = None
-        if total.aht_s:
-            st = agents_needed(b.counts.offered, 3600, total.aht_s, s.target_sl, s.sl_threshold_s)
-            staff = {"agents": st.agents, "traffic_erlangs": round(st.traffic_erlangs, 3),
-                     "service_level": round(st.service_level, 4), "asa_s": round(st.asa_s, 1)}
-        hourly.append({"start": _iso(b.start, s.timezone), "offered": b.counts.offered,
-                       "staffing": staff})
-    report = {
-        "from": _iso(start, s.timezone), "to": _iso(end, s.timezone), "interval": q.interval,
-        "queue": q.queue, "node": q.node, "sl_threshold_s": s.sl_threshold_s,
-        "target_sl": s.target_sl,
-        "total": kpi_dict(counts.total),
-        "queues": [{"queue": name, **kpi_dict(c)} for name, c in sorted(counts.queues.items())],
-        "card_deadline_s": s.card_deadline_s,
-        "operators": [
-            {"operator": name, "interface": iface, "operator_id": names.get(iface), **kpi_dict(c)}
-            for (name, iface), c in sorted(counts.operators.items())
-        ] if inside else [],
-        "teams": team_rows(ctx, counts.operators, who.teams) if inside else [],
-        "intervals": [{"start": _iso(b.start, s.timezone), **kpi_dict(b.counts)}
-                      for b in counts.intervals],
-        "hourly": hourly,
-    }
+    report = await build_report(ctx.settings, ctx.reports, call.who, start, end, queue=q.queue,
+                                interval=q.interval, node=q.node)  # fmt: skip
     wants_csv = q.format == "csv" or (
         q.format is None and "text/csv" in call.request.headers.get("Accept", "")
     )
-    return _csv(report) if wants_csv else report
-
-
-def team_counts(
-    ctx: WebContext, by_interface: dict[str, Counts], only: frozenset[str] | None = None
-) -> dict[str, Counts]:
-    """Per team (`teams:`), its operators' counts summed (`only`: these teams)."""
-    iface = {o.id: o.interface for o in ctx.settings.operators}
-    out: dict[str, Counts] = {}
-    for team in ctx.settings.teams:
-        if only is not None and team.name not in only:
-            continue
-        total = Counts()
-        for op in dict.fromkeys(team.operators):
-            total = add(total, by_interface.get(iface.get(op, ""), Counts()))
-        out[team.name] = total
-    return out
-
-
-def team_rows(ctx: WebContext, operators: dict[tuple[str, str], Counts],
-              only: frozenset[str] | None) -> list[dict[str, Any]]:  # fmt: skip
-    by_interface: dict[str, Counts] = {}
-    for (_, iface), c in operators.items():
-        by_interface[iface] = add(by_interface.get(iface, Counts()), c)
-    return [{"team": name, **kpi_dict(c)}
-            for name, c in team_counts(ctx, by_interface, only).items()]
-
-
-def _csv(report: dict[str, Any]) -> web.Response:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-
-    def row(section: str, key: str, start: str, values: dict[str, Any], agents: Any = "") -> None:
-        w.writerow([section, key, start, *("" if values.get(k) is None else values[k]
-                                           for k in KPI_FIELDS), agents])
-
-    row("total", "", report["from"], report["total"])
-    for r in report["queues"]:
-        row("queue", r["queue"], report["from"], r)
-    for r in report["operators"]:
-        row("operator", r["operator_id"] or r["interface"], report["from"], r)
-    for r in report["teams"]:
-        row("team", r["team"], report["from"], r)
-    for r in report["intervals"]:
-        row(report["interval"], "", r["start"], r)
-    for r in report["hourly"]:
-        agents = r["staffing"]["agents"] if r["staffing"] else ""
-        row("hourly_load", "", r["start"], {"offered": r["offered"]}, agents)
-    return web.Response(text=buf.getvalue(), content_type="text/csv",
+    if not wants_csv:
+        return report
+    return web.Response(text=csv_text(report), content_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="kpi.csv"'})
 
 

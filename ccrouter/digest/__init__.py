@@ -1,0 +1,1 @@
+"""Scheduled KPI reports mailed from the daemon (`reports.schedules`, `ccrouter report send`)."""
