@@ -12,9 +12,10 @@ sqlite3 connection (`Transactions`) where SQLAlchemy's async layers make five or
 hops, each waiting for a turn of a busy event loop and for the GIL. Without a database file
 (in-memory) the same functions run inside SQLAlchemy's transaction. So they do on PostgreSQL
 (asyncpg is asynchronous already: no thread hop), the `?` numbered `$n`: a claim is the same
-conditional UPDATE ... RETURNING and INSERT, in one transaction committed before the Originate;
-under READ COMMITTED a second claimer's UPDATE waits for the first's row lock, then re-checks
-`state = 'pending' AND attempts = n` on the committed row and updates nothing.
+conditional UPDATE ... RETURNING and INSERT, committed before the Originate — as one statement
+on the raw asyncpg connection (`_CLAIM_PG`), its row taken `FOR UPDATE SKIP LOCKED`, so a
+second claimer (another instance) skips a request the first is claiming instead of waiting for
+its commit.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.callbacks.model import OPEN_STATES, Kind, Request, State
-from ccrouter.db.dialect import insert_for, least
+from ccrouter.db.dialect import discard_if_broken, insert_for, least
 from ccrouter.db.engine import DEFAULT_BUSY_TIMEOUT_MS
 from ccrouter.db.tables import callback_attempts as A
 from ccrouter.db.tables import callback_requests as R
@@ -105,6 +106,18 @@ def _claim(q: Query, request_id: int, attempts: int, card: str, action_id: str,
                f"RETURNING {_ATTEMPT_COLUMNS}",
                (request_id, n, card, action_id, channel_id, target, now))  # fmt: skip
     return Attempt(*row)
+
+
+_CLAIM_PG = (
+    "WITH claimed AS (UPDATE callback_requests SET state = 'dialing', attempts = $1, "
+    "updated_at = $2 WHERE id = (SELECT id FROM callback_requests WHERE id = $3 "
+    "AND state = 'pending' AND attempts = $4 FOR UPDATE SKIP LOCKED) RETURNING id) "
+    "INSERT INTO callback_attempts (request_id, n, card, action_id, channel_id, target, state, "
+    "started_at) SELECT id, $1, $5, $6, $7, $8, 'dialing', $2 FROM claimed "
+    f"RETURNING {_ATTEMPT_COLUMNS}")
+"""`_claim` on PostgreSQL as one statement (one round trip, committed when it returns), the row
+taken `FOR UPDATE SKIP LOCKED`: a request another instance is claiming is skipped at once, not
+waited for and then found taken, so instances working down one pending list spread out."""
 
 
 def _answered(q: Query, attempt_id: int) -> None:
@@ -214,6 +227,7 @@ def _file_database(engine: AsyncEngine) -> str | None:
 class CallbackStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._pg = engine.dialect.name == "postgresql"
         path = _file_database(engine)
         self._tx = None if path is None else Transactions(path)
 
@@ -315,7 +329,19 @@ class CallbackStore:
         now: float,
     ) -> Attempt | None:  # fmt: skip
         """pending -> dialing and the attempt row, in one transaction; None if someone else
-        claimed it, or it was cancelled, since `request` was read."""
+        claimed it, or it was cancelled, since `request` was read (on PostgreSQL also while
+        another transaction holds its row: it is left to that one, `_CLAIM_SKIP_LOCKED`)."""
+        if self._pg:
+            async with self._engine.connect() as conn:
+                pg: Any = (await conn.get_raw_connection()).driver_connection
+                try:
+                    row = await pg.fetchrow(_CLAIM_PG, request.attempts + 1, now, request.id,
+                                            request.attempts, card, action_id, channel_id,
+                                            target)  # fmt: skip
+                except Exception as error:
+                    await discard_if_broken(conn, error)
+                    raise
+            return None if row is None else Attempt(*row)
         return await self._write(_claim, request.id, request.attempts, card, action_id,
                                  channel_id, target, now)  # fmt: skip
 
