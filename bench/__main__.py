@@ -226,7 +226,7 @@ def print_table(rows: list[Row]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
-FULL_RUN_S = 600.0
+FULL_RUN_S = 390.0
 """A full run here with the 10 M-card table cached (README "Performance")."""
 
 
@@ -254,6 +254,9 @@ def print_estimate(sections: list[str], quick: bool) -> None:
     note = ""
     if "store" in sections and not quick and not table_built:
         note = "plus a one-time build of the 10 M-card table into bench/cache/ (progress below)"
+    if "pg" in sections and not quick:
+        note = "; ".join(filter(None, [note, "section pg loads 10 M cards into its own "
+                                       "PostgreSQL every run (1.5-2 min of it)"]))  # fmt: skip
     if all(name in last for name in sections):
         announce("bench", sum(last[name] for name in sections),
                  "as the last run here" + (f"; {note}" if note else ""))
