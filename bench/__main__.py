@@ -143,7 +143,7 @@ def table(r: dict[str, Any]) -> list[Row]:
             f"decision p99 {best['decide_p99_ms']} ms, session p99 {best['route_p99_ms']} ms"
             if best else "-", None,
             ">= 1,000", e["sustained_calls_per_s"] >= 1000)  # fmt: skip
-    if "e2e" in r and "postgresql" in r["e2e"]:
+    if "e2e" in r and "sustained_calls_per_s" in r["e2e"].get("postgresql", {}):
         e, pg = r["e2e"], r["e2e"]["postgresql"]
         add("End to end on PostgreSQL: sustained calls/s", _f(pg.get("sustained_calls_per_s")),
             f"SQLite {_f(e['sustained_calls_per_s'])}", e.get("ratio_postgresql_vs_sqlite"),

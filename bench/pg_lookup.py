@@ -161,9 +161,12 @@ async def section(cards: int, n_lookups: int, claim_requests: int) -> dict[str, 
     `cards` cards, then callback claims by 3 contending instances (bench/claim_bench.py), three
     rounds of `claim_requests` requests."""
     from bench import claim_bench
-    from tests.pg import PgServer
+    from tests.pg import PgServer, PgUnavailable
 
-    server = PgServer.start(durable=True)
+    try:
+        server = PgServer.start(durable=True)
+    except PgUnavailable as exc:
+        return {"skipped": str(exc)}
     try:
         lookup = await measure(server, cards, n_lookups)
         rounds = [await claim_bench.measure(server, claim_requests, instances=3, concurrency=4)
