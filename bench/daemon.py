@@ -12,12 +12,19 @@ times the `route` AGI script, and a reporter that prints one JSON line on stdout
 `route` covers the interval since the previous line: from the script's start to its last
 SET VARIABLE answered (the decision, the card opened, every round trip to Asterisk); `decide`
 is the routing decision alone (`Router.route`: requirements -> decision -> card opened).
+
+`--trace FILE` also writes, when the daemon stops, one JSON line per `route` session with its
+time stamps (`time.perf_counter()`, CLOCK_MONOTONIC: comparable with the simulator's process):
+[uniqueid, connection accepted, header complete, script started, decision started, decision
+made, last command written, its reply read, script returned] (bench/agi_trace.py joins them
+with the simulator's side).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import signal
 import sys
@@ -30,24 +37,87 @@ from ccrouter.app import App, default_features, run, settle_heap
 from ccrouter.config import load_settings
 from ccrouter.dialplan import SCRIPT_ROUTE
 from ccrouter.logs import configure_logging
-from ccrouter.pbx.agi.server import Script
-from ccrouter.pbx.agi.session import AgiSession
+from ccrouter.pbx.agi.connection import AgiConnection
+from ccrouter.pbx.agi.server import AgiServer, Script
+from ccrouter.pbx.agi.session import AgiReply, AgiSession
 
 LAG_PROBE_S = 0.05
 
 
+def _trace_connections() -> None:
+    """Time stamps on every FastAGI connection: accepted (`_bench_a`), header in (`_bench_h`)."""
+    made, on_header = AgiConnection.connection_made, AgiServer._on_header
+
+    def connection_made(conn: AgiConnection, transport: asyncio.BaseTransport) -> None:
+        conn._bench_a = time.perf_counter()  # type: ignore[attr-defined]
+        made(conn, transport)
+
+    def header(server: AgiServer, conn: AgiConnection, block: bytes) -> None:
+        conn._bench_h = time.perf_counter()  # type: ignore[attr-defined]
+        on_header(server, conn, block)
+
+    AgiConnection.connection_made = connection_made  # type: ignore[method-assign]
+    AgiServer._on_header = header  # type: ignore[method-assign,assignment]
+
+
 class Probe:
-    def __init__(self) -> None:
+    def __init__(self, trace: Path | None = None) -> None:
         self.route_s: list[float] = []
         self.decide_s: list[float] = []
         self.lags: list[float] = []
+        self.trace = trace
+        self.traced: list[tuple[Any, ...]] = []
+        self._current: dict[asyncio.Task[Any] | None, dict[str, Any]] = {}
+        self.gc_pauses: list[float] = []
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif info.get("generation") == 2 or time.perf_counter() - self._gc_started > 0.001:
+            self.gc_pauses.append(time.perf_counter() - self._gc_started)
+
+    def _trace_commands(self) -> None:
+        command = AgiSession.command
+        current = self._current
+
+        async def traced(session: AgiSession, line: str) -> AgiReply:
+            tr = current.get(asyncio.current_task())
+            written = time.perf_counter()
+            try:
+                return await command(session, line)
+            finally:
+                if tr is not None:
+                    tr["c"].append([written, time.perf_counter()])
+
+        AgiSession.command = traced  # type: ignore[method-assign,assignment]
 
     async def install(self, app: App) -> None:
         inner: Script = app.scripts[SCRIPT_ROUTE]
+        if self.trace is not None:
+            _trace_connections()
+            self._trace_commands()
 
         async def timed_route(session: AgiSession) -> None:
             started = time.perf_counter()
-            await inner(session)
+            if self.trace is None:
+                await inner(session)
+            else:
+                conn = session._reader
+                tr: dict[str, Any] = {
+                    "u": session.request.uniqueid, "a": getattr(conn, "_bench_a", 0.0),
+                    "h": getattr(conn, "_bench_h", 0.0), "s": started, "c": []}  # fmt: skip
+                task = asyncio.current_task()
+                self._current[task] = tr
+                try:
+                    await inner(session)
+                finally:
+                    del self._current[task]
+                    w, r = tr["c"][-1] if tr["c"] else (0.0, 0.0)
+                    # a tuple of atoms: the cyclic GC stops tracking it
+                    self.traced.append((tr["u"], tr["a"], tr["h"], tr["s"], tr.get("d0", 0.0),
+                                        tr.get("d1", 0.0), w, r, time.perf_counter()))  # fmt: skip
             self.route_s.append(time.perf_counter() - started)
 
         app.scripts[SCRIPT_ROUTE] = timed_route
@@ -59,7 +129,11 @@ class Probe:
             try:
                 return await decide(*args, **kwargs)
             finally:
-                self.decide_s.append(time.perf_counter() - started)
+                ended = time.perf_counter()
+                self.decide_s.append(ended - started)
+                tr = self._current.get(asyncio.current_task())
+                if tr is not None:
+                    tr["d0"], tr["d1"] = started, ended
 
         router.route = timed_decide  # type: ignore[method-assign]
 
@@ -70,10 +144,20 @@ class Probe:
             await asyncio.sleep(LAG_PROBE_S)
             self.lags.append(max(0.0, loop.time() - due))
 
+    def flush_trace(self) -> None:
+        """Write the traced sessions (at the end: writing them during the run would stall the
+        loop it measures)."""
+        if self.trace is None or not self.traced:
+            return
+        traced, self.traced = self.traced, []
+        with self.trace.open("a", encoding="utf-8") as f:
+            f.write("".join(json.dumps(tr, separators=(",", ":")) + "\n" for tr in traced))
+
     def line(self, app: App, t: float) -> dict[str, Any]:
         route, self.route_s = self.route_s, []
         decided, self.decide_s = self.decide_s, []
         lags, self.lags = self.lags, []
+        pauses, self.gc_pauses = self.gc_pauses, []
         writer = app.writer.stats
         return {
             "t": round(t, 2),
@@ -82,6 +166,7 @@ class Probe:
             "tasks": len(asyncio.all_tasks()),
             "lag_ms": round(sum(lags) / len(lags) * 1000, 3) if lags else 0.0,
             "lag_max_ms": round(max(lags) * 1000, 3) if lags else 0.0,
+            "gc_max_ms": round(max(pauses, default=0.0) * 1000, 3),
             "route": summary_ms(route),
             "decide": summary_ms(decided),
             "live_calls": len(app.tracker.book),
@@ -104,10 +189,10 @@ class Probe:
                 "members_synced": m.synced}  # fmt: skip
 
 
-async def serve(config: Path, interval: float) -> int:
+async def serve(config: Path, interval: float, trace: Path | None = None) -> int:
     settings = load_settings(config)
     configure_logging(settings.log)
-    probe = Probe()
+    probe = Probe(trace)
     app = App(settings, features=[*default_features(), probe.install])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -128,6 +213,7 @@ async def serve(config: Path, interval: float) -> int:
                 return 1
     finally:
         await app.stop()
+        probe.flush_trace()
     return 0
 
 
@@ -135,8 +221,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.daemon")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--trace", type=Path, default=None,
+                        help="append every route session's time stamps here (JSON lines)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="cProfile the daemon; the stats go to this file when it stops")
     args = parser.parse_args()
-    return run(serve(args.config, args.interval))
+    if args.profile is None:
+        return run(serve(args.config, args.interval, args.trace))
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(run, serve(args.config, args.interval, args.trace))
+    finally:
+        profiler.dump_stats(args.profile)
 
 
 if __name__ == "__main__":

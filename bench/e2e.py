@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.proc import SIM_SECRET, Daemon, write_config
 from bench.progress import Progress
-from bench.stats import rss_mb
+from bench.stats import cpu_s, rss_mb
 from ccrouter.routing.model.skills import personal_queue
 from ccrouter.sim import PbxSimulator, SimCaller, SimOperator
 
@@ -47,7 +48,7 @@ class Harness:
 async def harness(
     tmp: Path, *, time_scale: float, operators_per_queue: int, interval: float = 0.5,
     config_overrides: dict[str, Any] | None = None, noise: bool = False,
-    extra_queues: Sequence[str] = (),
+    extra_queues: Sequence[str] = (), daemon_args: Sequence[str] = (),
 ) -> AsyncIterator[Harness]:
     """The simulator with staffed queues (and `extra_queues`, empty) and the instrumented
     daemon, connected."""
@@ -67,8 +68,8 @@ async def harness(
                        overrides=overrides)  # fmt: skip
     lines: list[dict[str, Any]] = []
     try:
-        async with Daemon.start(cfg, module=("bench.daemon",),
-                                args=("--interval", str(interval))) as daemon:  # fmt: skip
+        args = ("--interval", str(interval), *daemon_args)
+        async with Daemon.start(cfg, module=("bench.daemon",), args=args) as daemon:
             ready = await asyncio.wait_for(daemon.stdout.get(), 60)
             sim.agi_port = int(ready["agi_port"])
 
@@ -102,7 +103,27 @@ def callers(seed: int = 5) -> Any:
     return make
 
 
+@contextlib.contextmanager
+def simulator_without_gc() -> Iterator[None]:
+    """Keep the simulator's (this process's) cyclic GC out of a step: it paused the simulator
+    for 20-110 ms (a real Asterisk, in C, has no such pauses), and every AGI session then in
+    flight waited for it. Collected between steps; ccrouter's own GC (the daemon) is untouched."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
+
+
 async def rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
+    with simulator_without_gc():
+        return await _rate_step(h, rate, seconds)
+
+
+async def _rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
+    cpu0 = (cpu_s(h.daemon.proc.pid), cpu_s())
     t0 = time.monotonic()
     written0 = h.lines[-1]["cards_written"] if h.lines else 0
     calls = await h.sim.run_load(rate, seconds, callers(int(rate)), wait=False)
@@ -110,6 +131,8 @@ async def rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*(c.finished for c in calls)), 30)
     await asyncio.sleep(1.0)  # one more report: the cards of the last calls
+    elapsed = time.monotonic() - t0
+    d_cpu, s_cpu = cpu_s(h.daemon.proc.pid) - cpu0[0], cpu_s() - cpu0[1]
     lines = h.since(t0)
     answered = sum(1 for c in calls if c.outcome == "answered")
     route_p99 = max((ln["route"]["p99_ms"] for ln in lines if ln["route"]["n"]), default=0.0)
@@ -128,14 +151,23 @@ async def rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
         "lag_max_ms": max((ln["lag_max_ms"] for ln in lines), default=0.0),
         "daemon_rss_mb": lines[-1]["rss_mb"] if lines else 0.0,
         "sim_rss_mb": round(rss_mb(), 1),
+        # CPU while the step's calls were placed and ran (their talk and wrap-up included)
+        "daemon_cpu_cores": round(d_cpu / elapsed, 2),
+        "daemon_cpu_us_per_call": round(d_cpu / max(1, len(calls)) * 1e6),
+        "sim_cpu_cores": round(s_cpu / elapsed, 2),
+        "sim_cpu_us_per_call": round(s_cpu / max(1, len(calls)) * 1e6),
     }
 
 
 async def rate_ramp(rates: Sequence[float], seconds: float = 3.0,
-                    p99_bound_ms: float = 5.0) -> dict[str, Any]:  # fmt: skip
+                    p99_bound_ms: float = 5.0, database_url: str | None = None
+                    ) -> dict[str, Any]:  # fmt: skip
+    """The ramp; the daemon on `database_url` (default: SQLite in a temporary directory)."""
     steps: list[dict[str, Any]] = []
+    overrides = {"database": {"url": database_url}} if database_url else None
     with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d:
-        async with harness(Path(d), time_scale=50, operators_per_queue=60) as h:
+        async with harness(Path(d), time_scale=50, operators_per_queue=60,
+                           config_overrides=overrides) as h:  # fmt: skip
             for rate in rates:
                 step = await rate_step(h, rate, seconds)
                 steps.append(step)

@@ -43,3 +43,13 @@ def open_fds(pid: int | None = None) -> int:
         return len(os.listdir(f"/proc/{pid or os.getpid()}/fd"))
     except OSError:
         return -1
+
+
+def cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system, every thread) the process has used so far; 0.0 off Linux."""
+    try:
+        with open(f"/proc/{pid or os.getpid()}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,6 +41,35 @@ async def test_normal_session_closes_the_socket_and_counts() -> None:
         stats = server.stats.as_dict()
     assert (stats["connections"], stats["sessions"], stats["ok"], stats["errors"]) == (1, 1, 1, 0)
     assert stats["active"] == 0 and stats["latency_max_s"] > 0
+
+
+async def test_a_burst_of_connections_while_the_loop_is_busy_is_queued_not_dropped() -> None:
+    """Asterisk connects at the call rate whatever ccrouter's loop is doing: 300 connections
+    made while the loop runs something else (this test, without awaiting) are queued by the
+    kernel (listen backlog 4096, not asyncio's 100: beyond it the SYN is dropped and the
+    caller's connect() retries after 1 s), and every one is served once the loop is free."""
+    async with running({"route": noop_script}) as (server, port):
+        socks = []
+        try:
+            for _ in range(300):  # blocking connects: the loop cannot accept meanwhile
+                sock = socket.socket()
+                sock.settimeout(3.0)  # far beyond a queued connect; a dropped SYN hits it
+                socks.append(sock)
+                sock.connect(("127.0.0.1", port))
+            peers = []
+            for sock in socks:
+                sock.setblocking(False)
+                reader, writer = await asyncio.open_connection(sock=sock)
+                peers.append(Peer(reader, writer))
+                writer.write(HEADER)
+            for peer in peers:
+                assert await peer.read_command() == "NOOP"
+                peer.send(b"200 result=0\n")
+                assert await peer.expect_eof() == []
+        finally:
+            for sock in socks:
+                sock.close()
+        assert (server.stats.connections, server.stats.ok) == (300, 300)
 
 
 async def test_early_eof_in_the_header() -> None:

@@ -176,6 +176,35 @@ async def test_a_lock_held_past_the_busy_timeout_fails_the_transaction(tmp_path:
         setup.close()
 
 
+async def test_a_request_another_transaction_holds_is_skipped_on_postgresql(pg_url: str) -> None:
+    """Another instance's claim in flight (its row locked): this claim gives up at once (None)
+    instead of queueing behind that commit; once the lock is gone, the request is claimable."""
+    import asyncpg
+
+    engine = make_engine(pg_url)
+    await migrate(engine)
+    store = CallbackStore(engine)
+    other = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await store.add(number="79001", kind=Kind.CALLBACK, target="wallet-ru", now=1.0,
+                        place_at=1.0)  # fmt: skip
+        (r,) = await store.pending()
+        tx = other.transaction()
+        await tx.start()
+        await other.execute("SELECT id FROM callback_requests WHERE id = $1 FOR UPDATE", r.id)
+        assert await store.claim(r, card="k", action_id="a", channel_id="u",
+                                 target="wallet-ru", now=2.0) is None  # fmt: skip
+        await tx.rollback()
+        attempt = await store.claim(r, card="k", action_id="a", channel_id="u",
+                                    target="wallet-ru", now=3.0)  # fmt: skip
+        assert attempt is not None and attempt.n == 1
+        assert [a.id for a in await store.attempts()] == [attempt.id]
+    finally:
+        await other.close()
+        await store.close()
+        await engine.dispose()
+
+
 async def test_dispatchers_on_separate_postgresql_connections_claim_each_request_once(
     pg_url: str,
 ) -> None:

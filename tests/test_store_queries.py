@@ -62,6 +62,7 @@ async def test_get_returns_every_column_decoded(engine: AsyncEngine) -> None:
     assert got["created_at"] == got["updated_at"] > 0
     assert got["outcome"] is None
     assert await store.get("0000020") is None
+    await store.close()
 
 
 async def test_open_cards_and_close_card(engine: AsyncEngine) -> None:
@@ -86,6 +87,7 @@ async def test_open_cards_and_close_card(engine: AsyncEngine) -> None:
     assert after["updated_at"] >= before["updated_at"]
     assert [c["number"] for c in await store.open_cards()] == ["c2"]
     assert not await store.close_card("nope", {"outcome": "lost"})
+    await store.close()
 
 
 @pytest.mark.parametrize(

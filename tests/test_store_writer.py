@@ -102,6 +102,7 @@ async def test_window_commits_without_flush(engine: AsyncEngine) -> None:
         async with asyncio.timeout(5):
             while await store.get("0000011") is None:
                 await asyncio.sleep(0.01)
+    await store.close()
     assert writer.stats.commits == 1
 
 
@@ -157,6 +158,7 @@ async def test_flush_commits_at_once_and_returns_when_done(engine: AsyncEngine) 
         writer.submit(opened("0000003"))  # submitted after flush() was called
         await flushing
         assert await store.get("0000002") is not None
+    await store.close()
     assert writer.stats.queue_depth == 0
 
 

@@ -12,17 +12,15 @@ sqlite3 connection (`Transactions`) where SQLAlchemy's async layers make five or
 hops, each waiting for a turn of a busy event loop and for the GIL. Without a database file
 (in-memory) the same functions run inside SQLAlchemy's transaction. So they do on PostgreSQL
 (asyncpg is asynchronous already: no thread hop), the `?` numbered `$n`: a claim is the same
-conditional UPDATE ... RETURNING and INSERT, in one transaction committed before the Originate;
-under READ COMMITTED a second claimer's UPDATE waits for the first's row lock, then re-checks
-`state = 'pending' AND attempts = n` on the committed row and updates nothing.
+conditional UPDATE ... RETURNING and INSERT, committed before the Originate — as one statement
+on the raw asyncpg connection (`_CLAIM_PG`), its row taken `FOR UPDATE SKIP LOCKED`, so a
+second claimer (another instance) skips a request the first is claiming instead of waiting for
+its commit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,8 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.callbacks.model import OPEN_STATES, Kind, Request, State
-from ccrouter.db.dialect import insert_for, least
-from ccrouter.db.engine import DEFAULT_BUSY_TIMEOUT_MS
+from ccrouter.callbacks.sqlite_tx import Transactions
+from ccrouter.db.dialect import discard_if_broken, insert_for, least
+from ccrouter.db.engine import sqlite_file
 from ccrouter.db.tables import callback_attempts as A
 from ccrouter.db.tables import callback_requests as R
 
@@ -108,6 +107,18 @@ def _claim(q: Query, request_id: int, attempts: int, card: str, action_id: str,
     return Attempt(*row)
 
 
+_CLAIM_PG = (
+    "WITH claimed AS (UPDATE callback_requests SET state = 'dialing', attempts = $1, "
+    "updated_at = $2 WHERE id = (SELECT id FROM callback_requests WHERE id = $3 "
+    "AND state = 'pending' AND attempts = $4 FOR UPDATE SKIP LOCKED) RETURNING id) "
+    "INSERT INTO callback_attempts (request_id, n, card, action_id, channel_id, target, state, "
+    "started_at, node) SELECT id, $1, $5, $6, $7, $8, 'dialing', $2, $9 FROM claimed "
+    f"RETURNING {_ATTEMPT_COLUMNS}")
+"""`_claim` on PostgreSQL as one statement (one round trip, committed when it returns), the row
+taken `FOR UPDATE SKIP LOCKED`: a request another instance is claiming is skipped at once, not
+waited for and then found taken, so instances working down one pending list spread out."""
+
+
 def _answered(q: Query, attempt_id: int) -> None:
     q("UPDATE callback_attempts SET state = 'answered' WHERE id = ?", (attempt_id,))
 
@@ -137,81 +148,6 @@ def _release(q: Query, attempt_id: int, now: float, due_at: float, reason: str) 
       "updated_at = ?, reason = ? WHERE id = ?", (due_at, now, reason, req_id))
 
 
-class Transactions:
-    """Whole transactions on a dedicated sqlite3 connection, run on the event loop itself.
-
-    A dispatcher transaction is two point statements and a WAL append (synchronous=NORMAL: no
-    fsync) — ~0.1-0.2 ms, less than one hop to a worker thread, which in a busy process also
-    waits for the GIL (up to the 5 ms switch interval) each time SQLite hands it back. The one
-    wait that can be long, another connection's write lock (the card writer's group commits),
-    is spent in `asyncio.sleep` between BEGIN IMMEDIATE tries, never blocking the loop; and this
-    connection never runs a WAL checkpoint (it fsyncs): the card writer's connections, which
-    write far more, do. The connection opens with the first transaction; `close()` ends it.
-    """
-
-    def __init__(self, path: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
-        self._path = path
-        self._busy_timeout_s = busy_timeout_ms / 1000
-        self._conn: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None, timeout=0)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                       "wal_autocheckpoint=0", "busy_timeout=0"):  # fmt: skip
-            conn.execute(f"PRAGMA {pragma}")
-        return conn
-
-    async def _begin(self) -> sqlite3.Connection:
-        """BEGIN IMMEDIATE: the write lock now (the only statement that can find it taken),
-        tried again every 0.1-2 ms while another connection holds it, up to the busy timeout."""
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = self._connect()
-        deadline = time.monotonic() + self._busy_timeout_s
-        pause = 0.0001
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return conn
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() >= deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.002)
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(query, *args)` between BEGIN IMMEDIATE and COMMIT (ROLLBACK if anything fails)."""
-        conn = await self._begin()
-
-        def q(sql: str, params: Sequence[Any]) -> list[Any]:
-            return conn.execute(sql, params).fetchall()
-
-        try:
-            out = fn(q, *args)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return out
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-
-def _file_database(engine: AsyncEngine) -> str | None:
-    """The SQLite database file behind `engine`; None when a second connection would not see
-    the same data (in-memory, URI or query-string databases) or it is not SQLite."""
-    if engine.url.get_backend_name() != "sqlite":
-        return None
-    db = engine.url.database or ""
-    if engine.url.query or db in ("", ":memory:") or db.startswith("file:"):
-        return None
-    return db
-
-
 class CallbackStore:
     def __init__(self, engine: AsyncEngine, *, node: str | None = None,
                  unnamed: bool = True) -> None:  # fmt: skip
@@ -221,7 +157,8 @@ class CallbackStore:
         self._engine = engine
         self._node = node
         self._unnamed = unnamed
-        path = _file_database(engine)
+        self._pg = engine.dialect.name == "postgresql"
+        path = sqlite_file(engine)
         self._tx = None if path is None else Transactions(path)
 
     async def close(self) -> None:
@@ -322,7 +259,19 @@ class CallbackStore:
         now: float,
     ) -> Attempt | None:  # fmt: skip
         """pending -> dialing and the attempt row, in one transaction; None if someone else
-        claimed it, or it was cancelled, since `request` was read."""
+        claimed it, or it was cancelled, since `request` was read (on PostgreSQL also while
+        another transaction holds its row: it is left to that one, `_CLAIM_SKIP_LOCKED`)."""
+        if self._pg:
+            async with self._engine.connect() as conn:
+                pg: Any = (await conn.get_raw_connection()).driver_connection
+                try:
+                    row = await pg.fetchrow(_CLAIM_PG, request.attempts + 1, now, request.id,
+                                            request.attempts, card, action_id, channel_id,
+                                            target, self._node)  # fmt: skip
+                except Exception as error:
+                    await discard_if_broken(conn, error)
+                    raise
+            return None if row is None else Attempt(*row)
         return await self._write(_claim, request.id, request.attempts, card, action_id,
                                  channel_id, target, now, self._node)  # fmt: skip
 

@@ -113,6 +113,18 @@ def _postgresql_engine(url: str, busy_timeout_ms: int) -> AsyncEngine:
     return engine
 
 
+def sqlite_file(engine: AsyncEngine) -> str | None:
+    """The SQLite database file behind `engine`, or None when a second connection would not
+    see the same data (in-memory, URI or query-string databases) or it is not SQLite."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return None
+    db = url.database or ""
+    if url.query or db in ("", ":memory:") or db.startswith("file:"):
+        return None
+    return db
+
+
 def is_postgresql(engine: AsyncEngine | Connection | Any) -> bool:
     """True for an engine/connection on PostgreSQL (else SQLite)."""
     return bool(engine.dialect.name == "postgresql")
