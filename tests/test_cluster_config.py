@@ -13,7 +13,7 @@ import yaml
 
 from ccrouter.asterisk_conf import extensions_conf
 from ccrouter.cli import main as cli_main
-from ccrouter.cluster.model import LeaseTiming, my_nodes, node_settings
+from ccrouter.cluster.model import my_nodes, node_settings
 from ccrouter.config import ConfigInvalid, Settings, load_settings
 from tests.conftest import ROOT
 
@@ -76,8 +76,10 @@ def test_operators_sit_on_their_node(tmp_path: Path) -> None:
     ({"cluster": cluster(instance="z"), "database": {"url": PG}},
      "cluster.instance: unknown instance 'z'; declared: a, b, c"),
     ({"cluster": cluster(instances=[{"name": "a"}, {"name": "a"}]), "database": {"url": PG}},
-     "instance name 'a' is used twice"),
-    ({"asterisk": {"nodes": [{"name": "n1"}, {"name": "n1"}]}}, "node name 'n1' is used twice"),
+     "cluster.instances[1].name: duplicate instance 'a' (first: instances[0])"),
+    ({"asterisk": {"nodes": [{"name": "n1"}, {"name": "n1"}]}},
+     "asterisk.nodes[1].name: duplicate node 'n1' (first: nodes[0])"),
+    ({"asterisk": {"node": "n3", **nodes()}}, "asterisk.node: unknown node 'n3'; declared: n1, n2"),
     ({"asterisk": {"nodes": [{"name": "N 1"}]}}, "asterisk.nodes[0].name"),
 ])  # fmt: skip
 def test_bad_cluster_config_is_named_with_its_line(tmp_path: Path, over: dict[str, Any],
@@ -124,6 +126,3 @@ def test_run_without_knowing_which_instance_it_is_exits_with_the_reason(tmp_path
     assert "cluster.instance is not set (set CCROUTER_INSTANCE to one of: a, b, c)" in done.stderr
 
 
-def test_lease_timing_scales_with_lease_s() -> None:
-    t = LeaseTiming.of(10.0)
-    assert (t.ttl_s, t.renew_s, t.poll_s, t.demote_s) == (6.0, 2.0, 2.0, 5.0)

@@ -52,26 +52,19 @@ class AsteriskSettings(_Model):
                 return {**data, "node": first["name"]}
         return data
 
-    @model_validator(mode="after")
-    def _unique(self) -> AsteriskSettings:
-        names = [n.name for n in self.nodes]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"node name {dupes[0]!r} is used twice")
-        if self.nodes and self.node not in names:
-            raise ValueError(f"asterisk.node {self.node!r} is not one of the nodes "
-                             f"({', '.join(names)})")  # fmt: skip
-        return self
-
     def names(self) -> list[str]:
         """Every node's name, in config order (the short form: `node`)."""
         return [n.name for n in self.nodes] or [self.node]
 
+    def is_first(self, node: str) -> bool:
+        """Rows from before rows named their node (cards, callback legs) are the first
+        node's."""
+        return node == self.names()[0]
+
     @property
     def owns_unnamed(self) -> bool:
-        """Rows from before rows named their node (open cards, callback legs) are the first
-        node's: true when `node` is it."""
-        return self.node == self.names()[0]
+        """This node (`node`) is the first: the unnamed rows are its."""
+        return self.is_first(self.node)
 
 
 def merge_node_ami(data: Any) -> Any:

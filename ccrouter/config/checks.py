@@ -12,11 +12,12 @@ from typing import Any
 from ccrouter.config.asterisk import AmiSettings
 from ccrouter.config.cluster import cluster_checks
 from ccrouter.config.ivr_checks import ivr_checks
+from ccrouter.config.names import KeyPath
 from ccrouter.config.report_schedules import schedule_checks
 from ccrouter.config.schema import QUEUE_STRATEGIES
 from ccrouter.config.teams import team_checks
 
-KeyPath = tuple[str | int, ...]
+__all__ = ["KeyPath"]
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ccrouter.config.asterisk import NODE_NAME
+from ccrouter.config.names import duplicate_names
 
 _NAME = NODE_NAME
 
@@ -50,14 +51,6 @@ class ClusterSettings(_Model):
     """Within this many seconds of a holder's death (or loss of the database) another
     instance holds its node: the lease row lives 0.6 x this, is renewed every 0.2 x this, and
     a standby asks every 0.2 x this."""
-
-    @model_validator(mode="after")
-    def _unique(self) -> ClusterSettings:
-        names = [i.name for i in self.instances]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"cluster.instances: instance name {dupes[0]!r} is used twice")
-        return self
 
     @property
     def enabled(self) -> bool:
@@ -94,8 +87,13 @@ def cluster_checks(data: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...]
     asterisk = _dict(data.get("asterisk"))
     nodes = [n.get("name") for n in _list(asterisk.get("nodes")) if isinstance(n, dict)]
     names = [n for n in nodes if isinstance(n, str)] or [str(asterisk.get("node", "pbx1"))]
+    yield from duplicate_names(asterisk.get("nodes"), ("asterisk", "nodes"), "node")
+    node = asterisk.get("node")
+    if nodes and isinstance(node, str) and node not in names:
+        yield ("asterisk", "node"), f"unknown node {node!r}; declared: {', '.join(names)}"
     cluster = _dict(data.get("cluster"))
     instances = _list(cluster.get("instances"))
+    yield from duplicate_names(instances, ("cluster", "instances"), "instance")
     for i, inst in enumerate(instances):
         for j, node in enumerate(_list(_dict(inst).get("nodes"))):
             if isinstance(node, str) and node not in names:

@@ -24,10 +24,11 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ccrouter.config.names import KeyPath, duplicate_names
+
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _AT: Final = re.compile(r"^(daily|weekly)(?:\s+([a-z]{3}))?\s+(\d{1,2}):(\d{2})$")
 _EMAIL: Final = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
-KeyPath = tuple[str | int, ...]
 
 
 class BadSchedule(ValueError):
@@ -167,16 +168,10 @@ def schedule_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
         "teams": [t.get("name") for t in _as_list(data.get("teams")) if isinstance(t, dict)],
     }
     kinds = {"products": "product line", "targets": "target", "teams": "team"}
-    seen: dict[str, int] = {}
+    yield from duplicate_names(schedules, ("reports", "schedules"), "schedule")
     for i, sch in enumerate(schedules):
         if not isinstance(sch, dict):
             continue
-        name = sch.get("name")
-        if isinstance(name, str):
-            j = seen.setdefault(name, i)
-            if j != i:
-                yield (("reports", "schedules", i, "name"),
-                       f"duplicate schedule {name!r} (first: schedules[{j}])")  # fmt: skip
         for key, kind in kinds.items():
             for k, value in enumerate(_as_list(_as_dict(sch.get("scope")).get(key))):
                 if isinstance(value, str) and value not in declared[key]:

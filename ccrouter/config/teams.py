@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ccrouter.config.names import KeyPath, duplicate_names
+
 _NAME = r"^[A-Za-z0-9_.-]+$"
-KeyPath = tuple[str | int, ...]
 
 
 class Team(BaseModel):
@@ -36,15 +37,10 @@ def team_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
         return
     ops = data.get("operators")
     ids = [o.get("id") for o in ops if isinstance(o, dict)] if isinstance(ops, list) else []
-    seen: dict[str, int] = {}
+    yield from duplicate_names(teams, ("teams",), "team")
     for i, team in enumerate(teams):
         if not isinstance(team, dict):
             continue
-        name = team.get("name")
-        if isinstance(name, str):
-            j = seen.setdefault(name, i)
-            if j != i:
-                yield ("teams", i, "name"), f"duplicate team {name!r} (first: teams[{j}])"
         members = team.get("operators")
         for k, op in enumerate(members if isinstance(members, list) else []):
             if isinstance(op, str) and isinstance(ops, list) and op not in ids:

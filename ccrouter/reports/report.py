@@ -40,7 +40,7 @@ async def build_report(
     s = settings.reports
     where = [*card_conditions(who)]
     if node is not None:
-        where.append(cards_of_node(node, first=node == settings.asterisk.names()[0]))
+        where.append(cards_of_node(node, first=settings.asterisk.is_first(node)))
     counts = await reports.kpi_counts(start, end, queues=[queue] if queue else [],
                                       interval=interval, where=where)  # fmt: skip
     total = kpi(counts.total)
