@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from ccrouter.calls.model.cards import CardWrite, card_number, card_serial, is_valid_card_number
-from ccrouter.calls.numbers import RESERVED_KEY, CardNumbers, Reservation, reserve_block
+from ccrouter.calls.numbers import RESERVED_KEY, CardNumbers, Reservation, bump_statement
 from ccrouter.calls.writer import CardWriter
 from ccrouter.config import DatabaseSettings
 from ccrouter.db.engine import make_engine
@@ -191,25 +191,30 @@ async def test_processes_opening_together_get_distinct_blocks(url: str) -> None:
     assert [b - a for a, b in itertools.pairwise(serials)] == [50, 50, 50]
 
 
-async def test_reserve_block_hands_disjoint_blocks_to_concurrent_processes(url: str) -> None:
-    """The primitive several instances can share: 4 engines x 25 blocks, taken concurrently,
-    cover 1..1000 exactly once; the stored mark is the last serial handed out."""
+async def test_the_bump_hands_disjoint_blocks_to_concurrent_processes(url: str) -> None:
+    """The statement every block is taken with (the first at open(), the rest in the writer's
+    commits): 4 engines x 25 blocks, taken concurrently, cover 1..1000 exactly once; the stored
+    mark is the last serial handed out."""
     setup = make_engine(url)
     await migrate(setup)
+    await CardNumbers.open(setup, block=10)  # the mark's row; serials 1..10
     engines = [make_engine(url) for _ in range(4)]
     try:
         async def take(engine: AsyncEngine) -> list[tuple[int, int]]:
-            return [await reserve_block(engine, 10) for _ in range(25)]
+            out = []
+            for _ in range(25):
+                async with engine.begin() as conn:
+                    last = int((await conn.execute(bump_statement(Reservation(10)))).scalar_one())
+                out.append((last - 9, last))
+            return out
 
         blocks = [b for got in await asyncio.gather(*(take(e) for e in engines)) for b in got]
-        with pytest.raises(ValueError, match="block size must be >= 1, got 0"):
-            await reserve_block(setup, 0)
-        assert await stored_mark(setup) == 1000
+        assert await stored_mark(setup) == 1010
     finally:
         for e in [setup, *engines]:
             await e.dispose()
     serials = sorted(s for first, last in blocks for s in range(first, last + 1))
-    assert serials == list(range(1, 1001))
+    assert serials == list(range(11, 1011))
 
 
 async def test_instances_sharing_a_database_never_hand_out_a_number_twice(url: str) -> None:

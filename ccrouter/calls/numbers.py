@@ -56,28 +56,6 @@ def bump_statement(want: Reservation) -> sa.Update:
     )
 
 
-def reserve_statement(upto: int) -> sa.Update:
-    """Raise the stored high-water mark to `upto` (never lowers it): `open()`'s first block,
-    taken under the row lock."""
-    current = sa.cast(meta.c.value, sa.Integer)
-    new = sa.case((current >= upto, meta.c.value), else_=sa.literal(str(upto)))
-    return meta.update().where(meta.c.key == RESERVED_KEY).values(value=new)
-
-
-async def reserve_block(engine: AsyncEngine, size: int) -> tuple[int, int]:
-    """Take the next `size` serials for one caller alone, in one atomic statement:
-    (first, last) of a block no other caller, in this process or any other on the same
-    database, is ever given."""
-    if size < 1:
-        raise ValueError(f"card number block size must be >= 1, got {size}")
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert_for(conn, meta).values(key=RESERVED_KEY, value="0").on_conflict_do_nothing()
-        )
-        last = int((await conn.execute(bump_statement(Reservation(size)))).scalar_one())
-    return last - size + 1, last
-
-
 async def _highest_stored_serial(conn: AsyncConnection) -> int:
     # Longest numbers first, then the largest: one pass over the unique index, at start-up only.
     row = (
@@ -124,17 +102,15 @@ class CardNumbers:
             await conn.execute(
                 insert_for(conn, meta).values(key=RESERVED_KEY, value="0").on_conflict_do_nothing()
             )
-            # FOR UPDATE (PostgreSQL; SQLite holds its one write lock already): two processes
-            # starting together reserve one block after the other, never the same one.
-            mark = sa.select(meta.c.value).where(meta.c.key == RESERVED_KEY).with_for_update()
+            mark = sa.select(meta.c.value).where(meta.c.key == RESERVED_KEY)
             raw = (await conn.execute(mark)).scalar_one()
-            try:
-                stored = int(raw)
-            except ValueError:
-                raise RuntimeError(f"meta[{RESERVED_KEY!r}] is not an integer: {raw!r}") from None
-            start = max(stored, await _highest_stored_serial(conn)) + 1
-            upto = start + block - 1
-            await conn.execute(reserve_statement(upto))
+            if not raw.strip().isdigit():  # CAST would read it as 0 on SQLite: numbers reused
+                raise RuntimeError(f"meta[{RESERVED_KEY!r}] is not an integer: {raw!r}")
+            # The same atomic bump as every later block, above cards stored without a
+            # reservation too: processes starting together get one block each.
+            want = Reservation(block, floor=await _highest_stored_serial(conn))
+            upto = int((await conn.execute(bump_statement(want))).scalar_one())
+        start = upto - block + 1
         log.info("card_numbers_reserved", first=start, upto=upto)
         return cls(start, upto, block)
 
