@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import structlog
@@ -342,3 +342,18 @@ _COMMANDS = {
     "SET EXTENSION": AgiSession.c_set_other, "SET PRIORITY": AgiSession.c_set_other,
     "SET CALLERID": AgiSession.c_set_other, "SET MUSIC": AgiSession.c_set_other,
 }
+
+
+async def run_with_failover(addresses: Sequence[tuple[str, int]],
+                            session: Callable[[], AgiSession], script: str, args: Sequence[str],
+                            tried: Callable[[str], None]) -> str:  # fmt: skip
+    """AGI(agi://host:port/script,args) as the generated dialplan runs it: AGISTATUS. With
+    several addresses (several ccrouter instances: the ccrouter-agi subroutine) each is tried
+    in turn, a fresh `session()` each, while the status is FAILURE; `tried(url)` before each."""
+    status = "FAILURE"
+    for host, port in addresses:
+        tried(",".join((f"agi://{host}:{port}/{script}", *args)))
+        status = await session().run(host, port, script, args)
+        if status != "FAILURE":
+            break
+    return status

@@ -18,7 +18,7 @@ from ccrouter import dialplan as dp
 
 from . import events as ev
 from . import recording
-from .agi import AgiSession
+from .agi import AgiSession, run_with_failover
 from .call_channel import CallChannel
 from .channel import Channel
 from .core import Core
@@ -165,18 +165,17 @@ class LiveCall(CallChannel):
         instances: the generated ccrouter-agi subroutine) each address is tried in turn while
         the status is FAILURE."""
         core, opt = self.core, self.core.opt
-        status = "FAILURE"
-        for host, port in ((opt.agi_host, opt.agi_port), *opt.agi_failover):
-            url = ",".join((f"agi://{host}:{port}/{script}", *args))
-            core.exten(self.chan, "AGI", url, priority)
+
+        def session() -> AgiSession:  # the live one: a hang-up is told to it
             self.agi = AgiSession(self, opt.prompt_s / opt.time_scale, opt.agi_timeout_s)
-            try:
-                status = await self.agi.run(host, port, script, args)
-            finally:
-                self.agi = None
-            if status != "FAILURE":
-                break
-        return status
+            return self.agi
+
+        try:
+            return await run_with_failover(
+                core.agi_addresses(), session, script, args,
+                lambda url: core.exten(self.chan, "AGI", url, priority))  # fmt: skip
+        finally:
+            self.agi = None
 
     async def _last_agent(self, priority: int) -> Outcome | None:
         """ccrouter-queue: Queue(${CCROUTER_LAST_AGENT_QUEUE},,,,${CCROUTER_LAST_AGENT_RING})

@@ -57,6 +57,10 @@ class SimOptions:
 
 
 class Core:
+    def agi_addresses(self) -> list[tuple[str, int]]:
+        """Where the dialplan's AGI() goes: ccrouter, then any failover instances."""
+        return [(self.opt.agi_host, self.opt.agi_port), *self.opt.agi_failover]
+
     def __init__(self, options: SimOptions, ami: AmiServer, seed: int) -> None:
         self.opt = options
         self.ami = ami

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ccrouter import dialplan as dp
 
 from . import events as ev
-from .agi import AgiSession
+from .agi import AgiSession, run_with_failover
 from .call_channel import CallChannel
 from .core import Core
 from .model import SimCaller
@@ -34,14 +34,9 @@ async def doctor_leg(core: Core, req: OriginateRequest, loaded: bool) -> None:
         core.exten(two, "NoOp", "ccrouter doctor test call", 1)
         core.exten(two, "Set", f"{dp.VAR_CARD}={dp.DOCTOR_CARD}", 2)
         leg.set_var(dp.VAR_CARD, dp.DOCTOR_CARD)
-        opt = core.opt
-        status = "FAILURE"
-        for host, port in ((opt.agi_host, opt.agi_port), *opt.agi_failover):  # ccrouter-agi
-            core.exten(two, "AGI", f"agi://{host}:{port}/{dp.SCRIPT_PING}", 3)
-            status = await AgiSession(leg, 0.0, opt.agi_timeout_s).run(
-                host, port, dp.SCRIPT_PING, [])
-            if status != "FAILURE":
-                break
+        status = await run_with_failover(
+            core.agi_addresses(), lambda: AgiSession(leg, 0.0, core.opt.agi_timeout_s),
+            dp.SCRIPT_PING, [], lambda url: core.exten(two, "AGI", url, 3))  # fmt: skip
         leg.set_var("AGISTATUS", status)
         body = (("AgiStatus", status), ("Ping", leg.get_var(dp.VAR_PING) or ""))
         core.exten(two, "UserEvent", f"{dp.USER_EVENT_DOCTOR},AgiStatus: {status},"
