@@ -236,3 +236,26 @@ async def test_a_holder_cut_off_from_the_database_stops_before_another_takes_ove
         await first.close()
         await proxy.cut()
         await sim.close()
+
+
+async def test_a_node_nobody_publishes_for_drops_out_of_the_live_views(pg_url: str) -> None:
+    """Each holder's `live_nodes` row carries its node's rows to the others; a row not
+    refreshed for STALE_S (its holder died, nobody took over) is no longer shown."""
+    from ccrouter.db.migrate import migrate
+    from ccrouter.web.cluster_live import STALE_S, ClusterLive
+
+    engine = make_engine(pg_url)
+    await migrate(engine)
+    try:
+        n1, n2 = ClusterLive(engine, "n1", "i1"), ClusterLive(engine, "n2", "i2")
+        await n2.exchange({"calls": [{"card": "0000013"}], "queues": [], "operators": []})
+        await n1.exchange({"calls": [], "queues": [], "operators": []})
+        assert n1.rows("calls") == [{"card": "0000013", "node": "n2"}]
+        assert n2.rows("calls") == []  # its own node's rows are not echoed back
+        async with engine.begin() as conn:  # n2's holder stopped publishing STALE_S ago
+            await conn.execute(sa.text("UPDATE live_nodes SET updated_at = updated_at - :s "
+                                       "WHERE node = 'n2'"), {"s": STALE_S + 1})  # fmt: skip
+        await n1.exchange({"calls": [], "queues": [], "operators": []})
+        assert n1.rows("calls") == []
+    finally:
+        await engine.dispose()
