@@ -5,59 +5,25 @@ call the page counts down to the card deadline until topic and resolution are sa
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from ccrouter.config.helpdesk import HelpdeskSettings
 from ccrouter.helpdesk.feature import install as helpdesk
-from ccrouter.helpdesk.model import sign
 from ccrouter.sim import SimCaller
+from tests import test_helpdesk
 from tests.stack import add_operator, wait_until
 from tests.test_browser import CHROMIUM, chromium
+from tests.test_helpdesk import SECRET, Helpdesk
 from tests.web_stack import web_settings, web_stack
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
                                 "(apt-get install -y chromium)")
-SECRET = "hd-secret"
 
 
-class SlowDesk:
-    """Takes the ticket at the first request but answers after the client gave up."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.tickets: dict[str, str] = {}
-
-    async def handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        assert request.headers["X-Ccrouter-Signature"] == sign(SECRET, raw)
-        key = request.headers["Idempotency-Key"]
-        self.requests.append({"key": key, "body": json.loads(raw)})
-        first = key not in self.tickets
-        self.tickets.setdefault(key, f"HD-{len(self.tickets) + 1}")
-        if first:
-            await asyncio.sleep(1.5)  # past helpdesk.timeout_s: the client retries
-        ticket = self.tickets[key]
-        return web.json_response({"id": ticket, "url": f"https://hd.example/t/{ticket}"},
-                                 status=201)
-
-
-@pytest.fixture
-async def desk() -> AsyncIterator[tuple[SlowDesk, str]]:
-    hd = SlowDesk()
-    app = web.Application()
-    app.router.add_post("/tickets", hd.handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    yield hd, f"http://127.0.0.1:{server.port}/tickets"
-    await server.close()
+desk = test_helpdesk.desk  # the helpdesk stub (a real local HTTP server) as a fixture
 
 
 def js_set(values: dict[str, str]) -> str:
@@ -67,9 +33,10 @@ def js_set(values: dict[str, str]) -> str:
 
 
 async def test_ticket_from_the_operator_page_and_the_card_countdown(
-    tmp_path: Path, desk: tuple[SlowDesk, str]
+    tmp_path: Path, desk: tuple[Helpdesk, str]
 ) -> None:
     hd, url = desk
+    hd.stall_once = True  # it takes the ticket but answers after the client gave up
     settings = web_settings(helpdesk=HelpdeskSettings(
         url=url, secret=SECRET, timeout_s=0.5, backoff_s=0.05, backoff_max_s=0.2, poll_s=0.05))
     async with (web_stack(tmp_path, settings, features=[helpdesk]) as ws,
@@ -90,7 +57,8 @@ async def test_ticket_from_the_operator_page_and_the_card_countdown(
         assert await page.js("document.getElementById('ticket').disabled") is True
         link = await page.wait_js("document.getElementById('ticket-link').textContent", 10)
         assert link == "HD-1"
-        assert len(hd.tickets) == 1 and len({r["key"] for r in hd.requests}) == 1
+        keys = {r["headers"]["Idempotency-Key"] for r in hd.requests}
+        assert len(hd.tickets) == 1 and len(keys) == 1
         assert len(hd.requests) >= 2  # the first attempt timed out and was retried
         assert hd.requests[0]["body"]["summary"] == "Card blocked"
         card = await ws.st.card(number)
