@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ccrouter.db.engine import make_engine
+from ccrouter.db.migrate import migrate
 from tests.pg import PgServer, PgUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +83,18 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'cards.db'}"
     server: PgServer = request.getfixturevalue("pg_server")
     return await server.database()
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated engine: each test on a SQLite file and on a real PostgreSQL database (a
+    test module may define its own `engine` instead)."""
+    eng = make_engine(db_url)
+    await migrate(eng)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
 
 
 def is_pg(url: str) -> bool:

@@ -18,15 +18,6 @@ from ccrouter.db.migrate import migrate
 
 
 @pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    """Each test on a SQLite file and on a real PostgreSQL database."""
-    eng = make_engine(db_url)
-    await migrate(eng)
-    yield eng
-    await eng.dispose()
-
-
-@pytest.fixture
 async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}")
     await migrate(eng)

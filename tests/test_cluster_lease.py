@@ -4,9 +4,7 @@ change of holder, expiry on the database's clock, release hands over at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.cluster.lease import LeaseStore, lease_table
@@ -14,14 +12,6 @@ from ccrouter.cluster.model import LeaseTiming
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
 from tests.conftest import is_pg
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(db_url)
-    await migrate(eng)
-    yield eng
-    await eng.dispose()
 
 
 async def test_one_holder_per_node_until_it_lets_go(engine: AsyncEngine) -> None:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.db.engine import make_engine
-from ccrouter.db.migrate import migrate
 from ccrouter.db.tables import cards
 from ccrouter.reports.model import CallFacts, count, kpi
 from ccrouter.reports.store import Reports, local_midnight
@@ -19,15 +16,6 @@ from tests.test_kpi import HAND, T
 
 TZ = "Asia/Tashkent"  # UTC+5, no DST
 DAY = dt.datetime(2026, 3, 2, tzinfo=dt.timezone(dt.timedelta(hours=5))).timestamp()
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    """Each test on a SQLite file and on a real PostgreSQL database."""
-    e = make_engine(db_url)
-    await migrate(e)
-    yield e
-    await e.dispose()
 
 
 async def insert(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:

@@ -4,26 +4,12 @@ closed at the next start when a stop left them open) and grades (filters, newest
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.db.engine import make_engine
-from ccrouter.db.migrate import migrate
 from ccrouter.qc.spy import SpyService
 from ccrouter.qc.store import QcStore
 from ccrouter.recordings.store import RecordingStore
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(db_url)
-    await migrate(eng)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
 
 
 async def test_spy_sessions_and_their_duration(engine: AsyncEngine) -> None:

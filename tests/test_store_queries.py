@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,8 @@ from ccrouter.calls.store import CardStore
 from ccrouter.calls.writer import CardWriter
 from ccrouter.config import DatabaseSettings
 from ccrouter.db.engine import make_engine
-from ccrouter.db.migrate import migrate
 
 T0 = 1_700_000_000.0
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    """Each test on a SQLite file and on a real PostgreSQL database."""
-    eng = make_engine(db_url)
-    await migrate(eng)
-    yield eng
-    await eng.dispose()
 
 
 async def write(engine: AsyncEngine, *writes: CardWrite) -> None:
