@@ -185,16 +185,12 @@ class ClusterInstance:
             await engine.dispose()
 
 
-async def serve_cluster(settings: Settings, stop: asyncio.Event) -> int:
-    return await ClusterInstance(settings).run(stop)
-
-
 async def _main(settings: Settings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    return await serve_cluster(settings, stop)
+    return await ClusterInstance(settings).run(stop)
 
 
 def main(settings: Settings) -> int:
@@ -204,4 +200,4 @@ def main(settings: Settings) -> int:
     return run(_main(settings))
 
 
-__all__ = ["ClusterInstance", "NodeSlot", "main", "serve_cluster"]
+__all__ = ["ClusterInstance", "NodeSlot", "main"]
