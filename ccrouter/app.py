@@ -16,6 +16,7 @@ import functools
 import gc
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -101,6 +102,9 @@ class App:
         self.failed = asyncio.Event()
         self._stopping = False
         self.agi_address: tuple[str, int] = ("", 0)
+        self.agi_socket: socket.socket | None = None
+        """A socket already listening on the FastAGI port to serve (a cluster standby's);
+        else the server binds `agi.host`/`agi.port` itself."""
         self.scripts: dict[str, Script] = {}
         self.resync_hooks: list[ResyncHook] = []
         """Run in order after every AMI (re)connect; the tracker's resync is first."""
@@ -148,7 +152,8 @@ class App:
         for install in self._features:
             await install(self)
         self.agi = AgiServer(self.scripts, s.agi)
-        self.agi_address = await self.agi.start()  # before AMI: a taken port never meets the PBX
+        # before AMI: a taken port never meets the PBX
+        self.agi_address = await self.agi.start(self.agi_socket)
         self.spawn("ami", self.ami.run())
         log.info("ccrouter_started", agi=f"{self.agi_address[0]}:{self.agi_address[1]}",
                  ami=f"{s.ami.host}:{s.ami.port}", database=s.database.url)  # fmt: skip

@@ -51,7 +51,14 @@ MixMonitor(<dir>/ccrouter-<card>.<ext>,b) (b: audio only while bridged, so answe
 CONTEXT_DOCTOR: Final = "ccrouter-doctor"
 CONTEXT_AGI: Final = "ccrouter-agi"
 """With several ccrouter instances: Gosub(ccrouter-agi,s,1(SCRIPT[,ARG...])) runs the FastAGI
-script on the first instance that answers (each is tried while AGISTATUS is FAILURE)."""
+script on the first instance that serves it (each is tried while AGISTATUS is FAILURE or the
+instance set VAR_AGI_NEXT)."""
+VAR_AGI_NEXT: Final = "CCROUTER_AGI_NEXT"
+"""Set (to 1) by an instance that answers a node's FastAGI port without serving the node while
+the instance that does comes later in the order: the subroutine tries the next one."""
+VAR_AGI_ROUND: Final = "CCROUTER_AGI_ROUND"
+"""2 while the subroutine tries the instances a second time (none served the script in the
+first): an instance that does not serve the node then holds the call until it does."""
 """`ccrouter doctor` originates Local/s@ccrouter-doctor (Application Wait: no phone rings): it
 sets CCROUTER_CARD, runs AGI(ping), reports UserEvent(CcrouterDoctor) and hangs up."""
 VAR_PING: Final = "CCROUTER_PING"

@@ -102,8 +102,15 @@ def test_the_dialplan_fails_over_through_the_instances_that_may_serve_the_node(
         sub = text[text.index("[ccrouter-agi]"):]
         tried = [line for line in sub.splitlines() if ",AGI(" in line]
         assert tried == [f" same => n,AGI(agi://{h}:{port}/${{ARG1}},${{ARG2}},${{ARG3}},"
-                         "${ARG4},${ARG5})" for h in hosts]  # fmt: skip
-        assert sub.count('GotoIf($["${AGISTATUS}" != "FAILURE"]?done)') == len(hosts)
+                         "${ARG4},${ARG5})" for h in hosts] * 2  # fmt: skip
+        # two rounds; each attempt: clear the send-on flag, AGI(), done unless refused or sent
+        # on (round 2: an instance not serving the node holds the call until it does)
+        steps = [line.split(",", 1)[1].split("(", 1)[0] for line in sub.splitlines()[2:-1]]
+        assert steps == (["Set"] + ["Set", "AGI", "GotoIf"] * len(hosts)) * 2
+        assert sub.count(" same => n,Set(CCROUTER_AGI_NEXT=)\n") == 2 * len(hosts)
+        assert sub.count(" same => n,Set(CCROUTER_AGI_ROUND=2)\n") == 1
+        assert sub.count('GotoIf($["${AGISTATUS}" != "FAILURE" & "${CCROUTER_AGI_NEXT}" = ""]'
+                         "?done)") == 2 * len(hosts)  # fmt: skip
         assert "Gosub(ccrouter-agi,s,1(ivr,did=${EXTEN}))" in text  # the example has menus
         assert "Gosub(ccrouter-agi,s,1(ping))" in text
         assert "agi://" not in text.replace(sub, "").split("[ccrouter-inbound]")[1]

@@ -61,8 +61,11 @@ _AGI_ARGS = 4
 
 def _agi_context(settings: Settings) -> list[str]:
     """The failover subroutine: each instance that may serve this node, in order, until one
-    answers. Only the instance holding the node's lease listens on its port, so the others
-    fail at once (connection refused: AGISTATUS=FAILURE) and the next is tried."""
+    serves the script; then all of them once more (round 2). A dead instance fails at once
+    (connection refused: AGISTATUS=FAILURE); a live one that does not hold the node's lease
+    holds the call until it takes the lease (nobody holds it, or the holder comes earlier and
+    did not answer; in round 2 always), or sets CCROUTER_AGI_NEXT (the holder comes later):
+    the next one is tried (see `ccrouter.cluster.standby`)."""
     if not settings.cluster.enabled:
         return []
     node = settings.asterisk.node
@@ -70,16 +73,23 @@ def _agi_context(settings: Settings) -> list[str]:
     lines = [
         "",
         f"; {dp.CONTEXT_AGI}: FastAGI with failover for node {node}: Gosub({dp.CONTEXT_AGI},s,1(",
-        ";   SCRIPT[,ARG...])) tries each ccrouter instance in turn while AGISTATUS=FAILURE; when",
-        f";   none answers the caller goes on with AGISTATUS=FAILURE ({dp.CONTEXT_FALLBACK}).",
+        ";   SCRIPT[,ARG...])) tries each ccrouter instance in turn while AGISTATUS=FAILURE or",
+        f";   the instance set {dp.VAR_AGI_NEXT} (it does not serve the node, a later one does),",
+        f";   then all once more with {dp.VAR_AGI_ROUND}=2 (an instance not serving the node",
+        ";   holds the call until it does); when none serves it the caller goes on to",
+        f";   {dp.CONTEXT_FALLBACK}.",
         f"[{dp.CONTEXT_AGI}]",
         f"exten => s,1,NoOp(ccrouter AGI ${{ARG1}} node {node})",
     ]
-    for host, port in _instances(settings):
-        lines += [
-            f" same => n,AGI({_url(host, port, '${ARG1}')}{args})",
-            ' same => n,GotoIf($["${AGISTATUS}" != "FAILURE"]?done)',
-        ]
+    for round_ in (1, 2):
+        lines += [f" same => n,Set({dp.VAR_AGI_ROUND}={round_})"]
+        for host, port in _instances(settings):
+            lines += [
+                f" same => n,Set({dp.VAR_AGI_NEXT}=)",
+                f" same => n,AGI({_url(host, port, '${ARG1}')}{args})",
+                f' same => n,GotoIf($["${{AGISTATUS}}" != "FAILURE"'
+                f' & "{_var(dp.VAR_AGI_NEXT)}" = ""]?done)',
+            ]
     lines += [" same => n(done),Return()"]
     return lines
 

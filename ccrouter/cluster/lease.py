@@ -61,6 +61,15 @@ class LeaseStore:
             )
             return (await conn.execute(stmt)).rowcount == 1
 
+    async def holder_of(self, node: str) -> str | None:
+        """The instance holding `node`'s lease now; None when nobody does (free or expired)."""
+        async with self._engine.connect() as conn:
+            now = db_now(conn)
+            return (await conn.execute(
+                sa.select(leases.c.holder).where(leases.c.node == node,
+                                                 leases.c.expires_at >= now)
+            )).scalar_one_or_none()
+
     async def release(self, node: str, term: int) -> None:
         """Give the lease up now (a clean stop): the next instance need not wait for expiry."""
         async with self._engine.begin() as conn:

@@ -22,7 +22,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ccrouter.app import App, cancel_all, run_unless, start_failed
 from ccrouter.cluster.lease import LeaseStore
-from ccrouter.cluster.model import LeaseTiming, my_nodes, node_settings
+from ccrouter.cluster.model import UNKNOWN, LeaseTiming, my_nodes, node_settings
+from ccrouter.cluster.standby import StandbyPort
 from ccrouter.config import Settings
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
@@ -54,18 +55,31 @@ class NodeSlot:
         self._acquired_at = 0.0
         self.serving = asyncio.Event()
         """Set while this slot's daemon has started and holds the lease (tests wait on it)."""
+        self._me = store.holder
+        self._holder: str | None = None
+        """The node's live lease holder as last read (this instance while it holds it)."""
+        agi = self._settings.agi
+        self.port = StandbyPort(agi.host, agi.port, order=settings.cluster.serving_order(node),
+                                me=store.holder, holder=lambda: self._holder,
+                                park_s=self._timing.park_s,
+                                header_timeout_s=agi.header_timeout_s)  # fmt: skip
+        """The node's FastAGI port while this instance does not serve it."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the node whenever its lease can be had, until `stop` is set (then the
         daemon stops as at SIGTERM, its cards flushed, and the lease is released)."""
         structlog.contextvars.bind_contextvars(node=self.node)  # this task and its children
-        while not stop.is_set():
-            if not await run_unless(stop, self._acquire()):
-                return
-            assert self.term is not None
-            started = await self._serve(self.term, stop)
-            if not started and not stop.is_set():  # let another instance have it
-                await run_unless(stop, asyncio.sleep(self._lease_s))
+        try:
+            while not stop.is_set():
+                self.port.open()
+                if not await run_unless(stop, self._acquire()):
+                    return
+                assert self.term is not None
+                started = await self._serve(self.term, stop)
+                if not started and not stop.is_set():  # let another instance have it
+                    await run_unless(stop, asyncio.sleep(self._lease_s))
+        finally:
+            await self.port.close()
 
     async def _acquire(self) -> None:
         asked_at = time.monotonic()
@@ -74,13 +88,15 @@ class NodeSlot:
             try:
                 async with asyncio.timeout(max(self._timing.poll_s, 1.0)):
                     term = await self._store.acquire(self.node)
+                    if term is None:
+                        self._holder = await self._store.holder_of(self.node)
             except Exception as exc:  # the database is away: ask again
                 log.warning("lease_acquire_failed", error=str(exc) or type(exc).__name__)
-                term = None
+                term, self._holder = None, UNKNOWN
             if term is not None:
                 waited = round(time.monotonic() - asked_at, 3)
                 log.info("lease_acquired", term=term, waited_s=waited)
-                self.term, self._acquired_at = term, started
+                self.term, self._acquired_at, self._holder = term, started, self._me
                 return
             await asyncio.sleep(self._timing.poll_s)
 
@@ -90,6 +106,7 @@ class NodeSlot:
         renewer = asyncio.create_task(self._renew(term, lost), name=f"lease_{self.node}")
         app = self._make_app(self._settings)
         self.app = app
+        listening = app.agi_socket = self.port.hand_over()
         started = False
         end = asyncio.Event()  # the lease lost or the stop asked for
         watchers = [asyncio.create_task(_relay(e, end)) for e in (lost, stop)]
@@ -99,6 +116,11 @@ class NodeSlot:
             except Exception as exc:
                 start_failed(exc)
             if started:
+                held = self.port.take_held()
+                for call in held:
+                    await app.agi.adopt(call.sock, call.received)
+                if held:
+                    log.info("held_calls_served", count=len(held))
                 self.serving.set()
                 await run_unless(end, app.failed.wait())
                 if app.failed.is_set():
@@ -107,7 +129,10 @@ class NodeSlot:
             self.serving.clear()
             await cancel_all([renewer, *watchers])
             await app.stop()
+            if listening is not None:
+                listening.close()  # the daemon's server closed it, unless it never started
             self.app = None
+            self._holder = UNKNOWN if lost.is_set() else None  # lost: the database or a rival
             if not lost.is_set():
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(self._timing.renew_s + 1.0):

@@ -35,8 +35,9 @@ class InstanceSettings(_Model):
     """The address Asterisk dials for this instance's FastAGI (and where it listens)."""
     agi_port: int = Field(default=4573, ge=1, le=65000)
     """FastAGI port of the first node; the node at index i of `asterisk.nodes` is served on
-    `agi_port + i`, and only while this instance holds its lease (closed otherwise, so
-    Asterisk's AGI() fails over to the next instance at once)."""
+    `agi_port + i`. While another instance holds the node, a call that reaches this port is
+    held until this instance takes the node when the holder comes earlier in the order
+    Asterisk tries (it did not answer), else sent on to the next instance."""
     http_port: int = Field(default=8080, ge=0, le=65000)
     """The HTTP API and wallboard of the first node; node i on `http_port + i` (0: any port)."""
     nodes: list[str] | None = None
@@ -58,9 +59,13 @@ class ClusterSettings(_Model):
 
     def agi_addresses(self, node: str, index: int) -> list[tuple[str, int]]:
         """Where the node `node` (at `index` in `asterisk.nodes`) dials FastAGI, in the order
-        it tries them: every instance that may serve it (only its holder listens there)."""
-        return [(i.host, i.agi_port + index) for i in self.instances
-                if i.nodes is None or node in i.nodes]  # fmt: skip
+        it tries them: every instance that may serve it."""
+        order = self.serving_order(node)
+        return [(i.host, i.agi_port + index) for i in self.instances if i.name in order]
+
+    def serving_order(self, node: str) -> list[str]:
+        """The instances that may serve `node`, in the order its Asterisk tries them."""
+        return [i.name for i in self.instances if i.nodes is None or node in i.nodes]
 
     def me(self) -> InstanceSettings:
         for i in self.instances:

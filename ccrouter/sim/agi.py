@@ -16,6 +16,8 @@ from typing import Protocol
 
 import structlog
 
+from ccrouter.dialplan import VAR_AGI_NEXT, VAR_AGI_ROUND
+
 log = structlog.get_logger(__name__)
 
 DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
@@ -349,11 +351,18 @@ async def run_with_failover(addresses: Sequence[tuple[str, int]],
                             tried: Callable[[str], None]) -> str:  # fmt: skip
     """AGI(agi://host:port/script,args) as the generated dialplan runs it: AGISTATUS. With
     several addresses (several ccrouter instances: the ccrouter-agi subroutine) each is tried
-    in turn, a fresh `session()` each, while the status is FAILURE; `tried(url)` before each."""
+    in turn, a fresh `session()` each, while the status is FAILURE or the instance set
+    CCROUTER_AGI_NEXT (cleared before each), and then all once more with CCROUTER_AGI_ROUND=2;
+    `tried(url)` before each."""
     status = "FAILURE"
-    for host, port in addresses:
-        tried(",".join((f"agi://{host}:{port}/{script}", *args)))
-        status = await session().run(host, port, script, args)
-        if status != "FAILURE":
-            break
+    for round_ in ("1", "2") if len(addresses) > 1 else ("",):
+        for host, port in addresses:
+            tried(",".join((f"agi://{host}:{port}/{script}", *args)))
+            one = session()
+            if round_:
+                one.chan.set_var(VAR_AGI_ROUND, round_)
+                one.chan.set_var(VAR_AGI_NEXT, "")
+            status = await one.run(host, port, script, args)
+            if status != "FAILURE" and not one.chan.get_var(VAR_AGI_NEXT):
+                return status
     return status

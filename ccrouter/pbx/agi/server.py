@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -100,20 +101,38 @@ class AgiServer:
         self._closing = False
         self.stats = AgiStats()
 
-    async def start(self) -> tuple[str, int]:
-        """Listen; the bound (host, port) — port 0 in the settings picks a free one."""
+    async def start(self, sock: socket.socket | None = None) -> tuple[str, int]:
+        """Listen; the bound (host, port) — port 0 in the settings picks a free one. `sock`: a
+        socket already listening (a cluster standby's), served instead and closed at `close()`."""
         if self._server is not None or self._closing:
             raise RuntimeError("AgiServer.start() called twice")
         s = self._settings
+        loop = asyncio.get_running_loop()
         try:
-            self._server = await asyncio.get_running_loop().create_server(
-                self._new_connection, s.host, s.port, backlog=_LISTEN_BACKLOG
-            )
+            if sock is not None:
+                self._server = await loop.create_server(self._new_connection, sock=sock,
+                                                        backlog=_LISTEN_BACKLOG)  # fmt: skip
+            else:
+                self._server = await loop.create_server(
+                    self._new_connection, s.host, s.port, backlog=_LISTEN_BACKLOG
+                )
         except OSError as exc:
             raise ListenError.of(exc, s.host, s.port) from exc
         host, port = self._server.sockets[0].getsockname()[:2]
         log.info("agi_listening", host=host, port=port, scripts=sorted(self._scripts))
         return host, port
+
+    async def adopt(self, sock: socket.socket, received: bytes = b"") -> None:
+        """Serve a connection accepted elsewhere (a call a cluster standby held until this
+        instance took the node) as if accepted here; `received`: what was already read from
+        it, the `agi_*` header first (the commands the standby sent are answered)."""
+        if self._closing:
+            sock.close()
+            return
+        _, conn = await asyncio.get_running_loop().connect_accepted_socket(
+            self._new_connection, sock)
+        if received:
+            conn.data_received(received)
 
     async def close(self) -> None:
         """Stop accepting, cancel every live session and wait for them."""

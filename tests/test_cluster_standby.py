@@ -1,0 +1,130 @@
+"""Every instance answers every node's FastAGI port (issue 13: "each instance serves FastAGI
+for any node"): one that does not hold the node sends a call on to the holder when the holder
+comes later in the order Asterisk tries, and holds it until it serves the node itself when the
+holder before it did not answer — so a call that arrives while the lease moves is routed, with
+its card, instead of going to the static fallback. Real PostgreSQL, simulated nodes, ccrouter
+instances in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from ccrouter.cluster.model import UNKNOWN, standby_verdict
+from ccrouter.dialplan import VAR_AGI_NEXT, VAR_AGI_ROUND, VAR_CARD
+from ccrouter.sim import SimCall, SimCaller
+from tests.cluster_stack import (
+    CuttableProxy,
+    Running,
+    as_instance,
+    cluster_settings,
+    free_ports,
+    rows,
+    start_sims,
+)
+from tests.stack import wait_until
+
+WALLET = "712000100"
+ORDER = ["i1", "i2", "i3"]
+
+
+@pytest.mark.parametrize(("me", "holder", "verdict"), [
+    ("i2", "i1", "park"),  # the holder was tried first and did not answer: likely dead
+    ("i2", "i3", "next"),  # the holder comes next: Asterisk reaches it
+    ("i2", None, "park"),  # nobody holds the node: this instance may take it
+    ("i2", "i2", "park"),  # this instance holds it and its daemon is starting
+    ("i2", UNKNOWN, "next"),  # the database is away: this instance cannot take the node
+    ("i1", "i9", "park"),  # a holder the order does not name (config changed): hold
+])  # fmt: skip
+def test_standby_verdict(me: str, holder: str | None, verdict: str) -> None:
+    assert standby_verdict(ORDER, me, holder) == verdict
+
+
+async def answered_with_cards(calls: list[SimCall], db_url: str) -> list[str]:
+    await asyncio.wait_for(asyncio.gather(*(c.finished for c in calls)), 30)
+    assert [c.outcome for c in calls] == ["answered"] * len(calls), [
+        (c.outcome, c.agi_status, c.agi_commands) for c in calls]
+    told = [c.variables.get(VAR_CARD, "") for c in calls]
+    cards = {r.number: r.node for r in await rows(db_url, "SELECT number, node FROM cards")}
+    assert all(told) and {cards.get(n) for n in told} == {"n1"}, (told, cards)
+    return told
+
+
+async def test_a_standby_before_the_holder_sends_calls_on(pg_url: str) -> None:
+    settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1), free_ports(1)])
+    (sim,) = await start_sims(settings)  # the node tries i1, then i2
+    holder = Running(as_instance(settings, "i2"))
+    standby: Running | None = None
+    try:
+        await wait_until(lambda: holder.serving() == {"n1"}, 15, "i2 serves n1")
+        standby = Running(as_instance(settings, "i1"))
+        await wait_until(lambda: standby is not None and len(standby.instance.slots) == 1, 10,
+                         "i1 standing by")  # fmt: skip
+        await asyncio.sleep(0.5)  # i1 has read who holds the node
+        calls = [sim.place_call(SimCaller(f"7900100{k:04d}", dialled=WALLET)) for k in range(4)]
+        await answered_with_cards(calls, pg_url)
+        port = standby.instance.slots[0].port
+        assert port.sent_on == len(calls) and port.held_total == 0
+        assert standby.serving() == set()
+        # the last session of each call was the holder's; the standby only asked the round
+        # and set the send-on flag, so nothing of it reached the routing
+        assert all(c.variables.get(VAR_AGI_NEXT) == "" for c in calls)
+        assert all(c.variables.get(VAR_AGI_ROUND) == "1" for c in calls)
+    finally:
+        if standby is not None:
+            await standby.close()
+        await holder.close()
+        await sim.close()
+
+
+async def test_calls_while_the_lease_moves_are_held_and_served_by_the_next_holder(
+    pg_url: str,
+) -> None:
+    """i1 (first in the order) is cut off from PostgreSQL: it stops serving by itself, and its
+    port sends calls on (it cannot take the node); i2 holds them — the holder before it did
+    not serve — until it has the lease and its daemon is up, then routes them: every call
+    placed in the gap is answered with a card, none goes to the fallback queue."""
+    settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1), free_ports(1)],
+                                lease_s=2.0)  # fmt: skip
+    (sim,) = await start_sims(settings)
+    pg_port = int(pg_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = CuttableProxy(pg_port)
+    await proxy.start()
+    via_proxy = settings.database.model_copy(update={
+        "url": pg_url.replace(f":{pg_port}/", f":{proxy.port}/")})  # fmt: skip
+    first = Running(as_instance(settings.model_copy(update={"database": via_proxy}), "i1"))
+    second: Running | None = None
+    try:
+        await wait_until(lambda: first.serving() == {"n1"} and sim.ami_logged_in == 1, 15,
+                         "i1 serves n1")  # fmt: skip
+        second = Running(as_instance(settings, "i2"))
+        await wait_until(lambda: second is not None and len(second.instance.slots) == 1, 10,
+                         "i2 standing by")  # fmt: skip
+        await asyncio.sleep(0.5)
+        await proxy.cut()
+        await wait_until(lambda: first.serving() == set(), 10, "i1 stops serving")
+        calls: list[SimCall] = []
+        in_gap = 0  # placed while nobody served the node
+        until: float | None = None
+        while until is None or time.monotonic() < until:  # every 50 ms until 0.5 s after
+            in_gap += until is None
+            calls.append(sim.place_call(SimCaller(f"7900200{len(calls):04d}", dialled=WALLET,
+                                                  patience_s=600)))
+            if until is None and second.serving() == {"n1"}:
+                until = time.monotonic() + 0.5
+            await asyncio.sleep(0.05)
+        await answered_with_cards(calls, pg_url)
+        assert in_gap >= 2
+        # i1 answered the calls (but in the instant its port passed from its daemon back to
+        # its standby) and sent them on: it cannot take the node without the database
+        assert first.instance.slots[0].port.sent_on >= len(calls) - 1
+        # (i2 held those that came before it had the lease; those that came while its daemon
+        # started waited in the listening socket's backlog, already handed to the daemon)
+    finally:
+        if second is not None:
+            await second.close()
+        await first.close()
+        await proxy.cut()
+        await sim.close()
