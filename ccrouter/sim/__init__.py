@@ -45,8 +45,8 @@ Tests: `members(queue)`, `live_channels()`, `sent_bytes(conn_index)` (first 4 Mi
 connection), `missing_sounds` (names STREAM FILE cannot find; "no-such*" never exist).
 """
 
-from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator, SimPhone
+from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator, SimPhone, SimTransfer
 from .pbx import PbxSimulator
 
 __all__ = ["Member", "PbxSimulator", "SimCall", "SimCaller", "SimCustomer", "SimOperator",
-           "SimPhone"]
+           "SimPhone", "SimTransfer"]
