@@ -57,6 +57,8 @@ class CallBook(TransferBook):
             ev.CallerAbandoned: self._abandoned,
             ev.ChannelHungUp: self._hungup,
             ev.CallTransferred: self._transferred,
+            ev.MemberAdded: self._member_named,
+            ev.MemberChanged: self._member_named,
         }
 
     def _open_inbound(

@@ -17,7 +17,7 @@ its talk time runs to the hang-up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ccrouter.calls.model.cards import CardKind, CardState, CardWrite, CloseReason, Outcome
@@ -41,6 +41,15 @@ class TransferBook(LiveCalls):
     def _seen_member(self, interface: str, name: str) -> None:
         if name:
             self._names[interface] = name
+
+    def _member_named(self, e: ev.MemberAdded | ev.MemberChanged) -> list[CardWrite]:
+        self._seen_member(e.member.interface, e.member.member_name)
+        return []
+
+    def members_named(self, names: Mapping[str, str]) -> None:
+        """Queue members' names by interface (a resync's QueueStatus)."""
+        for interface, name in names.items():
+            self._seen_member(interface, name)
 
     def _transferred(self, e: ev.CallTransferred) -> list[CardWrite]:
         if e.result != "Success" or e.transferee is None or e.dest_type == "Threeway":
@@ -66,8 +75,9 @@ class TransferBook(LiveCalls):
         uniqueid = e.chan.uniqueid
         held = self._handed_over.pop(uniqueid, None) if uniqueid else None
         writes: list[CardWrite] = []
+        ended = e.at
         if held is not None:
-            first = held[0]
+            first, ended = held  # its part ended at the transfer
         else:
             live = self._by_uniqueid.get(uniqueid) if uniqueid else None
             if live is None or not live.answered or live.hungup_at is not None:
@@ -77,7 +87,7 @@ class TransferBook(LiveCalls):
         first.agent_done = True
         writes.append(CardWrite(first.card, {"talk_s": e.talk_time,
                                              "end_reason": TRANSFER_REASON}))  # fmt: skip
-        return writes + self._close(first, e.at, CloseReason.NORMAL)
+        return writes + self._close(first, ended, CloseReason.NORMAL)
 
     def _hand_over(self, call: LiveCall, at: float) -> tuple[LiveCall, list[CardWrite]]:
         """Open the transfer card on `call`'s channel; `call` leaves the live indexes."""
