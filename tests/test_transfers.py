@@ -25,6 +25,7 @@ from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.transfers import ATTENDED_TRANSFER_BRIDGE, BLIND_TRANSFER
 from ccrouter.pbx.ami.translate import translate
 from ccrouter.recordings.feature import install as recordings
+from ccrouter.reports.store import Reports
 from ccrouter.sim import SimCaller, SimOperator, SimTransfer
 from ccrouter.web.auth import Role
 from ccrouter.web.feature import WebFeature
@@ -124,6 +125,11 @@ async def test_blind_transfer_opens_a_linked_card_with_its_own_recording(tmp_pat
         assert [m["uniqueid"] for m in sent(ws, "MixMonitorStop")] == [first["uniqueid"]]
         reasons = [m["reason"] for m in sent(ws, "AgentComplete")]
         assert reasons == ["transfer", "agent"]
+        # one call offered (DESIGN.md: calls that entered a queue), on its first card's queue
+        reports = Reports(ws.st.app.engine, sl_threshold_s=20, timezone="UTC")
+        by_queue = await reports.per_queue(0, first["started_at"] + 3600)
+        assert {q: (c.offered, c.answered) for q, c in by_queue.items()} == {"wallet-ru": (1, 1)}
+        assert set(await reports.today_by_interface(rest["ended_at"] + 1)) == {"PJSIP/1001"}
 
 
 async def test_attended_transfer_card_is_answered_by_the_target(tmp_path: Path) -> None:

@@ -27,8 +27,8 @@ Result is one of `Fail`, `Invalid`, `Not Permitted`, `Success`. app_queue (apps/
 `handle_blind_transfer`, `handle_attended_transfer`) answers a successful transfer out of its
 bridge with `AgentComplete` `Reason: transfer` (none for an attended transfer that ends as a
 three-way call); the caller's own hang-up is not reported as `caller` then. The simulator
-emits these exact header sets (`ccrouter.sim.transfer`); tests/test_transfers_shape.py holds
-it to them.
+emits these exact header sets (`ccrouter.sim.transfer`); tests/test_transfers.py holds it
+to them.
 """
 
 from __future__ import annotations
