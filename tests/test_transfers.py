@@ -38,8 +38,9 @@ GENERAL_DID = "712000300"  # config/ccrouter.yaml: the general line, queue gener
 
 
 @contextlib.asynccontextmanager
-async def transfer_stack(tmp_path: Path, plan: SimTransfer) -> AsyncIterator[WebStack]:
-    s = rec_settings(tmp_path)
+async def transfer_stack(tmp_path: Path, plan: SimTransfer, *, second_paused: bool = False,
+                         **rec: Any) -> AsyncIterator[WebStack]:  # fmt: skip
+    s = rec_settings(tmp_path, **rec)
     web = WebFeature(config_path=EXAMPLE)
     async with (
         stack(tmp_path, settings=s, features=[recordings, web], recording=sim_recording(s)) as st,
@@ -52,14 +53,19 @@ async def transfer_stack(tmp_path: Path, plan: SimTransfer) -> AsyncIterator[Web
         # the second line's operator; paused for an attended transfer (reached by the first)
         st.sim.add_operator(SimOperator("PJSIP/1002", answer_after_s=1, talk_time_s=3))
         st.sim.add_member("general-line", "PJSIP/1002", name="Bekzod Aliev",
-                          paused=plan.kind == "attended")  # fmt: skip
+                          paused=second_paused or plan.kind == "attended")  # fmt: skip
         yield ws
 
 
-async def transferred_call(ws: WebStack) -> tuple[dict[str, Any], dict[str, Any]]:
+Cards = tuple[dict[str, Any], dict[str, Any]]
+
+
+async def transferred_call(ws: WebStack, patience_s: float = 60.0,
+                           outcome: str = "answered") -> Cards:  # fmt: skip
     """Place one wallet call, wait until it is over: (its first card, its transfer card)."""
-    c = ws.st.sim.place_call(SimCaller("79001234567", "Ivan", dialled=WALLET_DID))
-    assert await asyncio.wait_for(c.finished, 20) == "answered"
+    c = ws.st.sim.place_call(SimCaller("79001234567", "Ivan", dialled=WALLET_DID,
+                                       patience_s=patience_s))  # fmt: skip
+    assert await asyncio.wait_for(c.finished, 20) == outcome
     await wait_until(lambda: len(ws.st.app.tracker.book) == 0, what="cards closed")
     cards = {c["kind"]: c for c in await ws.st.cards()}
     assert sorted(cards) == ["inbound", "transfer"]
@@ -181,6 +187,32 @@ async def test_a_transferred_caller_is_not_routed_back_as_a_repeat_caller(tmp_pa
         "Anna Smirnova", "general-line", first["number"])
     assert (rest["repeat_of"], rest["last_agent_hit"]) == (None, None)
     assert c.transfers == [f"blind:{GENERAL_DID}"]
+
+
+async def test_a_blind_transfer_into_a_line_not_recorded_links_the_first_file(
+        tmp_path: Path) -> None:
+    """Only wallet calls are recorded: the transferred caller's MixMonitor goes on writing the
+    first card's file (option b: once bridged again), and that file is the transfer card's."""
+    plan = SimTransfer("blind", GENERAL_DID, after_s=2)
+    async with transfer_stack(tmp_path, plan, products=["wallet"]) as ws:
+        first, rest = await transferred_call(ws)
+        assert rest["operator"] == "Bekzod Aliev"
+        one, two = [await recording_row(ws, c["number"]) for c in (first, rest)]
+        assert one["path"] == two["path"] == rest["recording"] == first["recording"]
+        assert two["state"] == "done" and two["started_at"] == rest["answered_at"]
+        assert sent(ws, "MixMonitorStop") == []
+
+
+async def test_a_blind_transfer_abandoned_in_the_second_queue_has_no_recording(
+        tmp_path: Path) -> None:
+    plan = SimTransfer("blind", GENERAL_DID, after_s=2)
+    async with transfer_stack(tmp_path, plan, second_paused=True) as ws:
+        first, rest = await transferred_call(ws, patience_s=6, outcome="abandoned")
+        assert (first["outcome"], rest["outcome"]) == ("answered", "abandoned")
+        assert (await recording_row(ws, first["number"]))["state"] == "done"
+        info = await recording_row(ws, rest["number"])  # its own MixMonitor: nothing bridged
+        assert (info["path"], info["state"]) == (
+            f"{ASTERISK_DIR}/ccrouter-{rest['number']}.wav", "none")
 
 
 def _answered_book() -> tuple[CallBook, ev.ChannelRef]:
