@@ -266,6 +266,18 @@ def test_a_transfer_whose_agent_complete_never_comes_closes_after_the_grace() ->
     assert live is not None and live.card == card_number(2)  # the rest of the call lives on
 
 
+def test_an_attended_transfer_to_an_application_is_answered_by_nobody() -> None:
+    book, chan = _answered_book()
+    book.apply(ev.CallTransferred(5.0, "attended", "Success", chan, "PJSIP/1001-00000002", "b1",
+                                  True, dest_type="App"))  # fmt: skip
+    book.apply(_complete(5.0, chan))
+    writes = book.apply(ev.ChannelHungUp(9.0, "u1", "u1", chan.channel, 16, "Normal Clearing"))
+    fields = {k: v for w in writes for k, v in w.fields.items()}
+    assert {w.number for w in writes} == {card_number(2)}
+    assert (fields["state"], fields["outcome"]) == ("closed", "ivr_only")
+    assert "talk_s" not in fields
+
+
 def test_the_translator_reads_the_source_shaped_events() -> None:
     snap = {f"Transferee{k}": v for k, v in (("Uniqueid", "u1"), ("Linkedid", "u1"),
                                              ("Channel", "PJSIP/trunk-1"))}  # fmt: skip

@@ -115,6 +115,8 @@ class TransferBook(LiveCalls):
         new.transfer_kind = e.kind
         if e.kind == "blind":
             return [CardWrite(new.card, {"dialled": e.extension})] if e.extension else []
+        if not e.target_uniqueid:  # DestType App (or a target Asterisk did not report): nobody
+            return []
         operator = self._names.get(e.target_interface, "")
         new.answered, new.agent_done, new.talk_from = True, True, e.at
         new.operator, new.interface = operator, e.target_interface
