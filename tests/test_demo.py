@@ -82,14 +82,16 @@ async def demo(data: Path, *args: str) -> AsyncIterator[Demo]:
 
 def card_rows(db: Path, sl_s: int) -> dict[str, tuple[int, ...]]:
     """Per queue: (offered, answered, abandoned, short abandons, answered within 20 s, offered
-    less short abandons) counted in the rows."""
+    less short abandons) counted in the rows (a transfer card is the rest of a call counted on
+    its first card)."""
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             "SELECT queue, count(*), sum(outcome = 'answered'), sum(outcome = 'abandoned'),"
             " sum(outcome = 'short_abandon'),"
             " sum(outcome = 'answered' AND coalesce(wait_s, 0) <= ?),"
             " count(*) - sum(outcome = 'short_abandon')"
-            " FROM cards WHERE outcome IN (?, ?, ?, ?) GROUP BY queue",
+            " FROM cards WHERE outcome IN (?, ?, ?, ?) AND coalesce(kind, '') != 'transfer'"
+            " GROUP BY queue",
             (sl_s, *QUEUE_OUTCOMES)).fetchall()
     return {q: tuple(v) for q, *v in rows}
 

@@ -80,7 +80,7 @@ def test_generated_dialplan_records_by_card_number(tmp_path: Path) -> None:
     assert " same => n,Gosub(ccrouter-record,s,1)" in text
     assert (f" same => n,MixMonitor({ASTERISK_DIR}/ccrouter-${{FILTER(0-9,${{CCROUTER_CARD}})}}"
             ".wav,b)") in text
-    assert " same => n,Playback(ccrouter/recorded)" in text
+    assert ' same => n,ExecIf($["${MIXMONITOR_FILENAME}" = ""]?Playback(ccrouter/recorded))' in text
     some = extensions_conf(rec_settings(tmp_path, targets=["wallet-uz"], products=["terminal"],
                                         format="wav49"))  # fmt: skip
     assert ('GosubIf($[${REGEX("^(wallet-uz)$" ${CCROUTER_QUEUE})} | '

@@ -1,8 +1,9 @@
 """Callback legs are recorded under their own card: the customer-first leg goes through
 ccrouter-queue (Gosub ccrouter-record), the operator-first leg starts MixMonitor on the
 operator's channel before Dial(); each recording is linked from the leg's card, not the
-abandoned original's. A channel already recorded (a transferred caller queued again) gets no
-second MixMonitor on the same file."""
+abandoned original's. A channel already recorded under its card (queued again) gets no second
+MixMonitor on the same file; one recorded under another card (a transferred caller, see
+tests/test_transfers.py) stops that MixMonitor before starting its own."""
 
 from __future__ import annotations
 
@@ -81,8 +82,10 @@ async def test_operator_first_leg_is_recorded_on_its_own_card(tmp_path: Path) ->
     gosub = lines.index(" same => n,Gosub(ccrouter-record,s,1)")
     assert gosub < next(i for i, line in enumerate(lines) if ",Dial(" in line)
     record = text[text.index("[ccrouter-record]"):].split("\n\n")[0].splitlines()
-    guard = record.index(' same => n,ExecIf($["${MIXMONITOR_FILENAME}" != ""]?Return())')
-    assert guard < next(i for i, line in enumerate(record) if ",MixMonitor(" in line)
+    own = f"{ASTERISK_DIR}/ccrouter-${{FILTER(0-9,${{CCROUTER_CARD}})}}.wav"
+    guard = record.index(f' same => n,ExecIf($["${{MIXMONITOR_FILENAME}}" = "{own}"]?Return())')
+    stop = record.index(' same => n,ExecIf($["${MIXMONITOR_FILENAME}" != ""]?StopMixMonitor())')
+    assert guard < stop < record.index(f" same => n,MixMonitor({own},b)")
     async with stack(tmp_path, settings=s, features=[callbacks, recordings],
                      recording=sim_recording(s)) as st:
         add_paused_operator(st, "wallet-ru", "PJSIP/1001", "Dilnoza", answer_after_s=1,

@@ -32,15 +32,21 @@ def record_context(settings: Settings) -> list[str]:
         return []
     name = f"{dp.RECORDING_PREFIX}${{FILTER(0-9,${{{dp.VAR_CARD}}})}}.{EXTENSIONS[rec.format]}"
     path = f"{rec.directory.rstrip('/')}/{name}"
+    mixmonitor = f'"${{{dp.VAR_MIXMONITOR_FILENAME}}}"'
     return [
         "",
         f"; {dp.CONTEXT_RECORD}: records the call under its card number (option b: only while",
-        ";   bridged with the operator, so unanswered calls leave no file). A channel already",
-        ";   recorded (a transferred caller queued again) keeps its one MixMonitor.",
+        ";   bridged with the operator, so unanswered calls leave no file). The same card queued",
+        ";   again (an overflow) keeps its one MixMonitor. A transferred caller comes here with",
+        ";   its transfer card: StopMixMonitor closes the first card's file (MIXMONITOR_FILENAME",
+        ";   stays set, so the announcement is not played twice), then MixMonitor starts the new",
+        ";   card's file.",
         f"[{dp.CONTEXT_RECORD}]",
         f"exten => s,1,NoOp(ccrouter records card ${{{dp.VAR_CARD}}})",
-        f' same => n,ExecIf($["${{{dp.VAR_MIXMONITOR_FILENAME}}}" != ""]?Return())',
-        *([f" same => n,Playback({rec.announcement})"] if rec.announcement else []),
+        f' same => n,ExecIf($[{mixmonitor} = "{path}"]?Return())',
+        f' same => n,ExecIf($[{mixmonitor} != ""]?StopMixMonitor())',
+        *([f' same => n,ExecIf($[{mixmonitor} = ""]?Playback({rec.announcement}))']
+          if rec.announcement else []),
         f" same => n,MixMonitor({path},b)",
         " same => n,Return()",
     ]

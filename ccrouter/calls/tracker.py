@@ -135,6 +135,11 @@ class CallTracker:
         self._submit(writes)
         return card
 
+    def transferred(self, uniqueid: str) -> bool:
+        """Is the live call on this channel the rest of a transferred call (a transfer card)?"""
+        call = self.book.find(uniqueid=uniqueid)
+        return call is not None and bool(call.transfer_of)
+
     def open_ivr(self, *, uniqueid: str, channel: str, caller_num: str, caller_name: str,
                  dialled: str) -> str:  # fmt: skip
         """The IVR took this call: its card opens now (see `CallBook.open_ivr`)."""
@@ -186,6 +191,7 @@ class CallTracker:
         self._submit(writes)
         cards = self._adopt(channels)
         names = await self._resync_waiting(ami, cards)
+        self.book.members_named(names)
         self._resync_bridged(channels, names)
         # Only now: a resync refused half-way (the PBX still booting) runs again, and must
         # still know that the PBX restarted.

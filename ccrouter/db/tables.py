@@ -85,7 +85,7 @@ CARD_COLUMN_ORDER: Final = (
     "end_reason", "close_reason", "escalation", "priority", "topic", "resolution", "notes",
     "csat", "recording", "repeat_of", "callback_of", "last_agent_hit",
     "callback_status", "callback_reason", "caller_email", "ticket_id", "ticket_url",
-    "ticket_status", "node", "completed_at",
+    "ticket_status", "node", "completed_at", "transfer_of",
 )  # fmt: skip
 
 cards: Final = sa.Table(

@@ -32,7 +32,7 @@ from ccrouter.ivr.feature import install as ivr_install
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.recordings.model import EXTENSIONS
 from ccrouter.runtime import Feature
-from ccrouter.sim import PbxSimulator, SimOperator, SimPhone
+from ccrouter.sim import PbxSimulator, SimOperator, SimPhone, SimTransfer
 from ccrouter.sim.recording import SimRecording
 from ccrouter.web.auth import Role, TokenStore
 from ccrouter.web.feature import WebFeature
@@ -152,16 +152,33 @@ def sim_recording(settings: Settings) -> SimRecording | None:
                         write_directory=rec.read_directory or rec.directory)  # fmt: skip
 
 
+DEMO_TRANSFER_SHARE = 0.15
+"""Of the calls answered by an operator without the last line's product, the share they
+transfer (blind) to that line, so the demo shows transfer cards."""
+
+
+def demo_transfer(settings: Settings) -> tuple[str, SimTransfer] | None:
+    """The last product line (by its DID) and a blind transfer to it, for the operators who do
+    not serve it (who would not take the call back themselves)."""
+    lines = sorted(settings.routing.did.items())
+    if not lines:
+        return None
+    did, product = lines[-1]
+    return product, SimTransfer("blind", did, after_s=15, share=DEMO_TRANSFER_SHARE)
+
+
 def build_pbx(sim: PbxSimulator, settings: Settings, rng: random.Random) -> None:
     """The simulator gets the queues and queue rules ccrouter generates for Asterisk, and one
     phone per operator and per supervisor (qc.spy.devices); queue members come from ccrouter
     itself (membership sync over AMI)."""
     sim.load_queuerules(queuerules_conf(settings))
     sim.load_queues(queues_conf(settings))
+    line = demo_transfer(settings)
     for op in settings.operators:
+        plan = line[1] if line is not None and line[0] not in op.skills else None
         sim.add_operator(
             SimOperator(interface=op.interface, answer_after_s=rng.uniform(1, 4),
-                        talk_time_s=rng.uniform(20, 90))
+                        talk_time_s=rng.uniform(20, 90), transfer=plan)
         )
     for device in sorted(set(settings.qc.spy.devices.values())):
         sim.add_phone(SimPhone(device, answer_after_s=rng.uniform(1, 3)))

@@ -226,6 +226,39 @@ class RecordingStarted:  # MixMonitorStart: only a snapshot of the recorded chan
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingStopped:  # MixMonitorStop (StopMixMonitor): only a snapshot of the channel
+    at: float
+    chan: ChannelRef
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    """BlindTransfer or AttendedTransfer (main/stasis_bridges.c; the headers read are listed in
+    `ccrouter.pbx.ami.transfers`). `transferee` is the party moved, in a queue call the caller
+    (None when Asterisk sent no Transferee block)."""
+
+    at: float
+    kind: str  # "blind" | "attended"
+    result: str  # "Success" | "Fail" | "Invalid" | "Not Permitted"
+    transferee: ChannelRef | None
+    transferer_channel: str
+    """The operator's channel that transferred (Transferer / OrigTransferer)."""
+    bridge: str
+    """The bridge the transferee was in (BridgeUniqueid / OrigBridgeUniqueid)."""
+    is_external: bool
+    """Done by the phone (SIP REFER), not by a DTMF feature of Asterisk."""
+    context: str = ""
+    extension: str = ""
+    """Blind: where the transferee was sent in the dialplan."""
+    dest_type: str = ""
+    """Attended: Bridge | App | Link | Threeway | Fail."""
+    target_uniqueid: str = ""
+    target_channel: str = ""
+    target_interface: str = ""
+    """Attended: the party the transferee is now bridged with (TransferTarget*), its device."""
+
+
+@dataclass(frozen=True, slots=True)
 class SpyStarted:  # ChanSpyStart (apps/app_chanspy.c): Spyer* and Spyee* snapshots
     at: float
     spyer_uniqueid: str
@@ -264,6 +297,8 @@ DomainEvent = (
     | UserEventRaised
     | RecordingNamed
     | RecordingStarted
+    | RecordingStopped
+    | CallTransferred
     | SpyStarted
     | SpyStopped
 )

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 async def install(app: Daemon) -> None:
     s = app.settings.recordings
     store = RecordingStore(app.engine)
-    service = RecordingService(store, s, note=app.tracker.note)
+    book = app.tracker.book
+
+    def live_card(uniqueid: str) -> str | None:
+        call = book.find(uniqueid=uniqueid)
+        return call.card if call is not None else None
+
+    service = RecordingService(store, s, note=app.tracker.note, live_card=live_card)
     app.tracker.subscribe(service.on_event)  # also when disabled: a dialplan of your own records
     app.spawn("recordings", service.run())
     if s.enabled:

@@ -3,8 +3,9 @@
 Definitions (shared/DESIGN.md, "Definitions for the numbers"):
 
 - Offered = calls that entered a queue (card outcome answered, abandoned, short_abandon or
-  overflow). A short abandon (gave up before `calls.short_abandon_s`) is excluded from the
-  denominators of SL and AAR.
+  overflow). A transferred call is one call: it counts on its first card only (the `transfer`
+  card of its rest is in no number, `NOT_OFFERED_KINDS`). A short abandon (gave up before
+  `calls.short_abandon_s`) is excluded from the denominators of SL and AAR.
 - SL(T) = answered with wait <= T s / (offered - short abandons). A call answered after exactly
   T seconds is within the service level.
 - ASA = mean wait of answered calls. AAR = abandoned (not short) / (offered - short abandons).
@@ -29,6 +30,8 @@ from typing import Any, Final
 
 QUEUE_OUTCOMES: Final = ("answered", "abandoned", "short_abandon", "overflow")
 """Card outcomes of calls that entered a queue (= offered)."""
+NOT_OFFERED_KINDS: Final = ("transfer",)
+"""Card kinds that are the rest of a call already offered (counted on its first card)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,7 @@ class CallFacts:
     csat: int | None = None
     ended_at: float | None = None
     completed_at: float | None = None
+    kind: str = "inbound"
 
 
 def count(calls: Iterable[CallFacts], sl_threshold_s: int, card_deadline_s: int = 120) -> Counts:
@@ -126,7 +130,7 @@ def count(calls: Iterable[CallFacts], sl_threshold_s: int, card_deadline_s: int 
     to_complete = completed = in_deadline = 0
     wait = talk = rating_sum = after_call = 0.0
     for c in calls:
-        if c.outcome not in QUEUE_OUTCOMES:
+        if c.outcome not in QUEUE_OUTCOMES or c.kind in NOT_OFFERED_KINDS:
             continue
         offered += 1
         if c.csat is not None:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.db.tables import cards
-from ccrouter.reports.model import QUEUE_OUTCOMES, Counts, add, kpi_dict
+from ccrouter.reports.model import NOT_OFFERED_KINDS, QUEUE_OUTCOMES, Counts, add, kpi_dict
 
 Interval = Literal["hour", "day"]
 WIDTH_S: Final[dict[str, int]] = {"hour": 3600, "day": 86400}
@@ -126,7 +126,8 @@ class Reports:
 
     def _where(self, start: float, end: float, queues: Sequence[str]) -> list[Any]:
         c = cards.c
-        where = [c.started_at >= start, c.started_at < end, c.outcome.in_(QUEUE_OUTCOMES)]
+        where = [c.started_at >= start, c.started_at < end, c.outcome.in_(QUEUE_OUTCOMES),
+                 sa.or_(c.kind.is_(None), c.kind.not_in(NOT_OFFERED_KINDS))]
         if queues:
             where.append(c.queue.in_(list(queues)))
         return where

@@ -65,11 +65,13 @@ class Router:
             changes["caller_num"] = request.caller_num
         return (replace(requirements, **changes) if changes else requirements), dialled
 
-    def _floor(self, req: Requirements, prev: PreviousCall | None) -> tuple[Requirements, Floor]:
+    def _floor(self, req: Requirements, prev: PreviousCall | None,
+               moved: bool = False) -> tuple[Requirements, Floor]:  # fmt: skip
+        """`moved`: the caller was transferred here (no repeat caller of the operator who did)."""
         s = self._skills
         if s is None:
             return req, Floor()
-        if prev is None and s.recent is not None and req.caller_num and not req.card:
+        if prev is None and s.recent is not None and req.caller_num and not req.card and not moved:
             prev = s.recent.by_caller(req.caller_num)
         last_queue = None
         if prev is not None:
@@ -86,7 +88,7 @@ class Router:
         prev = None
         if s is not None and s.recent is not None and req.card:
             prev = await s.recent.by_card(req.card)
-        req, floor = self._floor(req, prev)
+        req, floor = self._floor(req, prev, moved=self._tracker.transferred(request.uniqueid))
         decision = decide(req, self._table, floor)
         if s is not None and s.hook is not None:
             decision = await s.hook.decide(HookCall(

@@ -40,13 +40,19 @@ that operator; a supervisor's phone (`add_phone(SimPhone("PJSIP/100"))`) runs an
 Application ChanSpy on it (ChanSpyStart/ChanSpyStop as recorded); anything else fails
 (OriginateResponse Reason 0 / "Originate failed").
 
+Transfers: `SimOperator(..., transfer=SimTransfer("blind", "712000300"))` sends the callers
+that operator answers to `712000300@ccrouter-inbound` (the dialplan runs again on the same
+channel); `SimTransfer("attended", "PJSIP/1002")` consults that operator, then bridges the
+caller with them (`transfer.py`: BlindTransfer / AttendedTransfer and AgentComplete Reason
+transfer in Asterisk's order, shapes from its source).
+
 Faults: `drop_ami()`, `set_half_open(True/False)`, `restart(down_s=0.0)`.
 Tests: `members(queue)`, `live_channels()`, `sent_bytes(conn_index)` (first 4 MiB per
 connection), `missing_sounds` (names STREAM FILE cannot find; "no-such*" never exist).
 """
 
-from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator, SimPhone
+from .model import Member, SimCall, SimCaller, SimCustomer, SimOperator, SimPhone, SimTransfer
 from .pbx import PbxSimulator
 
 __all__ = ["Member", "PbxSimulator", "SimCall", "SimCaller", "SimCustomer", "SimOperator",
-           "SimPhone"]
+           "SimPhone", "SimTransfer"]

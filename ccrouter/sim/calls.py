@@ -17,7 +17,7 @@ import structlog
 from ccrouter import dialplan as dp
 
 from . import events as ev
-from . import recording
+from . import recording, transfer
 from .agi import AgiSession, run_with_failover
 from .call_channel import CallChannel
 from .channel import Channel
@@ -60,6 +60,8 @@ class LiveCall(CallChannel):
         self.timers: list[asyncio.TimerHandle] = []
         self.recording = ""
         """The MixMonitor file of this call (ccrouter-queue records it), or ""."""
+        self.blind_to = ""
+        """Set by a blind transfer: the ccrouter-inbound extension the caller goes on at."""
         super().__init__(core, caller, chan)
 
     # -- the dialplan ----------------------------------------------------------------------
@@ -78,18 +80,29 @@ class LiveCall(CallChannel):
 
     async def _flow(self) -> Outcome:
         if self.originate is not None and self.originate.context == dp.CONTEXT_CALLBACK:
-            return await self._callback_flow()
+            outcome = await self._callback_flow()
+        else:
+            outcome = await self._inbound(self.caller.dialled)
+        while self.blind_to and not self.dead.is_set():  # blind-transferred: on from there
+            exten, self.blind_to = self.blind_to, ""
+            self.chan.update(context=dp.CONTEXT_INBOUND, exten=exten, bridge="")
+            outcome = await self._inbound(exten)
+        return outcome
+
+    async def _inbound(self, dialled: str) -> Outcome:
+        """ccrouter-inbound from Answer() (a no-op on a blind-transferred caller, already up)."""
         core, chan, caller = self.core, self.chan, self.caller
         core.exten(chan, "Answer", "", 1)
-        core.set_state(chan, 6)
-        if self.outer is not None:
-            self._outer_answered()
+        if chan.state != 6:
+            core.set_state(chan, 6)
+            if self.outer is not None:
+                self._outer_answered()
+            if caller.hangs_up_after_s is not None:
+                self.timers.append(core.later(caller.hangs_up_after_s, self.caller_hangup))
         core.exten(chan, "Set", f"{dp.VAR_STATUS}=", 2)
         self.set_var(dp.VAR_STATUS, "")
-        if caller.hangs_up_after_s is not None:
-            self.timers.append(core.later(caller.hangs_up_after_s, self.caller_hangup))
         self.stage = "ivr"
-        arg = f"{dp.ARG_DIALLED}={caller.dialled}"
+        arg = f"{dp.ARG_DIALLED}={dialled}"
         status = await self._run_agi(core.opt.inbound_script, [arg], 3)
         self.call.agi_status = status
         self.set_var("AGISTATUS", status)
@@ -137,10 +150,14 @@ class LiveCall(CallChannel):
         if not qname:  # GotoIf(CCROUTER_QUEUE = "") -> ccrouter-fallback
             return self._end(await self._overflow("", "ivr_only"))
         rec = core.opt.recording  # Gosub(ccrouter-record,s,1): MixMonitor(...,b)
-        if (rec is not None and rec.records(qname, self.get_var(dp.VAR_PRODUCT) or "")
-                and not chan.vars.get(dp.VAR_MIXMONITOR_FILENAME)):  # ExecIf(...?Return())
-            self.recording = rec.path(self.get_var(dp.VAR_CARD) or "")
-            recording.start(core, chan, self.recording, 3)
+        if rec is not None and rec.records(qname, self.get_var(dp.VAR_PRODUCT) or ""):
+            path = rec.path(self.get_var(dp.VAR_CARD) or "")
+            current = chan.vars.get(dp.VAR_MIXMONITOR_FILENAME)
+            if current != path:  # ExecIf($["${MIXMONITOR_FILENAME}" = "<path>"]?Return())
+                if current:  # a transferred caller, now on its transfer card
+                    recording.stop(core, chan, 3)
+                self.recording = path
+                recording.start(core, chan, path, 4)
         last = await self._last_agent(priority)
         if last is not None:
             return self._end(last)
@@ -155,7 +172,8 @@ class LiveCall(CallChannel):
         outcome = await self._queue(q, timeout)
         if outcome == "timeout" and not self.dead.is_set():
             outcome = await self._overflow(q.name, outcome)
-        if core.opt.survey and outcome == "answered" and not self.dead.is_set():
+        done = outcome == "answered" and not self.dead.is_set() and not self.blind_to
+        if core.opt.survey and done:
             # Queue(...,c,...) returned because the operator hung up: the dialplan goes on.
             await self._run_agi(dp.SCRIPT_SURVEY, [], priority + 2)
         return self._end(outcome)
@@ -276,11 +294,15 @@ class LiveCall(CallChannel):
         self.stage = "talk"
         self.talk = asyncio.get_running_loop().create_future()
         started = core.now()
-        timer = core.later(op.talk_time_s, self._talk_over, "agent" if op.hangs_up else "caller")
+        plan = transfer.planned(core, op)
+        timer = (core.later(plan.after_s, self.talk_over, "transfer") if plan is not None else
+                 core.later(op.talk_time_s, self.talk_over, "agent" if op.hangs_up else "caller"))
         try:
             who = await self.talk
         finally:
             timer.cancel()
+        if who == "transfer" and plan is not None:
+            return await transfer.run(self, q, entry, attempt, plan, started)
         talk = int(core.sim_elapsed(started))
         self.call.talk_time = talk
         if who == "agent":
@@ -296,7 +318,7 @@ class LiveCall(CallChannel):
         engine.release_member(attempt)
         return "answered"
 
-    def _talk_over(self, who: str) -> None:
+    def talk_over(self, who: str) -> None:
         if self.talk is not None and not self.talk.done():
             if who == "caller":
                 self.dead.set()
@@ -333,6 +355,8 @@ class LiveCall(CallChannel):
                 core.device_change(ch.name.split("-")[0], "NOT_INUSE")
 
     def _end(self, outcome: Outcome) -> Outcome:
+        if self.blind_to and not self.dead.is_set():  # the caller goes on in the dialplan
+            return outcome
         self._hangup_caller_side(caller_first=self.dead.is_set())
         self.core.processed += 1
         return outcome

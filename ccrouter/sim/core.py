@@ -26,7 +26,7 @@ ESSENTIAL = frozenset({
     "AgentComplete", "AgentRingNoAnswer", "AgentDump", "QueueMemberAdded", "QueueMemberRemoved",
     "QueueMemberStatus", "QueueMemberPause", "QueueMemberPenalty", "Hangup",
     "OriginateResponse", "FullyBooted", "Shutdown", "UserEvent", "MixMonitorStart",
-    "ChanSpyStart", "ChanSpyStop",
+    "ChanSpyStart", "ChanSpyStop", "MixMonitorStop", "BlindTransfer", "AttendedTransfer",
 })
 """Events sent with noise=False: what a call-centre client needs."""
 

@@ -99,13 +99,42 @@ def member_blob(queue: str, m: Member, status: int) -> str:
     )
 
 
-def bridge(bridge_id: str, count: int, ch: Channel | None = None) -> str:
-    head = (
-        f"BridgeUniqueid: {bridge_id}\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\n"
-        f"BridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: {count}\r\n"
-        f"BridgeVideoSourceMode: none\r\n"
+def bridge_state(bridge_id: str, count: int, p: str = "") -> str:
+    """main/manager_bridges.c ast_manager_build_bridge_state_string_prefix (no video source)."""
+    return (
+        f"{p}BridgeUniqueid: {bridge_id}\r\n{p}BridgeType: basic\r\n"
+        f"{p}BridgeTechnology: simple_bridge\r\n{p}BridgeCreator: <unknown>\r\n"
+        f"{p}BridgeName: <unknown>\r\n{p}BridgeNumChannels: {count}\r\n"
+        f"{p}BridgeVideoSourceMode: none\r\n"
     )
+
+
+def bridge(bridge_id: str, count: int, ch: Channel | None = None) -> str:
+    head = bridge_state(bridge_id, count)
     return head + ch.snap() if ch is not None else head
+
+
+def blind_transfer(transferer: Channel, transferee: Channel, bridge_id: str, count: int,
+                   context: str, exten: str) -> str:  # fmt: skip
+    """BlindTransfer (main/stasis_bridges.c blind_transfer_to_ami), from a phone (REFER)."""
+    return (
+        f"Result: Success\r\n{transferer.prefixed('Transferer')}"
+        f"{transferee.prefixed('Transferee')}{bridge_state(bridge_id, count)}"
+        f"IsExternal: Yes\r\nContext: {context}\r\nExtension: {exten}\r\n"
+    )
+
+
+def attended_transfer(first: Channel, first_bridge: str, second: Channel, second_bridge: str,
+                      transferee: Channel, target: Channel) -> str:  # fmt: skip
+    """AttendedTransfer (main/stasis_bridges.c attended_transfer_to_ami) completed by merging
+    the consultation bridge into the caller's (DestType Bridge), from a phone (REFER)."""
+    return (
+        f"Result: Success\r\n{first.prefixed('OrigTransferer')}"
+        f"{bridge_state(first_bridge, 2, 'Orig')}{second.prefixed('SecondTransferer')}"
+        f"{bridge_state(second_bridge, 2, 'Second')}{transferee.prefixed('Transferee')}"
+        f"{target.prefixed('TransferTarget')}IsExternal: Yes\r\nDestType: Bridge\r\n"
+        f"DestBridgeUniqueid: {first_bridge}\r\n"
+    )
 
 
 def hangup_request(ch: Channel, cause: int = 16) -> str:

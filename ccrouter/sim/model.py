@@ -11,6 +11,32 @@ Outcome = Literal["answered", "abandoned", "timeout", "fallback", "ivr_only", "l
 
 
 @dataclass(frozen=True, slots=True)
+class SimTransfer:
+    """An operator who transfers the calls they answer, from their phone (SIP REFER, so
+    `IsExternal: Yes`), `after_s` simulated seconds into the conversation.
+
+    `blind`: the caller goes to extension `to` of ccrouter-inbound and runs the dialplan from
+    there (the route script, another queue). `attended`: the operator puts the caller on hold,
+    calls the device `to` (an operator's interface, e.g. `PJSIP/1002`; it answers after that
+    operator's `answer_after_s`), talks `consult_s`, then completes: the caller is bridged with
+    `to` for that operator's `talk_time_s`. `share`: the part of answered calls transferred
+    (drawn per call from the simulator's seeded generator; 1.0 draws nothing).
+    """
+
+    kind: Literal["blind", "attended"]
+    to: str
+    after_s: float = 5.0
+    consult_s: float = 3.0
+    share: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("blind", "attended"):
+            raise ValueError(f"SimTransfer.kind must be blind or attended, got {self.kind!r}")
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"SimTransfer.share must be within 0..1, got {self.share!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class SimOperator:
     """An operator's phone. `interface` is the queue member interface (`PJSIP/1001`, `Local/...`).
 
@@ -23,6 +49,8 @@ class SimOperator:
     talk_time_s: float = 30.0
     no_answer: bool = False
     hangs_up: bool = True
+    transfer: SimTransfer | None = None
+    """Transfers the calls this operator answers (None: never)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +121,8 @@ class SimCall:
     operator: str = ""
     hold_time: int = 0
     talk_time: int = 0
+    transfers: list[str] = field(default_factory=list)
+    """`blind:<exten>` / `attended:<interface>` for each transfer of this call, in order."""
     agent_complete: str = ""
     """The channel blocks its AgentComplete carried: "caller" (the caller's, as usual), "dest"
     (only the member's Dest* block) or "none" (see `LostCallerBlock`); "" before it came."""

@@ -1,6 +1,7 @@
 """MixMonitor in the simulator, as app_mixmonitor.c does it and the recorded transcript shows:
 `Newexten` (MixMonitor), `VarSet` of MIXMONITOR_FILENAME (the full path), then
-`MixMonitorStart` — a bare channel snapshot, no file name; no `MixMonitorStop` at hang-up.
+`MixMonitorStart` — a bare channel snapshot, no file name; no `MixMonitorStop` at hang-up
+(only StopMixMonitor sends one: ccrouter-record runs it for a transferred caller).
 With option `b` the file holds audio only once the caller is bridged: the simulator writes a
 short real WAV file (8 kHz 16-bit mono, a tone) when the operator answers.
 """
@@ -60,6 +61,13 @@ def start(core: Core, ch: Channel, path: str, priority: int) -> None:
     if core.ami.wants("VarSet"):  # ccrouter needs this one even with noise off
         core.ami.emit("VarSet", ev.DIALPLAN, ev.varset(ch, dp.VAR_MIXMONITOR_FILENAME, path))
     core.emit("MixMonitorStart", ev.CALL, Channel.snap, ch)
+
+
+def stop(core: Core, ch: Channel, priority: int) -> None:
+    """ExecIf(...?StopMixMonitor()) on `ch` (a transferred caller's first card's file):
+    `MixMonitorStop`, a bare snapshot (main/manager_channels.c); MIXMONITOR_FILENAME stays."""
+    core.exten(ch, "ExecIf", "1?StopMixMonitor()", priority)
+    core.emit("MixMonitorStop", ev.CALL, Channel.snap, ch)
 
 
 def wav_bytes(seconds: float, rate: int = 8000) -> bytes:

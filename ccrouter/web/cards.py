@@ -143,11 +143,13 @@ async def own_card(ctx: WebContext, call: Call) -> dict[str, Any]:
 
 
 async def linked_cards(ctx: WebContext, card: dict[str, Any]) -> list[dict[str, Any]]:
-    """Cards this one points at (repeat_of, callback_of) and cards pointing at it."""
+    """Cards this one points at (repeat_of, callback_of, transfer_of) and cards pointing at it."""
     c = cards.c
     number = card["number"]
-    refs = [v for v in (card.get("repeat_of"), card.get("callback_of")) if v]
-    cond = sa.or_(c.repeat_of == number, c.callback_of == number, c.number.in_(refs))
+    refs = [v for v in (card.get("repeat_of"), card.get("callback_of"), card.get("transfer_of"))
+            if v]  # fmt: skip
+    cond = sa.or_(c.repeat_of == number, c.callback_of == number, c.transfer_of == number,
+                  c.number.in_(refs))  # fmt: skip
     query = sa.select(cards).where(cond, c.number != number).order_by(c.started_at, c.id)
     async with ctx.app.engine.connect() as conn:
         rows = (await conn.execute(query.limit(100))).all()

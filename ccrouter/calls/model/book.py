@@ -8,7 +8,8 @@ answered call has its `AgentComplete` — or when `close_grace_s` has passed sin
 
 This module opens and updates calls: what the route script, the IVR and callbacks report, the AMI
 events (`apply`) and what a resync finds (`adopt`, `bridged`). The live calls' indexes and how a
-call ends are `LiveCalls` (`closing.py`), which `CallBook` extends; its values are in `live.py`.
+call ends are `LiveCalls` (`closing.py`), which `CallBook` extends through `TransferBook`
+(`transfer.py`: a transferred call's new card); its values are in `live.py`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from ccrouter.calls.model.cards import (
     Outcome,
     is_valid_card_number,
 )
-from ccrouter.calls.model.closing import LiveCalls
 from ccrouter.calls.model.live import LiveCall, Routed
+from ccrouter.calls.model.transfer import TRANSFER_REASON, TransferBook
 from ccrouter.pbx import events as ev
 
 _CardWrite = ev.builder(CardWrite)  # the same CardWrite, built faster (one or two per event)
@@ -36,7 +37,7 @@ _ANSWERED, _ABANDONED = Outcome.ANSWERED.value, Outcome.ABANDONED.value
 _SHORT_ABANDON = Outcome.SHORT_ABANDON.value
 
 
-class CallBook(LiveCalls):
+class CallBook(TransferBook):
     def __init__(
         self,
         *,
@@ -55,6 +56,9 @@ class CallBook(LiveCalls):
             ev.AgentFinished: self._finished,
             ev.CallerAbandoned: self._abandoned,
             ev.ChannelHungUp: self._hungup,
+            ev.CallTransferred: self._transferred,
+            ev.MemberAdded: self._member_named,
+            ev.MemberChanged: self._member_named,
         }
 
     def _open_inbound(
@@ -275,6 +279,7 @@ class CallBook(LiveCalls):
         call.answered, call.ringing = True, ""
         call.operator, call.interface = e.member_name, e.interface
         self._agents.connect(e.queue, e.interface, call.uniqueid)
+        self._seen_member(e.interface, e.member_name)
         return [
             _CardWrite(
                 call.card,
@@ -291,6 +296,10 @@ class CallBook(LiveCalls):
         ]
 
     def _finished(self, e: ev.AgentFinished) -> list[CardWrite]:
+        if e.reason == TRANSFER_REASON:
+            transfer = self._finished_transfer(e)
+            if transfer is not None:
+                return transfer
         call = self._call_for(e.chan) if e.chan.uniqueid else self._finished_unnamed(e)
         if call is None:
             return []
@@ -325,7 +334,7 @@ class CallBook(LiveCalls):
         if not call.answered and not call.abandoned:
             call.ringing = ""
         writes = [] if call.answered else [_CardWrite(call.card, {"end_reason": e.cause_txt})]
-        return writes + self._close_if_complete(call, e.at)
+        return writes + self._talk_at_hangup(call, e.at) + self._close_if_complete(call, e.at)
 
 
 def _chan(uniqueid: str, channel: str, caller_num: str, caller_name: str) -> ev.ChannelRef:

@@ -87,6 +87,7 @@ class CardKind(StrEnum):
     INBOUND = "inbound"
     CALLBACK = "callback"
     OUTBOUND = "outbound"
+    TRANSFER = "transfer"  # the part of a call after an operator transferred it (transfer_of)
 
 
 # The columns of the `cards` table (ccrouter/db/tables.py) that the domain writes.
@@ -135,6 +136,7 @@ CARD_FIELDS: Final = frozenset(
         "ticket_status",  # pending/open/in_progress/resolved/failed
         "node",  # the Asterisk node the call ran on (asterisk.node / asterisk.nodes[].name)
         "completed_at",  # after-call work: when topic and resolution were first both saved
+        "transfer_of",  # a transfer card: the card of the call part before the transfer
     }
 )
 

@@ -80,8 +80,9 @@ class LiveCalls:
         return Outcome.IVR_ONLY if call.routed else Outcome.FAILED
 
     def _close(self, call: LiveCall, at: float, reason: CloseReason) -> list[CardWrite]:
-        self._by_uniqueid.pop(call.uniqueid, None)
-        self._agents.release(call.uniqueid)
+        if self._by_uniqueid.get(call.uniqueid) is call:  # not a transfer card's original
+            del self._by_uniqueid[call.uniqueid]
+            self._agents.release(call.uniqueid)
         if call.linkedid and self._by_linkedid.get(call.linkedid) is call:
             del self._by_linkedid[call.linkedid]
         lost = reason in (CloseReason.RECONCILED, CloseReason.LOST_ON_PBX_RESTART)

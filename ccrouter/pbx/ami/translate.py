@@ -11,17 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ccrouter.dialplan import VAR_CARD, VAR_MIXMONITOR_FILENAME
+from ccrouter.dialplan import VAR_MIXMONITOR_FILENAME
 from ccrouter.pbx import events as ev
+from ccrouter.pbx.ami.names import NO_CALLER_ID as _NO_CALLER_ID
+from ccrouter.pbx.ami.names import BadEvent as BadEvent
+from ccrouter.pbx.ami.names import chan_card
+from ccrouter.pbx.ami.names import interface_of as interface_of  # the tracker reads it here
 from ccrouter.pbx.ami.protocol import Headers
+from ccrouter.pbx.ami.transfers import EVENTS as TRANSFER_EVENTS
 
 Msg = Mapping[str, Any]
-
-
-class BadEvent(ValueError):
-    def __init__(self, event: str, header: str, problem: str) -> None:
-        super().__init__(f"AMI event {event}: header {header!r} {problem}")
-        self.event, self.header = event, header
 
 
 def _s(m: Msg, key: str) -> str:
@@ -58,19 +57,6 @@ def _not_a_number(m: Msg, *keys: str) -> BadEvent:
         except ValueError:
             return BadEvent(_s(m, "Event"), key, f"is not a number: {v[:40]!r}")
     raise AssertionError(f"no bad number among {keys}")  # pragma: no cover
-
-
-_NO_CALLER_ID = ("<unknown>", "unknown")
-_CARD_PREFIX = VAR_CARD + "="
-
-
-def chan_card(value: Any) -> str:
-    """CCROUTER_CARD from a `ChanVariable` header value (`NAME=value`, one string or, with
-    several channelvars, a list; main/manager_channels.c prints one header per variable)."""
-    for item in value if isinstance(value, list) else (value,):
-        if isinstance(item, str) and item.startswith(_CARD_PREFIX):
-            return item[len(_CARD_PREFIX) :].strip()
-    return ""
 
 
 # Frozen events built without a per-field object.__setattr__ (see `ev.builder`).
@@ -113,14 +99,6 @@ def channel_from_item(m: Msg) -> ev.ChannelRef:
     """A `CoreShowChannel` item of a CoreShowChannels reply (the same channel snapshot
     headers as events, ChanVariable included; main/manager.c action_coreshowchannels)."""
     return _chan(_plain(m))
-
-
-def interface_of(channel: str) -> str:
-    """The device interface of a channel name: `PJSIP/1001-0000000a` -> `PJSIP/1001`,
-    `Local/agent7@ctx-00000003;1` -> `Local/agent7@ctx`."""
-    name = channel.rsplit(";", 1)[0] if channel.startswith("Local/") else channel
-    base, sep, _ = name.rpartition("-")
-    return base if sep and "/" in base else name
 
 
 def _member(m: Msg, at: float, *, listed: bool = False) -> ev.MemberState:
@@ -383,6 +361,7 @@ EVENT_TABLE: Mapping[str, Translator] = {
     "ChanSpyStop": _chanspy_stop,
     "FullyBooted": _fully_booted,
     "Shutdown": _shutdown,
+    **TRANSFER_EVENTS,
 }
 
 
