@@ -53,8 +53,8 @@ def test_priorities_take_the_highest_that_applies() -> None:
     p = SETTINGS.routing.priorities
     assert decide(Requirements(caller_num="998901112233"), TABLE).priority == p.vip
     assert decide(Requirements(repeat_of="0000017"), TABLE).priority == p.repeat_caller
-    assert decide(Requirements(callback=True, priority=3), TABLE).priority == (
-        SETTINGS.callbacks.queue_priority)
+    leg = SETTINGS.callbacks.queue_priority  # an originated leg carries its own
+    assert decide(Requirements(priority=leg), TABLE).priority == leg
     assert decide(Requirements(priority=99, caller_num="998901112233"), TABLE).priority == 99
 
 

@@ -55,9 +55,7 @@ def routing_table(settings: Settings) -> RoutingTable:
         default_product=r.default_product,
         default_language=r.default_language,
         did=dict(r.did),
-        # A callback leg's priority is the callbacks section's (one setting, not two).
-        priorities=PrioritySpec(p.repeat_caller, settings.callbacks.queue_priority, p.vip,
-                                frozenset(p.vip_numbers)),
+        priorities=PrioritySpec(p.repeat_caller, p.vip, frozenset(p.vip_numbers)),
         last_agent_ring_s=r.last_agent.ring_s if r.last_agent.enabled else 0,
         fallback_queue=r.fallback_queue,
     )

@@ -8,7 +8,8 @@
    -> follow its overflow step at once (another target, a plain queue, voicemail, a callback
    offer), noted in
    `escalation`;
-3. priority: the highest of the argument, VIP number, repeat caller, callback leg;
+3. priority: the highest of the argument (a leg ccrouter originates carries its own), VIP
+   number, repeat caller;
 4. expansion: the target's first max penalty (QUEUE_MAX_PENALTY; its queue rule widens it);
 5. overflow after the queue timeout: the target's overflow step;
 6. last agent: a repeat caller whose last operator is logged in and free rings them first.
@@ -34,8 +35,6 @@ class Requirements:
     card: str | None = None
     """A card number the caller quoted (validated): their last agent is tried first."""
     caller_num: str | None = None
-    callback: bool = False
-    """This is a callback leg (ccrouter dialled the caller back)."""
     repeat_of: str | None = None
     """The card this call repeats (the quoted card, or the caller's last one by number)."""
 
@@ -64,7 +63,6 @@ class TargetSpec:
 @dataclass(frozen=True, slots=True)
 class PrioritySpec:
     repeat_caller: int = 0
-    callback: int = 0
     vip: int = 0
     vip_numbers: frozenset[str] = frozenset()
 
@@ -158,8 +156,6 @@ def _priority(req: Requirements, table: RoutingTable, repeat: bool) -> int:
         prio = max(prio, p.vip)
     if repeat:
         prio = max(prio, p.repeat_caller)
-    if req.callback:
-        prio = max(prio, p.callback)
     return prio
 
 
