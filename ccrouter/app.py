@@ -41,6 +41,9 @@ from ccrouter.pbx.ami.connection import AmiClient
 from ccrouter.routing.agi import route
 from ccrouter.routing.router import Router, routing_table
 from ccrouter.runtime import Feature, ResyncHook, SitePart
+from ccrouter.wiring import register
+
+register()  # every feature's config section, before any settings are loaded
 
 log = structlog.get_logger(__name__)
 
@@ -107,6 +110,8 @@ class App:
         self.site_parts: Sequence[SitePart] = default_site_parts()
         self.callbacks: Any = None
         """The callback feature's request service, when installed (the IVR offers callbacks)."""
+        self.ivr_ends: dict[str, Any] = {}
+        """Ends of the IVR other features provide, by name (`ccrouter.ivr.service.EndAction`)."""
         self.operators: Any = None
         self.membership: Any = None
         """The routing feature's services, when installed."""

@@ -50,6 +50,8 @@ class Daemon(Protocol):
     site_parts: Sequence[SitePart]
     callbacks: Any
     """The callback feature's request service, when installed (the IVR offers callbacks)."""
+    ivr_ends: dict[str, Any]
+    """Ends of the IVR other features provide, by name (`ccrouter.ivr.service.EndAction`)."""
     operators: Any
     membership: Any
     """The routing feature's operator state and membership services, when installed."""

@@ -22,6 +22,7 @@ import yaml
 from ccrouter.calls.model.cards import CardWrite
 from ccrouter.cli import main
 from ccrouter.config import Settings, check_settings
+from ccrouter.config.sections import root_model
 from ccrouter.config.helpdesk import MailSettings
 from ccrouter.config.report_schedules import (
     At,
@@ -357,7 +358,7 @@ def test_the_sample_schedule_in_the_example_config_is_valid(tmp_path: Path) -> N
     text = "\n".join(lines) + "\nmail: {host: smtp.example}\n"
     path = write(tmp_path, text, "sample.yaml")
     assert check_settings(path, {}) == []
-    (sch,) = Settings.model_validate(yaml.safe_load(text)).reports.schedules
+    (sch,) = root_model().model_validate(yaml.safe_load(text)).reports.schedules
     assert (sch.name, sch.when, sch.days, sch.scope.products) == (
         "wallet-daily", At(7, 0), 1, ["wallet"])
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from structlog.testing import capture_logs
 
+from ccrouter.callbacks.config import callback_settings
 from ccrouter.config import load_settings
 from ccrouter.routing.hook import HookCall, RouteHook, load_hook
 from ccrouter.routing.model.decide import Floor, Requirements, RouteDecision, decide
@@ -53,7 +54,7 @@ def test_priorities_take_the_highest_that_applies() -> None:
     p = SETTINGS.routing.priorities
     assert decide(Requirements(caller_num="998901112233"), TABLE).priority == p.vip
     assert decide(Requirements(repeat_of="0000017"), TABLE).priority == p.repeat_caller
-    leg = SETTINGS.callbacks.queue_priority  # an originated leg carries its own
+    leg = callback_settings(SETTINGS).queue_priority  # an originated leg carries its own
     assert decide(Requirements(priority=leg), TABLE).priority == leg
     assert decide(Requirements(priority=99, caller_num="998901112233"), TABLE).priority == 99
 

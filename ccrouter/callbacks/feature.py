@@ -14,7 +14,8 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from ccrouter.callbacks.agi import callback_offer
+from ccrouter.callbacks.agi import IvrCallbackEnd, callback_offer
+from ccrouter.callbacks.config import callback_settings
 from ccrouter.callbacks.model import Hours, LineHours
 from ccrouter.callbacks.service import CallbackService
 from ccrouter.callbacks.store import CallbackStore
@@ -35,7 +36,8 @@ def feature(*, line_hours: Hours | None = None) -> Callable[[Daemon], Awaitable[
     """The feature's install function (tests pass their own business hours)."""
 
     async def install(app: Daemon) -> None:
-        if not app.settings.callbacks.enabled:
+        cs = callback_settings(app.settings)
+        if not cs.enabled:
             return
         node = app.settings.asterisk
         store = CallbackStore(app.engine, node=node.node, unnamed=node.owns_unnamed)
@@ -47,10 +49,11 @@ def feature(*, line_hours: Hours | None = None) -> Callable[[Daemon], Awaitable[
         app.scripts[SCRIPT_CALLBACK_OFFER] = functools.partial(
             callback_offer, callbacks=service, book=app.tracker.book,
             target_of_queue={t.queue_name: t.name for t in app.settings.targets},
-            confirm_prompt=app.settings.callbacks.offer.confirm_prompt,
-            offer_prompt=app.settings.callbacks.offer.prompt,
-            offer_key=app.settings.callbacks.offer.key, cards=app.writer,
+            confirm_prompt=cs.offer.confirm_prompt,
+            offer_prompt=cs.offer.prompt,
+            offer_key=cs.offer.key, cards=app.writer,
         )  # fmt: skip
+        app.ivr_ends["callback"] = IvrCallbackEnd(service, cs.offer.confirm_prompt)
         app.tracker.subscribe(service.on_event)
         app.resync_hooks.append(service.resync)
         app.spawn("callbacks", service.run())

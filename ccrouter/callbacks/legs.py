@@ -11,9 +11,10 @@ import structlog
 
 from ccrouter import dialplan as dp
 from ccrouter.callbacks import model as cb
+from ccrouter.callbacks.config import CallbackSettings, callback_settings
 from ccrouter.callbacks.store import Attempt
 from ccrouter.calls.model.cards import CardKind, CardWrite
-from ccrouter.config import CallbackSettings, Settings, Target
+from ccrouter.config import Settings, Target
 from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.translate import BadEvent, member_from_status_item
 
@@ -29,7 +30,7 @@ class CardSink(Protocol):
 
 
 def policy(settings: Settings) -> cb.Policy:
-    c = settings.callbacks
+    c = callback_settings(settings)
     return cb.Policy(
         short_abandon_s=settings.calls.short_abandon_s, withheld=c.withheld_pattern,
         valid=c.valid_pattern, do_not_call=frozenset(c.do_not_call),

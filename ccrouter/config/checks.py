@@ -13,6 +13,7 @@ from ccrouter.config.asterisk import AmiSettings
 from ccrouter.config.cluster import cluster_checks
 from ccrouter.config.ivr_checks import ivr_checks
 from ccrouter.config.names import KeyPath
+from ccrouter.config.names import unknown as _known
 from ccrouter.config.report_schedules import schedule_checks
 from ccrouter.config.schema import QUEUE_STRATEGIES
 from ccrouter.config.teams import team_checks
@@ -28,8 +29,6 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _known(kind: str, value: str, names: Sequence[str]) -> str:
-    return f"unknown {kind} {value!r}; declared: {', '.join(map(str, names)) or '(none)'}"
 
 
 RESERVED_QUEUE = "general"
@@ -129,7 +128,6 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
         yield ("ami", key), f"reconnect_min_s ({low}) must not exceed reconnect_max_s ({high})"
     yield from _static_member_checks(data)
     yield from _web_checks(data, target_names)
-    yield from _callback_checks(data, target_names)
     yield from _recording_checks(data, target_names, products if prod_ok else [])
     yield from ivr_checks(data)
     yield from cluster_checks(data)
@@ -208,32 +206,6 @@ def _static_member_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]
                 if isinstance(value, str) and _CONF_UNSAFE.search(value):
                     yield (*at, i), (f"operator {op.get('id')!r}: its {key} {value!r} cannot go"
                                      " into a queues.conf member line (no , ; \\ \" or newline)")
-
-
-def _callback_checks(
-    data: dict[str, Any], targets: Sequence[str]
-) -> Iterator[tuple[KeyPath, str]]:
-    """Callback regexes compile; fallback targets are declared targets."""
-    cb = _as_dict(data.get("callbacks"))
-    if "callback" in _as_dict(_as_dict(data.get("routing")).get("priorities")):
-        yield ("routing", "priorities", "callback"), (
-            "removed: a callback leg's QUEUE_PRIO is callbacks.queue_priority (set it there)")
-    if cb.get("mode") == "operator_first" and cb.get("whisper") == "":
-        yield ("callbacks", "whisper"), (
-            "operator_first needs a whisper prompt: the operator must hear whose call it is")
-    for key in ("withheld_pattern", "valid_pattern"):
-        value = cb.get(key)
-        if isinstance(value, str):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                yield ("callbacks", key), f"not a regular expression: {exc}"
-    for name, others in _as_dict(cb.get("fallback")).items():
-        for i, other in enumerate([name, *_as_list(others)]):
-            at: KeyPath = ("callbacks", "fallback", name) if i == 0 else (
-                "callbacks", "fallback", name, i - 1)
-            if targets and isinstance(other, str) and other not in targets:
-                yield at, _known("target", other, targets)
 
 
 def _web_checks(data: dict[str, Any], targets: Sequence[str]) -> Iterator[tuple[KeyPath, str]]:
@@ -338,8 +310,6 @@ def _routing_checks(
         given += ["callback"] if overflow.get("callback") is True else []
         if len(given) != 1:
             yield (*at, "overflow"), "give exactly one of target, queue, voicemail, callback"
-        elif given == ["callback"] and _as_dict(data.get("callbacks")).get("enabled") is False:
-            yield (*at, "overflow", "callback"), "callbacks are disabled (callbacks.enabled)"
         dest = overflow.get("target")
         if isinstance(dest, str):
             if dest not in target_names:

@@ -114,14 +114,13 @@ async def _finish(session: AgiSession, service: IvrService, state: IvrState, ste
         await set_route_variables(session, result)
         return
     end = step.end
-    if end is End.CALLBACK:
-        if await service.request_callback(request, state, card):
-            await service.confirm_callback(session)
+    if end not in (End.VOICEMAIL, End.HANGUP):  # an end another feature provides
+        if await service.end_by(end.value, session, state, card):
             await session.set_variable(VAR_STATUS, STATUS_HANGUP)
             return
         mailbox = step.mailbox or service.settings.ivr.out_of_hours.mailbox
+        log.warning("ivr_end_fallback", end=end.value, to="voicemail" if mailbox else "hangup")
         end = End.VOICEMAIL if mailbox else End.HANGUP
-        log.warning("ivr_callback_fallback", to=end.value)
     if end is End.VOICEMAIL:
         mailbox = step.mailbox or service.settings.ivr.out_of_hours.mailbox
         await session.set_variables([(VAR_VOICEMAIL, mailbox), (VAR_STATUS, STATUS_VOICEMAIL)])

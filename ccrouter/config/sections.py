@@ -1,0 +1,79 @@
+"""Feature sections: how a feature adds its part of the config file to the root settings.
+
+A feature declares a `Section` (its top-level key, its pydantic model with defaults for every
+field, and its cross-field checks on the raw YAML data) beside its code; the wiring adds it
+with `add_section`, and from then on `root_model()` (what `load_settings` validates against)
+has that key. The feature reads its part typed with `section.of(settings)`; the core reads
+only the core sections (`Settings`), so it knows no feature's settings.
+
+Loading still rejects unknown keys: a key no section declared is an `unknown key` error
+listing the known ones, as for any other section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field, create_model
+
+from ccrouter.config.names import KeyPath
+from ccrouter.config.schema import Settings
+
+M = TypeVar("M", bound=BaseModel)
+
+SectionChecks = Callable[[dict[str, Any]], Iterable[tuple[KeyPath, str]]]
+"""Cross-field rules on the raw YAML data (the whole document): (key path, message) pairs."""
+
+
+def _no_checks(data: dict[str, Any]) -> Iterable[tuple[KeyPath, str]]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Section(Generic[M]):
+    """One feature's top-level config section."""
+
+    key: str
+    model: type[M]
+    checks: SectionChecks = _no_checks
+
+    def of(self, settings: Settings) -> M:
+        """This section of `settings` (loaded with the section added)."""
+        value = getattr(settings, self.key, None)
+        if not isinstance(value, self.model):
+            raise LookupError(f"these settings have no {self.key!r} section: they were "
+                              "validated before the feature's section was added")  # fmt: skip
+        return value
+
+
+_sections: dict[str, Section[Any]] = {}
+_root: type[Settings] | None = None
+
+
+def add_section(section: Section[Any]) -> None:
+    """Add a feature's section to the root settings (again with the same section: no-op)."""
+    global _root
+    if _sections.get(section.key) is section:
+        return
+    if section.key in Settings.model_fields or section.key in _sections:
+        raise ValueError(f"config section {section.key!r} is declared twice")
+    _sections[section.key] = section
+    _root = None
+
+
+def sections() -> tuple[Section[Any], ...]:
+    """The feature sections added, in the order they were added."""
+    return tuple(_sections.values())
+
+
+def root_model() -> type[Settings]:
+    """`Settings` with every added feature section (a subclass: the core's type still fits)."""
+    global _root
+    if _root is None:
+        fields: dict[str, Any] = {
+            key: (s.model, Field(default_factory=s.model)) for key, s in _sections.items()
+        }
+        _root = create_model("Settings", __base__=Settings, __module__=__name__, **fields)
+    return _root
