@@ -22,7 +22,6 @@ import yaml
 from ccrouter.calls.model.cards import CardWrite
 from ccrouter.cli import main
 from ccrouter.config import Settings, check_settings
-from ccrouter.config.sections import root_model
 from ccrouter.config.helpdesk import MailSettings
 from ccrouter.config.report_schedules import (
     At,
@@ -31,6 +30,7 @@ from ccrouter.config.report_schedules import (
     ReportScope,
     parse_at,
 )
+from ccrouter.config.sections import root_model
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
 from ccrouter.db.tables import report_runs

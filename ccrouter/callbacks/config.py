@@ -126,7 +126,9 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-SECTION: Section[CallbackSettings] = Section("callbacks", CallbackSettings, callback_checks)
+SECTION: Section[CallbackSettings] = Section(
+    "callbacks", CallbackSettings, callback_checks, alert_kinds=("callback_backlog_above",))
+"""The backlog alert kind watches the gauge the feature publishes (`feature.install`)."""
 
 
 def callback_settings(settings: Settings) -> CallbackSettings:

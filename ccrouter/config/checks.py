@@ -16,6 +16,7 @@ from ccrouter.config.names import KeyPath
 from ccrouter.config.names import unknown as _known
 from ccrouter.config.report_schedules import schedule_checks
 from ccrouter.config.schema import QUEUE_STRATEGIES
+from ccrouter.config.sections import feature_alert_kinds
 from ccrouter.config.teams import team_checks
 
 __all__ = ["KeyPath"]
@@ -220,6 +221,7 @@ def _web_checks(data: dict[str, Any], targets: Sequence[str]) -> Iterator[tuple[
         if isinstance(t, dict)
     ]
     names: dict[str, int] = {}
+    feature_kinds = feature_alert_kinds()
     for i, rule in enumerate(_as_list(_as_dict(data.get("alerts")).get("rules"))):
         if not isinstance(rule, dict):
             continue
@@ -231,14 +233,13 @@ def _web_checks(data: dict[str, Any], targets: Sequence[str]) -> Iterator[tuple[
                 yield (*at, "name"), f"duplicate alert rule name {name!r} (first: rules[{j}])"
         if isinstance(queue, str) and targets and queue not in queues:
             yield (*at, "queue"), _known("queue", queue, [q for q in queues if q])
-        if queue is not None and kind in ("ami_down", "callback_backlog_above"):
+        system = kind == "ami_down" or kind in feature_kinds
+        if queue is not None and system:
             yield (*at, "queue"), f"a {kind} rule applies to the whole system: remove queue"
         threshold = rule.get("threshold")
         if kind == "sl_below" and isinstance(threshold, int | float) and not 0 < threshold <= 1:
             yield (*at, "threshold"), f"sl_below needs a fraction in (0, 1], got {threshold}"
-        if kind in ("longest_wait_above", "ami_down", "callback_backlog_above") and (
-            "threshold" not in rule
-        ):
+        if (kind == "longest_wait_above" or system) and "threshold" not in rule:
             yield at, f"a {kind} rule needs a threshold"
         if kind == "no_operator" and rule.get("hours") is None:
             yield at, "a no_operator rule needs hours (HH:MM-HH:MM, local time)"

@@ -7,9 +7,10 @@ with line numbers in `loader.py`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ccrouter.config.asterisk import NODE_NAME, AmiSettings, AsteriskSettings, merge_node_ami
 from ccrouter.config.cluster import ClusterSettings
@@ -64,15 +65,17 @@ class WebhookSettings(_Model):
     """Delay before the 2nd attempt; doubles for every further attempt."""
 
 
+ALERT_KINDS: Final = ("sl_below", "longest_wait_above", "no_operator", "ami_down")
+"""The core's alert kinds; a feature section adds its own (`Section.alert_kinds`)."""
+
+
 class AlertRule(_Model):
     """One alert rule. `threshold` means, by kind: sl_below -> a fraction (0.8);
-    longest_wait_above -> seconds; no_operator -> unused; ami_down -> seconds;
-    callback_backlog_above -> requests waiting."""
+    longest_wait_above -> seconds; no_operator -> unused; ami_down -> seconds; a feature's
+    kind (system-wide) -> the figure it watches (e.g. requests waiting)."""
 
     name: str = Field(min_length=1, pattern=_NAME)
-    kind: Literal[
-        "sl_below", "longest_wait_above", "no_operator", "ami_down", "callback_backlog_above"
-    ]
+    kind: str
     queue: str | None = Field(default=None, pattern=_NAME)
     """A target's queue, or null for every queue (queue kinds only)."""
     threshold: float = Field(default=0.0, ge=0)
@@ -82,6 +85,20 @@ class AlertRule(_Model):
     """sl_below: stay quiet until the window holds this many offered calls."""
     hours: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
     """no_operator: the line's hours, local time (reports.timezone), e.g. 08:00-20:00."""
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> Any:
+        """One of the core's kinds or a feature section's (the error a Literal would give)."""
+        from ccrouter.config.sections import alert_kinds  # the sections import this module
+
+        kinds = alert_kinds()
+        if value not in kinds:
+            shown = [repr(k) for k in kinds]
+            expected = f"{', '.join(shown[:-1])} or {shown[-1]}" if len(shown) > 1 else shown[0]
+            raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                      {"expected": expected})  # fmt: skip
+        return value
 
 
 class AlertSettings(_Model):

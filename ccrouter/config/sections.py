@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field, create_model
 
 from ccrouter.config.names import KeyPath
-from ccrouter.config.schema import Settings
+from ccrouter.config.schema import ALERT_KINDS, Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,6 +38,9 @@ class Section(Generic[M]):
     key: str
     model: type[M]
     checks: SectionChecks = _no_checks
+    alert_kinds: tuple[str, ...] = ()
+    """System-wide alert kinds the feature's figures feed (`ccrouter.runtime.Gauge`): a rule
+    of such a kind needs a threshold and no queue."""
 
     def of(self, settings: Settings) -> M:
         """This section of `settings` (loaded with the section added)."""
@@ -66,6 +69,16 @@ def add_section(section: Section[Any]) -> None:
 def sections() -> tuple[Section[Any], ...]:
     """The feature sections added, in the order they were added."""
     return tuple(_sections.values())
+
+
+def feature_alert_kinds() -> tuple[str, ...]:
+    """The alert kinds the feature sections added."""
+    return tuple(k for s in _sections.values() for k in s.alert_kinds)
+
+
+def alert_kinds() -> tuple[str, ...]:
+    """Every alert kind a rule may name: the core's, then the features'."""
+    return (*ALERT_KINDS, *feature_alert_kinds())
 
 
 def root_model() -> type[Settings]:
