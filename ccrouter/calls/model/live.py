@@ -48,7 +48,7 @@ class LiveCall:
     agent_done: bool = False
     hungup_at: float | None = None
     preset_outcome: str = ""  # an originated leg that never answered: busy, no_answer, ...
-    joined_at: float | None = None  # first QueueCallerJoin: a callback keeps this place
+    joined_at: float | None = None  # first QueueCallerJoin: the caller's place in line
 
 
 @dataclass(frozen=True, slots=True)
