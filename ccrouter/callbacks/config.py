@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ccrouter.config import Settings
 from ccrouter.config.names import KeyPath, target_names, unknown
 from ccrouter.config.sections import Section
+from ccrouter.dialplan import VAR_OVERFLOW_CALLBACK
 
 
 class _Model(BaseModel):
@@ -127,8 +128,11 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 SECTION: Section[CallbackSettings] = Section(
-    "callbacks", CallbackSettings, callback_checks, alert_kinds=("callback_backlog_above",))
-"""The backlog alert kind watches the gauge the feature publishes (`feature.install`)."""
+    "callbacks", CallbackSettings, callback_checks, alert_kinds=("callback_backlog_above",),
+    overflow_steps={"callback": VAR_OVERFLOW_CALLBACK})
+"""The backlog alert kind watches the gauge the feature publishes (`feature.install`). A
+target's `overflow: {callback: true}` offers a callback ("press 1 to be called back",
+callbacks.offer's prompt and key) on its line; a caller who declines hears ss-noservice."""
 
 
 def callback_settings(settings: Settings) -> CallbackSettings:

@@ -16,7 +16,7 @@ from ccrouter.config.names import KeyPath
 from ccrouter.config.names import unknown as _known
 from ccrouter.config.report_schedules import schedule_checks
 from ccrouter.config.schema import QUEUE_STRATEGIES
-from ccrouter.config.sections import feature_alert_kinds
+from ccrouter.config.sections import feature_alert_kinds, overflow_steps
 from ccrouter.config.teams import team_checks
 
 __all__ = ["KeyPath"]
@@ -286,6 +286,8 @@ def _routing_checks(
     """Skill-based routing: fallback languages, expansion ladders, overflow steps."""
     routing = _as_dict(data.get("routing"))
     yield from _ladder_checks(routing.get("expansion"), ("routing", "expansion"))
+    feature_steps = list(overflow_steps())
+    one_of = ["target", "queue", "voicemail", *feature_steps]
     strategy = _as_dict(routing.get("queues")).get("strategy")
     if isinstance(strategy, str) and strategy not in QUEUE_STRATEGIES:
         yield ("routing", "queues", "strategy"), _known("strategy", strategy, QUEUE_STRATEGIES)
@@ -308,9 +310,9 @@ def _routing_checks(
         if not isinstance(overflow, dict):
             continue
         given = [k for k in ("target", "queue", "voicemail") if overflow.get(k) is not None]
-        given += ["callback"] if overflow.get("callback") is True else []
+        given += [k for k in feature_steps if overflow.get(k) is True]
         if len(given) != 1:
-            yield (*at, "overflow"), "give exactly one of target, queue, voicemail, callback"
+            yield (*at, "overflow"), f"give exactly one of {', '.join(one_of)}"
         dest = overflow.get("target")
         if isinstance(dest, str):
             if dest not in target_names:

@@ -145,14 +145,12 @@ class ExpansionStep(_Model):
 
 class Overflow(_Model):
     """Where a call goes when its queue times out (`timeout_s`) or nobody is logged in with
-    the skills: exactly one of another target, a plain queue, or a voicemail box."""
+    the skills: exactly one of another target, a plain queue, a voicemail box, or a step a
+    feature provides on this target's line (a flag its section adds: `Section.overflow_steps`)."""
 
     target: str | None = Field(default=None, pattern=_NAME)
     queue: str | None = Field(default=None, pattern=_NAME)
     voicemail: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(@[A-Za-z0-9_-]+)?$")
-    callback: bool = False
-    """Offer a callback ("press 1 to be called back", callbacks.offer's prompt and key) on this
-    target's line; a caller who declines hears ss-noservice."""
     when_unstaffed: bool = True
     """Overflow at once (no queue wait) when nobody is logged in with the skills."""
 

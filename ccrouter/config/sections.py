@@ -12,14 +12,14 @@ listing the known ones, as for any other section.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
 from ccrouter.config.names import KeyPath
-from ccrouter.config.schema import ALERT_KINDS, Settings
+from ccrouter.config.schema import ALERT_KINDS, Overflow, Settings, Target
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,6 +41,10 @@ class Section(Generic[M]):
     alert_kinds: tuple[str, ...] = ()
     """System-wide alert kinds the feature's figures feed (`ccrouter.runtime.Gauge`): a rule
     of such a kind needs a threshold and no queue."""
+    overflow_steps: Mapping[str, str] = field(default_factory=dict)
+    """Overflow steps the feature provides: `overflow: {<flag>: true}` on a target sends its
+    overflowing calls to the feature on that target's line; the route script sets the given
+    dialplan variable to the target's name (the feature's dialplan takes it from there)."""
 
     def of(self, settings: Settings) -> M:
         """This section of `settings` (loaded with the section added)."""
@@ -53,17 +57,18 @@ class Section(Generic[M]):
 
 _sections: dict[str, Section[Any]] = {}
 _root: type[Settings] | None = None
+_overflow: type[Overflow] | None = None
 
 
 def add_section(section: Section[Any]) -> None:
     """Add a feature's section to the root settings (again with the same section: no-op)."""
-    global _root
+    global _root, _overflow
     if _sections.get(section.key) is section:
         return
     if section.key in Settings.model_fields or section.key in _sections:
         raise ValueError(f"config section {section.key!r} is declared twice")
     _sections[section.key] = section
-    _root = None
+    _root = _overflow = None
 
 
 def sections() -> tuple[Section[Any], ...]:
@@ -81,12 +86,34 @@ def alert_kinds() -> tuple[str, ...]:
     return (*ALERT_KINDS, *feature_alert_kinds())
 
 
+def overflow_steps() -> dict[str, str]:
+    """Every feature's overflow step: its flag on `overflow:` -> its dialplan variable."""
+    return {k: v for s in _sections.values() for k, v in s.overflow_steps.items()}
+
+
+def overflow_model() -> type[Overflow]:
+    """`Overflow` with every feature's step flag (false by default)."""
+    global _overflow
+    if _overflow is None:
+        flags: dict[str, Any] = {k: (bool, False) for k in overflow_steps()}
+        _overflow = Overflow if not flags else create_model(
+            "Overflow", __base__=Overflow, __module__=__name__, **flags)  # fmt: skip
+    return _overflow
+
+
 def root_model() -> type[Settings]:
-    """`Settings` with every added feature section (a subclass: the core's type still fits)."""
+    """`Settings` with every added feature section and overflow step (subclasses: the core's
+    types still fit)."""
     global _root
     if _root is None:
         fields: dict[str, Any] = {
             key: (s.model, Field(default_factory=s.model)) for key, s in _sections.items()
         }
+        overflow = overflow_model()
+        if overflow is not Overflow:
+            optional: Any = overflow | None
+            target = create_model("Target", __base__=Target, __module__=__name__,
+                                  overflow=(optional, None))  # fmt: skip
+            fields["targets"] = (list[target], Field(min_length=1))  # type: ignore[valid-type]
         _root = create_model("Settings", __base__=Settings, __module__=__name__, **fields)
     return _root
