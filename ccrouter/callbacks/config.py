@@ -129,7 +129,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 SECTION: Section[CallbackSettings] = Section(
     "callbacks", CallbackSettings, callback_checks, alert_kinds=("callback_backlog_above",),
-    overflow_steps={"callback": VAR_OVERFLOW_CALLBACK})
+    ivr_ends=("callback",), overflow_steps={"callback": VAR_OVERFLOW_CALLBACK})
 """The backlog alert kind watches the gauge the feature publishes (`feature.install`). A
 target's `overflow: {callback: true}` offers a callback ("press 1 to be called back",
 callbacks.offer's prompt and key) on its line; a caller who declines hears ss-noservice."""

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
+from ccrouter.config.ivr import with_ends
 from ccrouter.config.names import KeyPath
 from ccrouter.config.schema import ALERT_KINDS, Overflow, Settings, Target
 
@@ -41,6 +42,9 @@ class Section(Generic[M]):
     alert_kinds: tuple[str, ...] = ()
     """System-wide alert kinds the feature's figures feed (`ccrouter.runtime.Gauge`): a rule
     of such a kind needs a threshold and no queue."""
+    ivr_ends: tuple[str, ...] = ()
+    """Ends of the IVR the feature provides (it registers each at install, as
+    `daemon.ivr_ends[name]`): a menu option's `<name>` action and out-of-hours `then: <name>`."""
     overflow_steps: Mapping[str, str] = field(default_factory=dict)
     """Overflow steps the feature provides: `overflow: {<flag>: true}` on a target sends its
     overflowing calls to the feature on that target's line; the route script sets the given
@@ -86,6 +90,11 @@ def alert_kinds() -> tuple[str, ...]:
     return (*ALERT_KINDS, *feature_alert_kinds())
 
 
+def ivr_ends() -> tuple[str, ...]:
+    """The IVR ends the feature sections added."""
+    return tuple(e for s in _sections.values() for e in s.ivr_ends)
+
+
 def overflow_steps() -> dict[str, str]:
     """Every feature's overflow step: its flag on `overflow:` -> its dialplan variable."""
     return {k: v for s in _sections.values() for k, v in s.overflow_steps.items()}
@@ -115,5 +124,9 @@ def root_model() -> type[Settings]:
             target = create_model("Target", __base__=Target, __module__=__name__,
                                   overflow=(optional, None))  # fmt: skip
             fields["targets"] = (list[target], Field(min_length=1))  # type: ignore[valid-type]
+        if ivr_ends():
+            ivr, hours = with_ends(ivr_ends())
+            fields["ivr"] = (ivr, Field(default_factory=ivr))
+            fields["hours"] = (dict[str, hours], Field(default_factory=dict))  # type: ignore[valid-type]
         _root = create_model("Settings", __base__=Settings, __module__=__name__, **fields)
     return _root
