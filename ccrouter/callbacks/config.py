@@ -129,8 +129,12 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 SECTION: Section[CallbackSettings] = Section(
     "callbacks", CallbackSettings, callback_checks, alert_kinds=("callback_backlog_above",),
-    ivr_ends=("callback",), overflow_steps={"callback": VAR_OVERFLOW_CALLBACK})
-"""The backlog alert kind watches the gauge the feature publishes (`feature.install`). A
+    ivr_ends=("callback",), overflow_steps={"callback": VAR_OVERFLOW_CALLBACK},
+    starter=({"enabled": False}, "off: set callbacks.dial to your trunk before turning on "
+             "callbacks of abandoned calls"))
+"""The backlog alert kind watches the gauge the feature publishes (`feature.install`); the
+IVR's `callback` end is `agi.IvrCallbackEnd`; a starter config from `ccrouter import` has
+callbacks off (no trunk to dial yet). A
 target's `overflow: {callback: true}` offers a callback ("press 1 to be called back",
 callbacks.offer's prompt and key) on its line; a caller who declines hears ss-noservice."""
 

@@ -45,6 +45,9 @@ class Section(Generic[M]):
     ivr_ends: tuple[str, ...] = ()
     """Ends of the IVR the feature provides (it registers each at install, as
     `daemon.ivr_ends[name]`): a menu option's `<name>` action and out-of-hours `then: <name>`."""
+    starter: tuple[Mapping[str, Any], str] | None = None
+    """What `ccrouter import` writes for this section in a starter config made from your
+    queues (the value, and the comment above it); None: nothing (the defaults)."""
     overflow_steps: Mapping[str, str] = field(default_factory=dict)
     """Overflow steps the feature provides: `overflow: {<flag>: true}` on a target sends its
     overflowing calls to the feature on that target's line; the route script sets the given
@@ -88,6 +91,11 @@ def feature_alert_kinds() -> tuple[str, ...]:
 def alert_kinds() -> tuple[str, ...]:
     """Every alert kind a rule may name: the core's, then the features'."""
     return (*ALERT_KINDS, *feature_alert_kinds())
+
+
+def starters() -> dict[str, tuple[Mapping[str, Any], str]]:
+    """Each feature section's starter value and comment for `ccrouter import`, by key."""
+    return {k: s.starter for k, s in _sections.items() if s.starter is not None}
 
 
 def ivr_ends() -> tuple[str, ...]:
