@@ -68,7 +68,7 @@ def measure(n_ops: int = 5000, n_targets: int = 50, n_decisions: int = 50_000) -
              for t in targets}  # fmt: skip
     default = next(iter(specs.values()))
     table = RoutingTable(specs, default, default.product, default.language,
-                         priorities=PrioritySpec(5, 10, 20, frozenset({"79001112233"})),
+                         priorities=PrioritySpec(5, 20, frozenset({"79001112233"})),
                          last_agent_ring_s=12)  # fmt: skip
     staffed = frozenset(q for q, _ in desired)
     rng = random.Random(2)

@@ -41,7 +41,10 @@ from ccrouter.pbx.agi.server import AgiServer, ListenError, Script
 from ccrouter.pbx.ami.connection import AmiClient
 from ccrouter.routing.agi import route
 from ccrouter.routing.router import Router, routing_table
-from ccrouter.runtime import Feature, ResyncHook, SitePart
+from ccrouter.runtime import Feature, Gauge, ResyncHook, SitePart
+from ccrouter.wiring import register
+
+register()  # every feature's config section, before any settings are loaded
 
 log = structlog.get_logger(__name__)
 
@@ -109,8 +112,12 @@ class App:
         self.resync_hooks: list[ResyncHook] = []
         """Run in order after every AMI (re)connect; the tracker's resync is first."""
         self.site_parts: Sequence[SitePart] = default_site_parts()
-        self.callbacks: Any = None
-        """The callback feature's request service, when installed (the IVR offers callbacks)."""
+        self.services: dict[str, Any] = {}
+        """Services features publish, by name (see `ccrouter.runtime.Daemon`)."""
+        self.gauges: list[Gauge] = []
+        """Figures features publish: the metrics and the system-wide alert kinds read them."""
+        self.ivr_ends: dict[str, Any] = {}
+        """Ends of the IVR other features provide, by name (`ccrouter.ivr.service.EndAction`)."""
         self.operators: Any = None
         self.membership: Any = None
         """The routing feature's services, when installed."""

@@ -16,6 +16,9 @@ from typing import Any
 
 from ccrouter.cli_support import CONFIG_ENV, DEFAULT_CONFIG, default_config, settings_or_none
 from ccrouter.config import ConfigError, Settings, check_settings, load_settings
+from ccrouter.wiring import register
+
+register()  # every feature's config section, before any settings are loaded
 
 
 def _print_errors(errors: Sequence[ConfigError]) -> None:

@@ -10,6 +10,7 @@ import pytest
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import ccrouter.wiring  # noqa: F401  (every feature's config section, before any settings load)
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
 from tests.pg import PgServer, PgUnavailable

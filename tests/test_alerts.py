@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ccrouter.alerts.model import AlertBook, Observation, evaluate, in_hours
+from ccrouter.alerts.model import AlertBook, Observation, Reading, evaluate, in_hours
 from ccrouter.alerts.service import AlertService, LiveSource
 from ccrouter.config import AlertRule, AlertSettings, WebhookSettings
 from ccrouter.db.engine import make_engine
@@ -29,7 +29,7 @@ def obs(**kw: Any) -> Observation:
     base: dict[str, Any] = {
         "at": 1000.0, "local_minute": 600, "queues": QUEUES, "sl_counts": {},
         "longest_wait": {}, "logged_in": dict.fromkeys(QUEUES, 1), "ami_down_s": None,
-        "callback_backlog": None,
+        "readings": {},
     }
     return Observation(**{**base, **kw})
 
@@ -62,8 +62,9 @@ def test_each_rule_kind() -> None:
     down = rule(name="down", kind="ami_down", threshold=30)
     assert not evaluate([down], obs(ami_down_s=30)) and evaluate([down], obs(ami_down_s=31))
     backlog = rule(name="cb", kind="callback_backlog_above", threshold=20)
-    assert not evaluate([backlog], obs(callback_backlog=None))  # no callback feature
-    assert evaluate([backlog], obs(callback_backlog=21))["cb"].value == 21
+    assert not evaluate([backlog], obs(readings={}))  # no callback feature
+    waiting = Reading(21, "callback requests waiting")  # the callbacks feature's gauge
+    assert evaluate([backlog], obs(readings={"callback_backlog_above": waiting}))["cb"].value == 21
 
 
 @pytest.mark.parametrize(("hours", "minute", "inside"), [
@@ -89,7 +90,7 @@ class FakeSource(LiveSource):
     def __init__(self) -> None:
         self.down_since: float | None = None
         super().__init__(lambda: QUEUES, dict, lambda: dict.fromkeys(QUEUES, 1),
-                         lambda: self.down_since, lambda: None)
+                         lambda: self.down_since, dict)
 
 
 async def no_sl(start: float, end: float, queues: Sequence[str]) -> dict[str, Counts]:

@@ -61,10 +61,16 @@ def test_routing_priorities_callback_is_gone_with_a_pointer(tmp_path: Path) -> N
 
 
 def test_callback_leg_priority_comes_from_callbacks_queue_priority() -> None:
-    from ccrouter.routing.table import routing_table
+    from ccrouter.callbacks import model as cb
+    from ccrouter.callbacks.legs import customer_first, leg_fields
 
     s = load_settings(EXAMPLE, environ={})
-    assert routing_table(s).priorities.callback == s.callbacks.queue_priority
+    c, t = s.callbacks, s.targets[0]
+    r = cb.Request(id=1, number="998901112233", kind=cb.Kind.CALLBACK, state=cb.State.PENDING,
+                   target=t.name, place_at=0.0, due_at=0.0, created_at=0.0)
+    action = customer_first(c, r, t, action_id="a", channel_id="c", card="0000001")
+    assert f"QUEUE_PRIO={c.queue_priority}" in action["Variable"]  # the leg carries its own
+    assert leg_fields(c, r, t)["priority"] == str(c.queue_priority)
 
 
 def test_operator_first_mode_loads_and_needs_a_whisper(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def cb_settings(**callbacks: Any) -> Settings:
 
 
 def service(st: Stack) -> CallbackService:
-    svc = st.app.callbacks
+    svc = st.app.services["callbacks"]
     assert isinstance(svc, CallbackService)
     return svc
 

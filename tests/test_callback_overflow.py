@@ -9,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ccrouter.callbacks.feature import install
-from ccrouter.config import Overflow, Settings
+from ccrouter.config import Settings
+from ccrouter.config.sections import overflow_model
 from ccrouter.sim import SimCaller
 from tests.stack import stack, wait_until
 from tests.test_callback_e2e import NUMBER, WALLET_DID, add_paused_operator, cb_settings, requests
@@ -17,7 +18,8 @@ from tests.test_callback_e2e import NUMBER, WALLET_DID, add_paused_operator, cb_
 
 def offering(timeout_s: int = 4) -> Settings:
     s = cb_settings()
-    targets = [t.model_copy(update={"overflow": Overflow(callback=True), "timeout_s": timeout_s})
+    step = overflow_model()(callback=True)  # the callbacks feature's overflow step
+    targets = [t.model_copy(update={"overflow": step, "timeout_s": timeout_s})
                if t.name == "wallet-ru" else t for t in s.targets]  # fmt: skip
     return s.model_copy(update={"targets": targets})
 

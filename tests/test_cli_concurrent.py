@@ -165,6 +165,7 @@ def test_head_revision_asks_alembic_when_the_files_are_no_plain_chain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(migrate_module, "VERSIONS_DIR", tmp_path)
+    monkeypatch.setattr(migrate_module, "_feature_locations", [])
     monkeypatch.setattr(migrate_module, "_alembic_head", lambda: "alembic-said")
     (tmp_path / "0001_a.py").write_text('revision: str = "0001"\ndown_revision = None\n')
     (tmp_path / "0002_b.py").write_text("revision = '0002'\ndown_revision: str | None = '0001'\n")

@@ -30,6 +30,7 @@ from ccrouter.config.report_schedules import (
     ReportScope,
     parse_at,
 )
+from ccrouter.config.sections import root_model
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
 from ccrouter.db.tables import report_runs
@@ -357,7 +358,7 @@ def test_the_sample_schedule_in_the_example_config_is_valid(tmp_path: Path) -> N
     text = "\n".join(lines) + "\nmail: {host: smtp.example}\n"
     path = write(tmp_path, text, "sample.yaml")
     assert check_settings(path, {}) == []
-    (sch,) = Settings.model_validate(yaml.safe_load(text)).reports.schedules
+    (sch,) = root_model().model_validate(yaml.safe_load(text)).reports.schedules
     assert (sch.name, sch.when, sch.days, sch.scope.products) == (
         "wallet-daily", At(7, 0), 1, ["wallet"])
 

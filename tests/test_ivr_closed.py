@@ -29,7 +29,8 @@ from tests.test_ivr_machine import SPEC, run
 
 NIGHT = Schedule.build("UTC", {})  # never open
 CLOSED = OutOfHours("closed", End.VOICEMAIL, "100@default")
-WALLET_CLOSED = OutOfHours("wallet-closed", End.CALLBACK)
+WALLET_CLOSED = OutOfHours("wallet-closed", End.FEATURE, feature="callback")
+CLOSED_CALLBACK = Finish(End.FEATURE, out_of_hours=True, feature="callback")
 NIGHT_SPEC = replace(SPEC, hours={"wallet": NIGHT, "terminal": NIGHT}, out_of_hours=CLOSED,
                      line_out_of_hours={"wallet": WALLET_CLOSED})  # fmt: skip
 
@@ -92,11 +93,11 @@ def test_a_line_with_its_own_out_of_hours_action_overrides_the_global_one() -> N
     # Dialled: the wallet line's own prompt and callback.
     _, steps = run(NIGHT_SPEC, CallStart(now=0, product="wallet", language="ru"),
                    [Done(), Done(), Done()])  # fmt: skip
-    assert steps[-2:] == [Play(("wallet-closed",)), Finish(End.CALLBACK, out_of_hours=True)]
+    assert steps[-2:] == [Play(("wallet-closed",)), CLOSED_CALLBACK]
     # Chosen in the menu: the same; the terminal line falls back to the global action.
     call = CallStart(now=0, language="ru")
     _, steps = run(NIGHT_SPEC, call, [Done(), Done(), Pressed("1"), Done()])
-    assert steps[-2:] == [Play(("wallet-closed",)), Finish(End.CALLBACK, out_of_hours=True)]
+    assert steps[-2:] == [Play(("wallet-closed",)), CLOSED_CALLBACK]
     _, steps = run(NIGHT_SPEC, call, [Done(), Done(), Pressed("2"), Done()])
     assert steps[-1] == Finish(End.VOICEMAIL, mailbox="100@default", out_of_hours=True)
     assert NIGHT_SPEC.out_of_hours_for("general") == CLOSED

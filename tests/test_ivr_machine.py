@@ -52,7 +52,7 @@ SPEC = IvrSpec(
             "4": Choice(Kind.COLLECT, collect=ACCOUNT),
             "5": Choice(Kind.MESSAGE, "balance-info"),
             "6": Choice(Kind.VOICEMAIL, "100@default"),
-            "7": Choice(Kind.CALLBACK),
+            "7": Choice(Kind.FEATURE, "callback"),  # the callbacks feature's end
             "0": Choice(Kind.TARGET, "general"),
             "9": Choice(Kind.REPEAT),
             "*": Choice(Kind.BACK),
@@ -175,7 +175,7 @@ def test_message_voicemail_callback_target_hangup() -> None:
     _, steps = _at_main([Pressed("5"), Done()])
     assert steps[-2:] == [Play(("balance-info",)), Finish(End.HANGUP)]
     assert _at_main([Pressed("6")])[1][-1] == Finish(End.VOICEMAIL, mailbox="100@default")
-    assert _at_main([Pressed("7")])[1][-1] == Finish(End.CALLBACK)
+    assert _at_main([Pressed("7")])[1][-1] == Finish(End.FEATURE, feature="callback")
     assert _at_main([Pressed("0")])[1][-1] == Finish(End.ROUTE, target="general")
     assert _at_main([Pressed("#")])[1][-1] == Finish(End.HANGUP)
 

@@ -91,11 +91,12 @@ async def test_operator_first_leg_is_recorded_on_its_own_card(tmp_path: Path) ->
         add_paused_operator(st, "wallet-ru", "PJSIP/1001", "Dilnoza", answer_after_s=1,
                             talk_time_s=4)  # fmt: skip
         st.sim.add_customer(SimCustomer(NUMBER, answer_after_s=2))
-        await st.app.callbacks.request(NUMBER, target="wallet-ru", language="ru",
+        await st.app.services["callbacks"].request(NUMBER, target="wallet-ru", language="ru",
                                        product="wallet", card=None)  # fmt: skip
         await unpause(st, "PJSIP/1001")
         await wait_until(lambda: len(st.sim.originated) == 1, what="operator rung")
-        await wait_until(lambda: st.app.callbacks.in_flight() == 0, timeout=10, what="done")
+        svc = st.app.services["callbacks"]
+        await wait_until(lambda: svc.in_flight() == 0, timeout=10, what="done")
         leg, wav = await callback_leg(st, tmp_path)
         rec = await recording(st, leg["number"])
     assert (rec["state"], rec["size"]) == ("done", wav.stat().st_size)

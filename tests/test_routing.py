@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from structlog.testing import capture_logs
 
+from ccrouter.callbacks.config import callback_settings
 from ccrouter.config import load_settings
 from ccrouter.routing.hook import HookCall, RouteHook, load_hook
 from ccrouter.routing.model.decide import Floor, Requirements, RouteDecision, decide
@@ -53,8 +54,8 @@ def test_priorities_take_the_highest_that_applies() -> None:
     p = SETTINGS.routing.priorities
     assert decide(Requirements(caller_num="998901112233"), TABLE).priority == p.vip
     assert decide(Requirements(repeat_of="0000017"), TABLE).priority == p.repeat_caller
-    assert decide(Requirements(callback=True, priority=3), TABLE).priority == (
-        SETTINGS.callbacks.queue_priority)
+    leg = callback_settings(SETTINGS).queue_priority  # an originated leg carries its own
+    assert decide(Requirements(priority=leg), TABLE).priority == leg
     assert decide(Requirements(priority=99, caller_num="998901112233"), TABLE).priority == 99
 
 
@@ -112,16 +113,22 @@ def test_load_hook_names_what_is_wrong() -> None:
 
 
 def test_callback_overflow_offers_after_timeout_and_at_once_when_unstaffed() -> None:
+    from ccrouter.dialplan import VAR_OVERFLOW_CALLBACK
+    from ccrouter.routing.agi import routing_variables
     from ccrouter.routing.model.decide import OverflowSpec
 
     base = TABLE.by_name("wallet-ru")
     assert base is not None
-    spec = replace(base, overflow=OverflowSpec("callback", "wallet-ru"))
+    # the callbacks feature's overflow step (its `overflow: {callback: true}` flag)
+    offer = OverflowSpec("callback", "wallet-ru", variable=VAR_OVERFLOW_CALLBACK)
+    spec = replace(base, overflow=offer)
     targets = {k: (spec if v.name == "wallet-ru" else v) for k, v in TABLE.targets.items()}
     table = replace(TABLE, targets=targets)
     d = decide(Requirements(product="wallet", language="ru"), table)
-    assert (d.queue, d.callback_offer, d.overflow_queue, d.escalation) == (
-        "wallet-ru", "wallet-ru", None, ())
+    step = d.feature_step and d.feature_step.dest
+    assert (d.queue, step, d.overflow_queue, d.escalation) == ("wallet-ru", "wallet-ru", None, ())
+    assert (VAR_OVERFLOW_CALLBACK, "wallet-ru") in routing_variables(d)
     d = decide(Requirements(product="wallet", language="ru"), table,
                Floor(staffed=ALL - {"wallet-ru"}))  # fmt: skip
-    assert (d.queue, d.callback_offer, d.escalation) == ("", "wallet-ru", ("wallet-ru",))
+    step = d.feature_step and d.feature_step.dest
+    assert (d.queue, step, d.escalation) == ("", "wallet-ru", ("wallet-ru",))

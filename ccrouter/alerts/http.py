@@ -1,5 +1,6 @@
 """The alerts' part of the site: the alert service (fed by the wallboard's live model, the AMI
-client and the reports' KPIs), its webhook sender, and `GET /api/v1/alerts`."""
+client, the reports' KPIs and the gauges features publish), its webhook sender, and
+`GET /api/v1/alerts`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ccrouter.alerts.model import Reading
 from ccrouter.alerts.service import AlertService, LiveSource
 from ccrouter.db.tables import cards_of_node
 from ccrouter.web.api import STAFF, Call, Endpoint
@@ -27,11 +29,11 @@ def live_source(daemon: Daemon, ctx: WebContext) -> LiveSource:
     def down_since() -> float | None:
         return None if daemon.ami.connected else daemon.ami.disconnected_since
 
-    def callback_depth() -> int | None:
-        fn = getattr(daemon.callbacks, "backlog", None)
-        return int(fn()) if callable(fn) else None
+    def readings() -> dict[str, Reading]:
+        return {g.alert_kind: Reading(g.read(), g.alert_what)
+                for g in daemon.gauges if g.alert_kind}  # fmt: skip
 
-    return LiveSource(ctx.queue_names, longest, logged_in, down_since, callback_depth)
+    return LiveSource(ctx.queue_names, longest, logged_in, down_since, readings)
 
 
 async def site(daemon: Daemon, ctx: WebContext) -> list[Endpoint]:

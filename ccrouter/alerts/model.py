@@ -26,8 +26,17 @@ class Observation:
     logged_in: Mapping[str, int]
     ami_down_s: float | None
     """Seconds since AMI was lost; None while connected."""
-    callback_backlog: int | None
-    """Callback requests waiting; None when the callback feature is absent."""
+    readings: Mapping[str, Reading]
+    """Figures other features publish, by the alert kind that watches them (absent: the
+    feature is not installed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A system-wide figure (e.g. requests waiting) and what it counts, for the message."""
+
+    value: int
+    what: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +91,10 @@ def _firing(rule: AlertRule, obs: Observation) -> Iterable[tuple[str | None, str
     elif rule.kind == "ami_down":
         if obs.ami_down_s is not None and obs.ami_down_s > rule.threshold:
             yield None, f"Asterisk unreachable for {obs.ami_down_s:.0f} s", obs.ami_down_s
-    elif rule.kind == "callback_backlog_above":
-        n = obs.callback_backlog
-        if n is not None and n > rule.threshold:
-            yield None, f"{n} callback requests waiting (limit {rule.threshold:g})", float(n)
+    elif (reading := obs.readings.get(rule.kind)) is not None:  # a feature's figure
+        n = reading.value
+        if n > rule.threshold:
+            yield None, f"{n} {reading.what} (limit {rule.threshold:g})", float(n)
 
 
 def evaluate(rules: Sequence[AlertRule], obs: Observation,

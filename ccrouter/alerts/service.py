@@ -20,7 +20,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccrouter.alerts.model import Alert, AlertBook, Notice, Observation, evaluate
+from ccrouter.alerts.model import Alert, AlertBook, Notice, Observation, Reading, evaluate
 from ccrouter.config import AlertSettings
 from ccrouter.db.dialect import insert_for
 from ccrouter.db.tables import alert_state
@@ -40,10 +40,10 @@ class LiveSource:
         longest_wait: Callable[[], Mapping[str, float]],
         logged_in: Callable[[], Mapping[str, int]],
         ami_down_since: Callable[[], float | None],
-        callback_backlog: Callable[[], int | None],
+        readings: Callable[[], Mapping[str, Reading]],
     ) -> None:
         self.queues, self.longest_wait, self.logged_in = queues, longest_wait, logged_in
-        self.ami_down_since, self.callback_backlog = ami_down_since, callback_backlog
+        self.ami_down_since, self.readings = ami_down_since, readings
 
 
 SlCounts = Callable[[float, float, Sequence[str]], Any]
@@ -126,7 +126,7 @@ class AlertService:
             longest_wait=self._source.longest_wait(),
             logged_in=self._source.logged_in(),
             ami_down_s=None if down_since is None else max(0.0, now - down_since),
-            callback_backlog=self._source.callback_backlog(),
+            readings=self._source.readings(),
         )
 
     async def evaluate_once(self) -> list[Notice]:

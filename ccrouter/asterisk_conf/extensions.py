@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ccrouter import dialplan as dp
 from ccrouter.asterisk_conf.recording import record_context, record_step
+from ccrouter.callbacks.config import callback_settings
 from ccrouter.config import Settings
 
 EXTENSIONS_FILE = "extensions_ccrouter.conf"
@@ -233,8 +234,9 @@ def _doctor_context(settings: Settings) -> list[str]:
 
 def _offer_context(settings: Settings) -> list[str]:
     """The in-queue callback offer: the key leaves the queue (queues.conf `context`) to here."""
-    offer = settings.callbacks.offer
-    if not (settings.callbacks.enabled and offer.enabled):
+    callbacks = callback_settings(settings)
+    offer = callbacks.offer
+    if not (callbacks.enabled and offer.enabled):
         return []
     status, to_queue = dp.VAR_STATUS, f"{dp.CONTEXT_QUEUE},s,1"
     return [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ccrouter import dialplan as dp
 from ccrouter.asterisk_conf.queuerules import QUEUERULES_FILE
+from ccrouter.callbacks.config import callback_settings
 from ccrouter.config import Settings
 from ccrouter.routing.model.skills import TargetSkills, penalty, personal_queue
 from ccrouter.routing.table import target_skills
@@ -80,8 +81,9 @@ def queues_conf(settings: Settings) -> str:
 
 
 def _offer_queue_options(settings: Settings) -> list[str]:
-    offer = settings.callbacks.offer
-    if not (settings.callbacks.enabled and offer.enabled):
+    callbacks = callback_settings(settings)
+    offer = callbacks.offer
+    if not (callbacks.enabled and offer.enabled):
         return []
     return [
         f"context = {dp.CONTEXT_CALLBACK_OFFER}",

@@ -95,3 +95,29 @@ async def callback_offer(
         log.warning("callback_offer_prompt_failed", prompt=confirm_prompt, error=str(e))
     await session.set_variable(VAR_STATUS, STATUS_OK)
     log.info("callback_offer_taken", card=call.card, request=getattr(added, "id", None))
+
+
+class IvrCallbackEnd:
+    """The IVR's `callback` end (`then: callback`, a menu's `callback` option): request a
+    callback on the caller's line and say so (`callbacks.offer.confirm_prompt`, in their
+    language). It is `daemon.ivr_ends["callback"]` (`ccrouter.ivr.service.EndAction`)."""
+
+    def __init__(self, callbacks: CallbackRequests, confirm_prompt: str) -> None:
+        self._callbacks, self._confirm_prompt = callbacks, confirm_prompt
+
+    async def __call__(self, session: AgiSession, number: str, *, target: str, language: str,
+                       product: str, card: str) -> bool:  # fmt: skip
+        try:
+            added = await self._callbacks.request(number, target=target, language=language,
+                                                  product=product, card=card)  # fmt: skip
+        except Exception as exc:
+            log.warning("ivr_callback_failed", error=repr(exc))
+            return False
+        if added is None:
+            return False
+        prompt = self._confirm_prompt
+        try:  # a missing sound does not undo the request
+            await session.stream_file(prompt)
+        except AgiCommandError as e:
+            log.warning("ivr_callback_prompt_failed", prompt=prompt, error=str(e))
+        return True

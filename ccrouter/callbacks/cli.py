@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ccrouter.callbacks import model as cb
+from ccrouter.callbacks.config import callback_settings
 from ccrouter.cli_support import database, run_command, settings_or_none
 from ccrouter.config import Settings
 
@@ -152,7 +153,7 @@ def _check_schedule(settings: Settings, args: argparse.Namespace) -> str:
     names = [t.name for t in settings.targets]
     if args.target not in names:
         return f"unknown target {args.target!r}; declared: {', '.join(names)}"
-    c = settings.callbacks
+    c = callback_settings(settings)
     policy = cb.Policy(withheld=c.withheld_pattern, valid=c.valid_pattern,
                        do_not_call=frozenset(c.do_not_call), short_abandon_s=0)  # fmt: skip
     why = cb.refusal(args.number, 0, policy)

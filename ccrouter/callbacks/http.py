@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from ccrouter.callbacks import model as cb
+from ccrouter.callbacks.config import callback_settings
 from ccrouter.callbacks.store import CallbackStore, OpenRequestExists
 from ccrouter.web.api import STAFF, ApiError, Call, Endpoint, Input, bad_request, int_path
 from ccrouter.web.context import WebContext
@@ -66,7 +67,7 @@ class Callbacks:
             raise bad_request("target", f"target: unknown target {b.target!r}")
         if b.language and b.language not in s.languages:
             raise bad_request("language", f"language: unknown language {b.language!r}")
-        c = s.callbacks
+        c = callback_settings(s)
         policy = cb.Policy(withheld=c.withheld_pattern, valid=c.valid_pattern,
                            do_not_call=frozenset(c.do_not_call), short_abandon_s=0)
         why = cb.refusal(b.number, 0, policy)

@@ -11,9 +11,10 @@ import structlog
 
 from ccrouter import dialplan as dp
 from ccrouter.callbacks import model as cb
+from ccrouter.callbacks.config import CallbackSettings, callback_settings
 from ccrouter.callbacks.store import Attempt
-from ccrouter.calls.model.cards import CardKind, CardWrite
-from ccrouter.config import CallbackSettings, Settings, Target
+from ccrouter.calls.model.cards import CardWrite
+from ccrouter.config import Settings, Target
 from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.translate import BadEvent, member_from_status_item
 
@@ -29,7 +30,7 @@ class CardSink(Protocol):
 
 
 def policy(settings: Settings) -> cb.Policy:
-    c = settings.callbacks
+    c = callback_settings(settings)
     return cb.Policy(
         short_abandon_s=settings.calls.short_abandon_s, withheld=c.withheld_pattern,
         valid=c.valid_pattern, do_not_call=frozenset(c.do_not_call),
@@ -93,7 +94,7 @@ def customer_first(
 
 def leg_fields(s: CallbackSettings, r: cb.Request, t: Target) -> dict[str, Any]:
     """The card of a callback/outbound leg as it opens."""
-    kind = CardKind.OUTBOUND if r.kind == cb.Kind.OUTBOUND else CardKind.CALLBACK
+    kind = cb.Kind.OUTBOUND if r.kind == cb.Kind.OUTBOUND else cb.Kind.CALLBACK
     return {"kind": kind.value, "callback_of": r.card, "target": t.name,
             "queue": t.queue_name, "language": r.language, "product": r.product,
             "dialled": r.number, "priority": str(s.queue_priority)}  # fmt: skip

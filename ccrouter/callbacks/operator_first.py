@@ -23,11 +23,11 @@ import structlog
 
 from ccrouter import dialplan as dp
 from ccrouter.callbacks import model as cb
+from ccrouter.callbacks.config import CallbackSettings
 from ccrouter.callbacks.legs import CardSink, Flight
 from ccrouter.callbacks.store import CallbackStore
 from ccrouter.calls.model.cards import CardWrite
 from ccrouter.calls.tracker import CallTracker
-from ccrouter.config import CallbackSettings
 
 log = structlog.get_logger(__name__)
 

@@ -15,10 +15,10 @@ from typing import Any
 import structlog
 
 from ccrouter.callbacks import model as cb
+from ccrouter.callbacks.config import CallbackSettings
 from ccrouter.callbacks.legs import Abandon, Flight, Job, members_of
 from ccrouter.callbacks.store import Attempt, CallbackStore
 from ccrouter.calls.tracker import AmiSender, CallTracker
-from ccrouter.config import CallbackSettings
 from ccrouter.pbx import events as ev
 
 log = structlog.get_logger(__name__)

@@ -28,6 +28,7 @@ import structlog
 
 from ccrouter.callbacks import model as cb
 from ccrouter.callbacks import operator_first
+from ccrouter.callbacks.config import callback_settings
 from ccrouter.callbacks.intake import Intake
 from ccrouter.callbacks.legs import (
     STALE_MARGIN_S,
@@ -63,7 +64,7 @@ class CallbackService(Intake, Resync, OperatorFirst, PbxRestart):
         hours: cb.Hours | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._s = settings.callbacks
+        self._s = callback_settings(settings)
         self.policy = policy(settings)
         self._store, self._tracker, self._ami, self._cards = store, tracker, ami, cards
         self._new_number = new_number

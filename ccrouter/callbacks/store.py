@@ -30,10 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.callbacks.model import OPEN_STATES, Kind, Request, State
 from ccrouter.callbacks.sqlite_tx import Transactions
+from ccrouter.callbacks.tables import callback_attempts as A
+from ccrouter.callbacks.tables import callback_requests as R
 from ccrouter.db.dialect import discard_if_broken, insert_for, least
 from ccrouter.db.engine import sqlite_file
-from ccrouter.db.tables import callback_attempts as A
-from ccrouter.db.tables import callback_requests as R
 
 _OPEN = sa.text("state IN ('pending', 'dialing')")
 T = TypeVar("T")

@@ -9,7 +9,10 @@ from typing import Any, Final
 from ccrouter.calls.model.cards import CARD_FIELDS
 from ccrouter.db.tables import CARD_COLUMN_ORDER, JSON_COLUMNS, cards, encode_json
 
-if frozenset(CARD_COLUMN_ORDER) != CARD_FIELDS or len(CARD_COLUMN_ORDER) != len(CARD_FIELDS):
+_core = frozenset(CARD_COLUMN_ORDER)
+if not _core <= CARD_FIELDS or len(_core) != len(CARD_COLUMN_ORDER) or not {
+    c.name for c in cards.columns
+} >= CARD_FIELDS:  # a feature's fields join both at once (`ccrouter.calls.fields`)
     raise RuntimeError("db.tables.CARD_COLUMN_ORDER is out of step with the cards' CARD_FIELDS")
 
 _STAMPS: Final = ("created_at", "updated_at")

@@ -114,9 +114,9 @@ class CardNumbers:
         log.info("card_numbers_reserved", first=start, upto=upto)
         return cls(start, upto, block)
 
-    def on_due(self, callback: Callable[[], None] | None) -> None:
+    def on_due(self, wake: Callable[[], None] | None) -> None:
         """Called (synchronously) when a new reservation should be persisted soon."""
-        self._on_due = callback
+        self._on_due = wake
 
     def next(self) -> str:
         if self._next > self._end and self._blocks:

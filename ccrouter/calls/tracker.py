@@ -155,7 +155,7 @@ class CallTracker:
 
     def open_leg(self, *, uniqueid: str, card: str, caller_num: str,
                  fields: Mapping[str, Any]) -> None:  # fmt: skip
-        """An originated callback/outbound leg: open its card (see `CallBook.open_leg`)."""
+        """A leg a feature originated: open its card (see `CallBook.open_leg`)."""
         self._submit(self.book.open_leg(at=self._clock(), uniqueid=uniqueid, card=card,
                                         caller_num=caller_num, fields=fields))  # fmt: skip
 

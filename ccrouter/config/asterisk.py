@@ -57,7 +57,7 @@ class AsteriskSettings(_Model):
         return [n.name for n in self.nodes] or [self.node]
 
     def is_first(self, node: str) -> bool:
-        """Rows from before rows named their node (cards, callback legs) are the first
+        """Rows from before rows named their node (cards, features' rows) are the first
         node's."""
         return node == self.names()[0]
 

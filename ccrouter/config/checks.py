@@ -13,8 +13,10 @@ from ccrouter.config.asterisk import AmiSettings
 from ccrouter.config.cluster import cluster_checks
 from ccrouter.config.ivr_checks import ivr_checks
 from ccrouter.config.names import KeyPath
+from ccrouter.config.names import unknown as _known
 from ccrouter.config.report_schedules import schedule_checks
 from ccrouter.config.schema import QUEUE_STRATEGIES
+from ccrouter.config.sections import feature_alert_kinds, overflow_steps
 from ccrouter.config.teams import team_checks
 
 __all__ = ["KeyPath"]
@@ -28,8 +30,6 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _known(kind: str, value: str, names: Sequence[str]) -> str:
-    return f"unknown {kind} {value!r}; declared: {', '.join(map(str, names)) or '(none)'}"
 
 
 RESERVED_QUEUE = "general"
@@ -129,7 +129,6 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
         yield ("ami", key), f"reconnect_min_s ({low}) must not exceed reconnect_max_s ({high})"
     yield from _static_member_checks(data)
     yield from _web_checks(data, target_names)
-    yield from _callback_checks(data, target_names)
     yield from _recording_checks(data, target_names, products if prod_ok else [])
     yield from ivr_checks(data)
     yield from cluster_checks(data)
@@ -210,32 +209,6 @@ def _static_member_checks(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]
                                      " into a queues.conf member line (no , ; \\ \" or newline)")
 
 
-def _callback_checks(
-    data: dict[str, Any], targets: Sequence[str]
-) -> Iterator[tuple[KeyPath, str]]:
-    """Callback regexes compile; fallback targets are declared targets."""
-    cb = _as_dict(data.get("callbacks"))
-    if "callback" in _as_dict(_as_dict(data.get("routing")).get("priorities")):
-        yield ("routing", "priorities", "callback"), (
-            "removed: a callback leg's QUEUE_PRIO is callbacks.queue_priority (set it there)")
-    if cb.get("mode") == "operator_first" and cb.get("whisper") == "":
-        yield ("callbacks", "whisper"), (
-            "operator_first needs a whisper prompt: the operator must hear whose call it is")
-    for key in ("withheld_pattern", "valid_pattern"):
-        value = cb.get(key)
-        if isinstance(value, str):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                yield ("callbacks", key), f"not a regular expression: {exc}"
-    for name, others in _as_dict(cb.get("fallback")).items():
-        for i, other in enumerate([name, *_as_list(others)]):
-            at: KeyPath = ("callbacks", "fallback", name) if i == 0 else (
-                "callbacks", "fallback", name, i - 1)
-            if targets and isinstance(other, str) and other not in targets:
-                yield at, _known("target", other, targets)
-
-
 def _web_checks(data: dict[str, Any], targets: Sequence[str]) -> Iterator[tuple[KeyPath, str]]:
     """Report time zone and alert rules (queue names, thresholds, hours per kind)."""
     reports = _as_dict(data.get("reports"))
@@ -248,6 +221,7 @@ def _web_checks(data: dict[str, Any], targets: Sequence[str]) -> Iterator[tuple[
         if isinstance(t, dict)
     ]
     names: dict[str, int] = {}
+    feature_kinds = feature_alert_kinds()
     for i, rule in enumerate(_as_list(_as_dict(data.get("alerts")).get("rules"))):
         if not isinstance(rule, dict):
             continue
@@ -259,14 +233,13 @@ def _web_checks(data: dict[str, Any], targets: Sequence[str]) -> Iterator[tuple[
                 yield (*at, "name"), f"duplicate alert rule name {name!r} (first: rules[{j}])"
         if isinstance(queue, str) and targets and queue not in queues:
             yield (*at, "queue"), _known("queue", queue, [q for q in queues if q])
-        if queue is not None and kind in ("ami_down", "callback_backlog_above"):
+        system = kind == "ami_down" or kind in feature_kinds
+        if queue is not None and system:
             yield (*at, "queue"), f"a {kind} rule applies to the whole system: remove queue"
         threshold = rule.get("threshold")
         if kind == "sl_below" and isinstance(threshold, int | float) and not 0 < threshold <= 1:
             yield (*at, "threshold"), f"sl_below needs a fraction in (0, 1], got {threshold}"
-        if kind in ("longest_wait_above", "ami_down", "callback_backlog_above") and (
-            "threshold" not in rule
-        ):
+        if (kind == "longest_wait_above" or system) and "threshold" not in rule:
             yield at, f"a {kind} rule needs a threshold"
         if kind == "no_operator" and rule.get("hours") is None:
             yield at, "a no_operator rule needs hours (HH:MM-HH:MM, local time)"
@@ -313,6 +286,8 @@ def _routing_checks(
     """Skill-based routing: fallback languages, expansion ladders, overflow steps."""
     routing = _as_dict(data.get("routing"))
     yield from _ladder_checks(routing.get("expansion"), ("routing", "expansion"))
+    feature_steps = list(overflow_steps())
+    one_of = ["target", "queue", "voicemail", *feature_steps]
     strategy = _as_dict(routing.get("queues")).get("strategy")
     if isinstance(strategy, str) and strategy not in QUEUE_STRATEGIES:
         yield ("routing", "queues", "strategy"), _known("strategy", strategy, QUEUE_STRATEGIES)
@@ -335,11 +310,9 @@ def _routing_checks(
         if not isinstance(overflow, dict):
             continue
         given = [k for k in ("target", "queue", "voicemail") if overflow.get(k) is not None]
-        given += ["callback"] if overflow.get("callback") is True else []
+        given += [k for k in feature_steps if overflow.get(k) is True]
         if len(given) != 1:
-            yield (*at, "overflow"), "give exactly one of target, queue, voicemail, callback"
-        elif given == ["callback"] and _as_dict(data.get("callbacks")).get("enabled") is False:
-            yield (*at, "overflow", "callback"), "callbacks are disabled (callbacks.enabled)"
+            yield (*at, "overflow"), f"give exactly one of {', '.join(one_of)}"
         dest = overflow.get("target")
         if isinstance(dest, str):
             if dest not in target_names:

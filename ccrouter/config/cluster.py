@@ -7,7 +7,8 @@ is laid over the top-level one (so a shared user and `CCROUTER_AMI_SECRET` need 
 With `cluster.instances`, every ccrouter process is told which one it is (`cluster.instance`
 or `CCROUTER_INSTANCE`); each holds, for every node it may serve, a lease in the database
 (`cluster.lease_s`), and while it holds one it is that node's ccrouter: the AMI connection, the
-FastAGI port Asterisk dials for that node, card writing, membership, callbacks, alerts.
+FastAGI port Asterisk dials for that node, card writing, membership, the features' tasks,
+alerts.
 
 Imported by `ccrouter.config.schema` (fields of `Settings`); imports nothing of ccrouter.
 """

@@ -5,18 +5,21 @@ checks, `ccrouter.config.ivr_checks`, run in its cross-field pass), so this modu
 nothing of ccrouter but the pure domain.
 
 A menu option is a mapping with exactly one action key — `menu`, `language`, `product`,
-`collect` (card | account), `message`, `target`, `voicemail`, or `route`/`callback`/`repeat`/
-`back`/`hangup` (true) — plus `next` (the menu after a language/product/collect; none: route
-the call) and, for `collect`, `prompt`, `max_digits`, `timeout_s`, `retries`, `invalid_prompt`,
-`on_fail`. A bare word (`repeat`) stands for `{repeat: true}`.
+`collect` (card | account), `message`, `target`, `voicemail`, or `route`/`repeat`/`back`/
+`hangup` or an end a feature provides (true; `with_ends` adds those) — plus `next` (the menu
+after a language/product/collect; none: route the call) and, for `collect`, `prompt`,
+`max_digits`, `timeout_s`, `retries`, `invalid_prompt`, `on_fail`. A bare word (`repeat`)
+stands for `{repeat: true}`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ccrouter.schedule import Schedule
 
@@ -24,9 +27,21 @@ KeyPath = tuple[str | int, ...]
 DTMF_KEYS = "0123456789*#"
 _PROMPT = re.compile(r"^[A-Za-z0-9_./-]+$")
 
-ACTIONS = ("menu", "language", "product", "collect", "message", "target", "voicemail",
-           "route", "callback", "repeat", "back", "hangup")  # fmt: skip
-FLAG_ACTIONS = ("route", "callback", "repeat", "back", "hangup")
+
+
+def flag_actions(ends: Sequence[str] = ()) -> tuple[str, ...]:
+    """The actions that are a flag (`route: true`, or the bare word), with the ends features
+    provide (`ends`) after `route`."""
+    return ("route", *ends, "repeat", "back", "hangup")
+
+
+def actions(ends: Sequence[str] = ()) -> tuple[str, ...]:
+    return ("menu", "language", "product", "collect", "message", "target", "voicemail",
+            *flag_actions(ends))  # fmt: skip
+
+
+ACTIONS = actions()
+FLAG_ACTIONS = flag_actions()
 MODIFIERS = ("next", "prompt", "max_digits", "timeout_s", "retries", "invalid_prompt", "on_fail")
 
 Prompt = Annotated[str, Field(pattern=_PROMPT.pattern)]
@@ -39,11 +54,22 @@ class _Model(BaseModel):
 
 class OutOfHoursSettings(_Model):
     prompt: Prompt | None = None
-    then: Literal["hangup", "voicemail", "callback"] = "hangup"
-    """After the prompt: hang up, leave a voicemail, or request a callback (falls back to
-    voicemail, then hang-up, when the callback feature is not installed)."""
+    then: str = "hangup"
+    """After the prompt: hang up, leave a voicemail, or an end a feature provides (falls back
+    to voicemail, then hang-up, when that feature is not installed)."""
     mailbox: str = ""
-    """VoiceMail() mailbox (`100@default`) for `then: voicemail` and the callback fallback."""
+    """VoiceMail() mailbox (`100@default`) for `then: voicemail` and a feature end's fallback."""
+    feature_ends: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("then", mode="before")
+    @classmethod
+    def _known_end(cls, value: Any) -> Any:
+        ends = ("hangup", "voicemail", *cls.feature_ends)
+        if value not in ends:  # the error a Literal would give
+            shown = [repr(e) for e in ends]
+            raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                      {"expected": f"{', '.join(shown[:-1])} or {shown[-1]}"})
+        return value
 
 
 class HoursSettings(_Model):
@@ -73,7 +99,6 @@ class MenuOption(_Model):
     target: str | None = None
     voicemail: str | None = None
     route: bool = False
-    callback: bool = False
     repeat: bool = False
     back: bool = False
     hangup: bool = False
@@ -84,17 +109,19 @@ class MenuOption(_Model):
     retries: int = Field(default=2, ge=0, le=10)
     invalid_prompt: Prompt | None = None
     on_fail: str | None = None
+    feature_ends: ClassVar[tuple[str, ...]] = ()
+    """Ends features provide: a flag action each (`with_ends` adds the fields)."""
 
     @model_validator(mode="before")
     @classmethod
     def _bare_word(cls, value: Any) -> Any:
-        if isinstance(value, str) and value in FLAG_ACTIONS:
+        if isinstance(value, str) and value in flag_actions(cls.feature_ends):
             return {value: True}
         return value
 
     def action(self) -> str:
         """The one action key set (the checker makes sure there is exactly one)."""
-        for name in ACTIONS:
+        for name in actions(self.feature_ends):
             if getattr(self, name) not in (None, False):
                 return name
         return "route"
@@ -155,3 +182,26 @@ class SurveySettings(_Model):
     timeout_s: float = Field(default=5.0, gt=0, le=60)
     retries: int = Field(default=1, ge=0, le=5)
 
+
+
+def with_ends(ends: Sequence[str]) -> tuple[type[IvrSettings], type[HoursSettings]]:
+    """`IvrSettings` and `HoursSettings` whose menus and out-of-hours also take the ends
+    features provide (`ends`: a flag action each, and a `then:` value)."""
+    ends = tuple(ends)
+    kw: dict[str, Any] = {"__module__": __name__}
+    ooh_base = type("OutOfHoursSettings", (OutOfHoursSettings,),
+                    {"feature_ends": ends, "__module__": __name__})  # fmt: skip
+    ooh: Any = create_model("OutOfHoursSettings", __base__=ooh_base, **kw)
+    option_base = type("MenuOption", (MenuOption,), {"feature_ends": ends, "__module__": __name__})
+    flags: dict[str, Any] = {e: (bool, False) for e in ends}
+    option: Any = create_model("MenuOption", __base__=option_base, **kw, **flags)
+    menu: Any = create_model("MenuSettings", __base__=MenuSettings, **kw,
+                             options=(dict[str, option], Field(default_factory=dict)),
+                             default=(option, option(route=True)))  # fmt: skip
+    ivr = create_model("IvrSettings", __base__=IvrSettings, **kw,
+                       menus=(dict[str, menu], Field(default_factory=dict)),
+                       out_of_hours=(ooh, ooh()))  # fmt: skip
+    optional: Any = ooh | None
+    hours = create_model("HoursSettings", __base__=HoursSettings, **kw,
+                         out_of_hours=(optional, None))  # fmt: skip
+    return ivr, hours

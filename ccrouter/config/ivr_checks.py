@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ccrouter.config.ivr import ACTIONS, DTMF_KEYS, FLAG_ACTIONS, KeyPath
+from ccrouter.config.ivr import DTMF_KEYS, KeyPath, actions, flag_actions
+from ccrouter.config.sections import ivr_ends
 from ccrouter.config.sounds import sound_checks
 from ccrouter.schedule import BadHours, Schedule, overlaps, parse_date, parse_range
 
@@ -135,25 +136,27 @@ def _menu_checks(
     ]
     if "default" in menu:
         options.append(((*at, "default"), None, menu["default"]))
+    known = actions(ivr_ends())
     for where, digit, option in options:
         if digit is not None and (len(digit) != 1 or digit not in DTMF_KEYS):
             yield where, f"{digit!r} is not one DTMF key (0-9, *, #)"
         if isinstance(option, str):
-            if option not in FLAG_ACTIONS:
-                yield where, f"unknown action {option!r}; one of: {', '.join(ACTIONS)}"
+            if option not in flag_actions(ivr_ends()):
+                yield where, f"unknown action {option!r}; one of: {', '.join(known)}"
             continue
         if not isinstance(option, dict):
             continue
-        actions = [a for a in ACTIONS if a in option and option[a] not in (None, False)]
-        if len(actions) != 1:
-            found = ", ".join(actions) or "none"
-            yield where, f"an option needs exactly one action ({', '.join(ACTIONS)}); got {found}"
+        found_actions = [a for a in known if a in option and option[a] not in (None, False)]
+        if len(found_actions) != 1:
+            found = ", ".join(found_actions) or "none"
+            yield where, f"an option needs exactly one action ({', '.join(known)}); got {found}"
         for ref in ("menu", "language", "product", "target", "next", "on_fail"):
             value = option.get(ref)
             names = ctx.names[ref]
             if isinstance(value, str) and names and value not in names:
                 yield (*where, ref), _names("menu" if ref == "next" else ref, value, names)
-        if "next" in option and actions and actions[0] not in ("language", "product", "collect"):
+        first = found_actions[0] if found_actions else None
+        if "next" in option and first and first not in ("language", "product", "collect"):
             yield (*where, "next"), "`next` only follows language, product or collect"
         if option.get("collect") is not None and not option.get("prompt"):
             yield (*where, "prompt"), "collect needs the prompt that asks for the digits"
@@ -165,14 +168,14 @@ def _menu_checks(
 def _edges(option: Any) -> tuple[list[str], bool]:
     """Menus an option leads to, and whether it can end the IVR."""
     if isinstance(option, str):
-        return [], option in ("route", "callback", "hangup")
+        return [], option in ("route", *ivr_ends(), "hangup")
     option = _d(option)
     if isinstance(option.get("menu"), str):
         return [option["menu"]], False
     if any(option.get(k) not in (None, False) for k in ("language", "product", "collect")):
         nxt = option.get("next")
         return ([nxt], False) if isinstance(nxt, str) else ([], True)
-    return [], any(option.get(a) not in (None, False) for a in ACTIONS if a not in
+    return [], any(option.get(a) not in (None, False) for a in actions(ivr_ends()) if a not in
                    ("repeat", "back"))  # fmt: skip
 
 

@@ -8,7 +8,8 @@ given (relative to the working directory, as SQLite reads it).
 
 Checking happens in one pass and reports every error found: YAML syntax (then it stops),
 duplicate keys, unknown keys, wrong types and ranges (pydantic), and the cross-field rules in
-`_cross_checks` (names that must be declared, names that must be unique).
+`_cross_checks` (names that must be declared, names that must be unique) and those of every
+feature section added (`ccrouter.config.sections`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from ccrouter.config.checks import KeyPath, _cross_checks
 from ccrouter.config.schema import ENV_OVERRIDES, DatabaseSettings, Settings
+from ccrouter.config.sections import root_model, sections
 
 ENV_FILE = "environment"
 """`ConfigError.file` for an error in an environment override (its `key` is the variable)."""
@@ -203,9 +205,12 @@ def _load(path: Path, environ: Mapping[str, str]) -> tuple[Settings | None, list
             database["url"] = resolve_sqlite_url(url, path.resolve().parent)
     for key, message in _cross_checks(data):
         doc.error(key, _line(doc.lines, key), message)
+    for section in sections():
+        for key, message in section.checks(data):
+            doc.error(key, _line(doc.lines, key), message)
     settings: Settings | None = None
     try:
-        settings = Settings.model_validate(data)
+        settings = root_model().model_validate(data)
     except ValidationError as exc:
         errors.extend(
             e for e in _pydantic_errors(exc, data, doc, from_env) if e.key not in doc.broken
@@ -236,7 +241,7 @@ def _present(data: Any, loc: KeyPath) -> KeyPath:
 
 
 def _model_at(loc: KeyPath) -> type[BaseModel] | None:
-    ann: Any = Settings
+    ann: Any = root_model()
     for part in loc:
         if isinstance(ann, type) and issubclass(ann, BaseModel) and isinstance(part, str):
             info = ann.model_fields.get(part)

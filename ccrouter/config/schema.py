@@ -7,9 +7,10 @@ with line numbers in `loader.py`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ccrouter.config.asterisk import NODE_NAME, AmiSettings, AsteriskSettings, merge_node_ami
 from ccrouter.config.cluster import ClusterSettings
@@ -64,15 +65,17 @@ class WebhookSettings(_Model):
     """Delay before the 2nd attempt; doubles for every further attempt."""
 
 
+ALERT_KINDS: Final = ("sl_below", "longest_wait_above", "no_operator", "ami_down")
+"""The core's alert kinds; a feature section adds its own (`Section.alert_kinds`)."""
+
+
 class AlertRule(_Model):
     """One alert rule. `threshold` means, by kind: sl_below -> a fraction (0.8);
-    longest_wait_above -> seconds; no_operator -> unused; ami_down -> seconds;
-    callback_backlog_above -> requests waiting."""
+    longest_wait_above -> seconds; no_operator -> unused; ami_down -> seconds; a feature's
+    kind (system-wide) -> the figure it watches (e.g. requests waiting)."""
 
     name: str = Field(min_length=1, pattern=_NAME)
-    kind: Literal[
-        "sl_below", "longest_wait_above", "no_operator", "ami_down", "callback_backlog_above"
-    ]
+    kind: str
     queue: str | None = Field(default=None, pattern=_NAME)
     """A target's queue, or null for every queue (queue kinds only)."""
     threshold: float = Field(default=0.0, ge=0)
@@ -82,6 +85,20 @@ class AlertRule(_Model):
     """sl_below: stay quiet until the window holds this many offered calls."""
     hours: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
     """no_operator: the line's hours, local time (reports.timezone), e.g. 08:00-20:00."""
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> Any:
+        """One of the core's kinds or a feature section's (the error a Literal would give)."""
+        from ccrouter.config.sections import alert_kinds  # the sections import this module
+
+        kinds = alert_kinds()
+        if value not in kinds:
+            shown = [repr(k) for k in kinds]
+            expected = f"{', '.join(shown[:-1])} or {shown[-1]}" if len(shown) > 1 else shown[0]
+            raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                      {"expected": expected})  # fmt: skip
+        return value
 
 
 class AlertSettings(_Model):
@@ -128,14 +145,12 @@ class ExpansionStep(_Model):
 
 class Overflow(_Model):
     """Where a call goes when its queue times out (`timeout_s`) or nobody is logged in with
-    the skills: exactly one of another target, a plain queue, or a voicemail box."""
+    the skills: exactly one of another target, a plain queue, a voicemail box, or a step a
+    feature provides on this target's line (a flag its section adds: `Section.overflow_steps`)."""
 
     target: str | None = Field(default=None, pattern=_NAME)
     queue: str | None = Field(default=None, pattern=_NAME)
     voicemail: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(@[A-Za-z0-9_-]+)?$")
-    callback: bool = False
-    """Offer a callback ("press 1 to be called back", callbacks.offer's prompt and key) on this
-    target's line; a caller who declines hears ss-noservice."""
     when_unstaffed: bool = True
     """Overflow at once (no queue wait) when nobody is logged in with the skills."""
 
@@ -246,71 +261,6 @@ class RoutingSettings(_Model):
         return frozenset((self.fallback_queue, i) for i in self.fallback_static_members)
 
 
-class CallbackOffer(_Model):
-    """The in-queue offer: after `after_s` of waiting (then every `every_s`) the queue plays
-    `prompt` ("press 1 to be called back"); the key leaves the queue for the callback_offer
-    script, which keeps the caller's place (ordering by join time) and says goodbye."""
-
-    enabled: bool = False
-    after_s: int = Field(default=120, ge=1)
-    """queues.conf periodic-announce-startdelay: the wait after which the offer starts."""
-    every_s: int = Field(default=60, ge=1)
-    """queues.conf periodic-announce-frequency."""
-    key: str = Field(default="1", pattern=r"^[0-9*#]$")
-    prompt: str = Field(default="ccrouter-callback-offer", pattern=r"^[A-Za-z0-9_/.-]+$")
-    confirm_prompt: str = Field(default="ccrouter-callback-confirmed",
-                                pattern=r"^[A-Za-z0-9_/.-]+$")  # fmt: skip
-
-
-class CallbackSettings(_Model):
-    """Automatic callback of abandoned calls and scheduled outbound calls (customer first: the
-    customer is dialled, then joins the target's queue ahead of everyone, QUEUE_PRIO)."""
-
-    enabled: bool = True
-    dial: str = Field(default="PJSIP/{number}@trunk", pattern=r"^[A-Za-z0-9_-]+/.*\{number\}")
-    """Asterisk dial string for a customer's number ({number} is replaced)."""
-    caller_id: str = ""
-    """The caller ID customers see (empty: the trunk's default)."""
-    withheld_pattern: str = r"^(|anonymous|unknown|restricted|private|unavailable)$"
-    """Caller numbers that are withheld (case-insensitive regex): no callback."""
-    valid_pattern: str = r"^\+?[0-9]{5,15}$"
-    """A number must match this to be called back."""
-    do_not_call: list[str] = Field(default_factory=list)
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    retry_backoff_s: list[Annotated[float, Field(ge=0)]] = Field(
-        default_factory=lambda: [120.0, 600.0, 1800.0], min_length=1
-    )
-    """Wait after the 1st, 2nd, ... failed attempt (the last value repeats)."""
-    expire_after_s: float = Field(default=86400.0, gt=0)
-    ring_timeout_s: int = Field(default=30, ge=5, le=300)
-    max_live_wait_s: float = Field(default=60.0, ge=0)
-    """No callback to a target while one of its live callers has waited longer than this."""
-    pace_s: float = Field(default=2.0, ge=0)
-    """At most one Originate per target per this many seconds."""
-    queue_priority: int = Field(default=10, ge=0)
-    """QUEUE_PRIO of a callback leg (higher = ahead of live callers)."""
-    mode: Literal["customer_first", "operator_first"] = "customer_first"
-    """customer_first: dial the customer, who then joins the queue ahead of everyone (no
-    operator waits on a ringing phone; the customer may hear a few seconds of hold).
-    operator_first: ring the free operator, who hears `whisper`, then dial the customer (the
-    customer gets a person at once; the operator waits through the customer's ringing, and
-    calls to busy/absent customers cost operator time)."""
-    whisper: str = Field(default="ccrouter-callback-whisper", pattern=r"^[A-Za-z0-9_/.-]*$")
-    """operator_first: the sound the operator hears before the customer is dialled."""
-    operator_ring_s: int = Field(default=20, ge=5, le=120)
-    """operator_first: how long the operator's phone rings before another operator is tried."""
-    operator_cooldown_s: float = Field(default=120.0, ge=0)
-    """operator_first: an operator who did not answer a callback is not rung for one again
-    for this long."""
-    prompt: str = "ccrouter-callback-intro"
-    """Sound played to the customer before the queue (in their language); empty: none."""
-    fallback: dict[str, list[str]] = Field(default_factory=dict)
-    """Target -> other targets whose operators may also serve its callbacks."""
-    poll_s: float = Field(default=5.0, gt=0)
-    """How often requests added by other processes (the CLI) are picked up."""
-    offer: CallbackOffer = CallbackOffer()
-
-
 class Settings(_Model):
     ami: AmiSettings = AmiSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
@@ -328,7 +278,6 @@ class Settings(_Model):
     routing: RoutingSettings
     reports: ReportSettings = ReportSettings()
     alerts: AlertSettings = AlertSettings()
-    callbacks: CallbackSettings = CallbackSettings()
     hours: dict[str, HoursSettings] = Field(default_factory=dict)
     """Product line -> business hours; a line not listed is open 24/7."""
     ivr: IvrSettings = IvrSettings()

@@ -9,6 +9,7 @@ processes starting together on a new database migrate it once, one after the oth
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,20 @@ log = structlog.get_logger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSIONS_DIR = MIGRATIONS_DIR / "versions"
 
+_feature_locations: list[Path] = []
+
+
+def add_version_location(path: Path) -> None:
+    """A feature's migrations directory: its revisions join the one chain (again: no-op)."""
+    path = Path(path).resolve()
+    if path not in _feature_locations:
+        _feature_locations.append(path)
+
+
+def version_locations() -> tuple[Path, ...]:
+    """Every migrations directory: the card store's, then those features added."""
+    return (VERSIONS_DIR, *_feature_locations)
+
 _REVISION = re.compile(r"""^revision(?:\s*:[^=\n]*)?\s*=\s*["'](\w+)["']\s*$""", re.M)
 _DOWN = re.compile(r"""^down_revision(?:\s*:[^=\n]*)?\s*=\s*(?:None|["'](\w+)["'])\s*$""", re.M)
 
@@ -37,6 +52,8 @@ def alembic_config() -> Config:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(map(str, version_locations())))
     return config
 
 
@@ -45,7 +62,7 @@ def _alembic_head() -> str:
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
-        raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
+        raise RuntimeError(f"no migrations in {', '.join(map(str, version_locations()))}")
     return head
 
 
@@ -54,7 +71,7 @@ def head_revision() -> str:
     form one chain; anything else (a merge, a file they cannot be read from) asks Alembic."""
     revisions: set[str] = set()
     parents: set[str] = set()
-    for path in sorted(VERSIONS_DIR.glob("*.py")):
+    for path in sorted(p for d in version_locations() for p in d.glob("*.py")):
         text = path.read_text(encoding="utf-8")
         rev, down = _REVISION.findall(text), _DOWN.findall(text)
         if len(rev) != 1 or len(down) != 1:

@@ -2,11 +2,13 @@
 
 `cards` holds one row per call card: one column per name in `CARD_COLUMN_ORDER` (the call
 book's `CARD_FIELDS`: `ccrouter.calls.card_sql` checks they agree) plus `id`, `created_at` and
-`updated_at`. Times are epoch seconds (`EPOCH`: REAL, DOUBLE PRECISION on PostgreSQL).
+`updated_at`, and the columns features add (`ccrouter.calls.fields`). Times are epoch seconds
+(`EPOCH`: REAL, DOUBLE PRECISION on PostgreSQL).
 `ivr_path` is a JSON list stored as TEXT
 (`JsonText` encodes and decodes it). `meta` is a small key/value table (the card-serial
-reservation lives there). Later tables (callbacks, incidents, tokens) are added to
-this `metadata` together with a new migration in `migrations/versions/`.
+reservation lives there). Later tables (incidents, tokens) are added to this `metadata`
+together with a new migration in `migrations/versions/`; a feature's own tables are defined on
+it beside the feature, with their migration in the feature's package.
 """
 
 from __future__ import annotations
@@ -83,10 +85,10 @@ CARD_COLUMN_ORDER: Final = (
     "dialled", "started_at", "answered_at", "ended_at", "ivr_path", "language", "product",
     "target", "queue", "wait_s", "ring_s", "talk_s", "operator", "interface", "outcome",
     "end_reason", "close_reason", "escalation", "priority", "topic", "resolution", "notes",
-    "csat", "recording", "repeat_of", "callback_of", "last_agent_hit",
-    "callback_status", "callback_reason", "caller_email", "ticket_id", "ticket_url",
-    "ticket_status", "node", "completed_at", "transfer_of",
+    "csat", "recording", "repeat_of", "last_agent_hit", "caller_email", "ticket_id",
+    "ticket_url", "ticket_status", "node", "completed_at", "transfer_of",
 )  # fmt: skip
+"""The core's card columns; a feature adds its own after them (`add_card_columns`)."""
 
 cards: Final = sa.Table(
     "cards",
@@ -104,6 +106,13 @@ cards: Final = sa.Table(
     sa.Index("ix_cards_queue_started_at", "queue", "started_at"),
     sa.Index("ix_cards_ticket_status", "ticket_status"),
 )
+
+def add_card_columns(*columns: sa.Column[Any]) -> None:
+    """A feature's columns of `cards` (again, for a column already there: no-op)."""
+    for column in columns:
+        if column.name not in cards.c:
+            cards.append_column(column)
+
 
 def cards_of_node(node: str, *, first: bool) -> Any:
     """The condition for the cards of one Asterisk node; those written before cards named
@@ -145,53 +154,6 @@ alert_state: Final = sa.Table(
     sa.Column("detail", JsonText),
 )
 """Alerts fired and not yet resolved survive a restart (no duplicate notification)."""
-
-callback_requests: Final = sa.Table(
-    "callback_requests",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("number", sa.Text, nullable=False),
-    sa.Column("kind", sa.Text, nullable=False),  # callback | outbound
-    sa.Column("state", sa.Text, nullable=False),  # pending|dialing|done|failed|cancelled|expired
-    sa.Column("target", sa.Text, nullable=False),
-    sa.Column("language", sa.Text, nullable=False, server_default=""),
-    sa.Column("product", sa.Text, nullable=False, server_default=""),
-    sa.Column("card", sa.Text),  # the original call's card (callback_of of every attempt)
-    sa.Column("message", sa.Text, nullable=False, server_default=""),  # outbound: a sound file
-    sa.Column("place_at", EPOCH, nullable=False),  # original join time: the serving order
-    sa.Column("due_at", EPOCH, nullable=False),
-    sa.Column("created_at", EPOCH, nullable=False),
-    sa.Column("updated_at", EPOCH, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("abandons", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("reason", sa.Text),  # why it ended: caller_got_through, attempts_used_up, ...
-    sa.Index("ix_callback_requests_state_due_at", "state", "due_at"),
-    sa.Index(
-        "ix_callback_requests_open_number", "number", unique=True,
-        sqlite_where=sa.text("state IN ('pending', 'dialing')"),
-        postgresql_where=sa.text("state IN ('pending', 'dialing')"),
-    ),
-)
-"""Callback and scheduled outbound requests; at most one open request per number."""
-
-callback_attempts: Final = sa.Table(
-    "callback_attempts",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id"), nullable=False),
-    sa.Column("n", sa.Integer, nullable=False),
-    sa.Column("card", sa.Text, nullable=False),  # the attempt's own card (kind callback/outbound)
-    sa.Column("action_id", sa.Text, nullable=False),  # Originate ActionID
-    sa.Column("channel_id", sa.Text, nullable=False),  # Originate ChannelId = the leg's Uniqueid
-    sa.Column("target", sa.Text, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),  # dialing | answered | <final AttemptResult>
-    sa.Column("started_at", EPOCH, nullable=False),
-    sa.Column("ended_at", EPOCH),
-    sa.Column("node", sa.Text),  # the Asterisk node whose Originate dials it
-    sa.Index("ix_callback_attempts_request_id_n", "request_id", "n", unique=True),
-    sa.Index("ix_callback_attempts_state", "state"),
-)
-"""One row per Originate: written (committed) before the action is sent."""
 
 incidents: Final = sa.Table(
     "incidents",

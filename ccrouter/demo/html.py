@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from ccrouter.demo.report import HEADER, HourLine, RunReport, cells
+from ccrouter.demo.report import HourLine, RunReport, cells, header
 from ccrouter.reports.model import kpi
 
 _W, _H, _PAD = 640, 220, 36
@@ -48,7 +48,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None],
 
 
 def report_html(report: RunReport, *, title: str, target_sl: float, facts: Sequence[str]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header(report))
     rows = []
     for line, css in [*((q, "") for q in report.queues), (report.total, "total")]:
         tds = "".join(f"<td>{html.escape(v)}</td>" for v in cells(line))

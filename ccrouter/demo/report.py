@@ -6,24 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccrouter.config import Settings
-from ccrouter.db.tables import callback_attempts, callback_requests
 from ccrouter.demo.day import DAY_START_H, DayClock
 from ccrouter.reports.model import Counts, kpi
 from ccrouter.reports.store import Reports
+
+if TYPE_CHECKING:
+    from ccrouter.wiring import DemoFigures
 
 
 @dataclass(frozen=True, slots=True)
 class QueueLine:
     queue: str
     counts: Counts
-    callbacks: int
-    """Callback requests made for the queue's target during the run."""
+    figures: tuple[int, ...] = ()
+    """The features' columns (`RunReport.columns`), e.g. requests made for the queue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +40,8 @@ class RunReport:
     total: QueueLine
     hours: list[HourLine]
     sl_threshold_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class CallbackCounts:
-    pending: int
-    made: int
-    """Attempts dialled (one Originate each)."""
-    cancelled: int
+    columns: tuple[str, ...] = ()
+    """The features' columns after the KPIs (`ccrouter.wiring.demo_figures`)."""
 
 
 def add(a: Counts, b: Counts) -> Counts:
@@ -58,44 +53,19 @@ def reports(engine: AsyncEngine, settings: Settings) -> Reports:
                    timezone=settings.reports.timezone)  # fmt: skip
 
 
-async def callback_counts(engine: AsyncEngine, since: float) -> CallbackCounts:
-    r, a = callback_requests.c, callback_attempts.c
-    async with engine.connect() as conn:
-        states: dict[str, int] = dict((await conn.execute(
-            sa.select(r.state, sa.func.count()).where(r.created_at >= since).group_by(r.state)
-        )).tuples().all())  # fmt: skip
-        made = (await conn.execute(
-            sa.select(sa.func.count()).where(a.started_at >= since))).scalar_one()  # fmt: skip
-    return CallbackCounts(pending=int(states.get("pending", 0) + states.get("dialing", 0)),
-                          made=int(made), cancelled=int(states.get("cancelled", 0)))  # fmt: skip
-
-
-async def callbacks_by_queue(engine: AsyncEngine, settings: Settings, since: float
-                             ) -> dict[str, int]:  # fmt: skip
-    r = callback_requests.c
-    async with engine.connect() as conn:
-        rows = (await conn.execute(
-            sa.select(r.target, sa.func.count())
-            .where(r.created_at >= since, r.kind == "callback").group_by(r.target)
-        )).all()  # fmt: skip
-    queue_of = {t.name: t.queue_name for t in settings.targets}
-    out: dict[str, int] = {}
-    for target, n in rows:
-        q = queue_of.get(str(target), str(target))
-        out[q] = out.get(q, 0) + int(n)
-    return out
-
-
 async def run_report(engine: AsyncEngine, settings: Settings, since: float, until: float,
-                     clock: DayClock | None) -> RunReport:  # fmt: skip
-    """The run's numbers: calls started in [since, until). Hours by the day's clock (without
-    a day: none)."""
+                     clock: DayClock | None, figures: Sequence[DemoFigures] = ()
+                     ) -> RunReport:  # fmt: skip
+    """The run's numbers: calls started in [since, until), with a column per feature figure.
+    Hours by the day's clock (without a day: none)."""
     rep = reports(engine, settings)
     per_queue = await rep.per_queue(since, until)
-    cbs = await callbacks_by_queue(engine, settings, since)
-    names = sorted(set(per_queue) | set(cbs))
-    lines = [QueueLine(q, per_queue.get(q, Counts()), cbs.get(q, 0)) for q in names]
-    total = QueueLine("total", sum_counts(x.counts for x in lines), sum(x.callbacks for x in lines))
+    extra = [await f.per_queue(engine, settings, since) for f in figures]
+    names = sorted(set(per_queue).union(*extra))
+    lines = [QueueLine(q, per_queue.get(q, Counts()), tuple(e.get(q, 0) for e in extra))
+             for q in names]  # fmt: skip
+    total = QueueLine("total", sum_counts(x.counts for x in lines),
+                      tuple(sum(x.figures[i] for x in lines) for i in range(len(extra))))
     hours: list[HourLine] = []
     if clock is not None:
         last = clock.hour_of(until)
@@ -104,7 +74,8 @@ async def run_report(engine: AsyncEngine, settings: Settings, since: float, unti
             end = until if hour == last else min(end, until)  # the last one: up to the end
             counts = await rep.per_queue(max(start, since) if hour > DAY_START_H else since, end)
             hours.append(HourLine(hour, sum_counts(counts.values())))
-    return RunReport(lines, total, hours, settings.reports.sl_threshold_s)
+    return RunReport(lines, total, hours, settings.reports.sl_threshold_s,
+                     tuple(f.column for f in figures))
 
 
 def sum_counts(items: Iterable[Counts]) -> Counts:
@@ -123,7 +94,12 @@ def _secs(x: float | None) -> str:
 
 
 HEADER: Final = ("queue", "offered", "answered", "abandoned", "short", "SL", "ASA", "AAR",
-                 "CSAT", "callbacks")  # fmt: skip
+                 "CSAT")  # fmt: skip
+"""The KPI columns; a report's features' columns follow (`header`)."""
+
+
+def header(report: RunReport) -> tuple[str, ...]:
+    return (*HEADER, *report.columns)
 
 
 def cells(line: QueueLine) -> tuple[str, ...]:
@@ -134,14 +110,15 @@ def cells(line: QueueLine) -> tuple[str, ...]:
     csat = "-" if k.csat is None else f"{_pct(k.csat)} ({c.rated})"
     return (line.queue, str(c.offered), str(c.answered), str(c.abandoned),
             str(c.short_abandons), sl, _secs(k.asa_s), _pct(k.aar), csat,
-            str(line.callbacks))  # fmt: skip
+            *map(str, line.figures))  # fmt: skip
 
 
 def table_text(report: RunReport) -> str:
     """The per-queue table, as plain aligned text (SL x/y: answered within the threshold /
     offered less short abandons)."""
-    rows: Sequence[tuple[str, ...]] = [HEADER, *map(cells, report.queues), cells(report.total)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    head = header(report)
+    rows: Sequence[tuple[str, ...]] = [head, *map(cells, report.queues), cells(report.total)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
 
     def fmt(r: tuple[str, ...]) -> str:
         return "  ".join(v.ljust(w) if i == 0 else v.rjust(w)

@@ -37,6 +37,7 @@ from ccrouter.sim.recording import SimRecording
 from ccrouter.web.auth import Role, TokenStore
 from ccrouter.web.feature import WebFeature
 from ccrouter.web.feature import install as web_install
+from ccrouter.wiring import demo_figures
 
 log = structlog.get_logger(__name__)
 
@@ -271,7 +272,8 @@ async def run_demo(settings: Settings, opts: Options, stop: asyncio.Event, out: 
         status_stop = asyncio.Event()
         label = (lambda: clock.label(time.time())) if clock else (
             lambda: f"+{time.time() - since:.0f}s")  # fmt: skip
-        tasks.append(asyncio.create_task(show(app, since, label, status_stop, out)))
+        tasks.append(asyncio.create_task(show(app, since, label, status_stop, out,
+                                              demo_figures())))  # fmt: skip
         if clock is not None:
             tasks.append(asyncio.create_task(day_events(app, clock, stop)))
         await traffic.run(until, stop, time.time)
@@ -287,7 +289,7 @@ async def run_demo(settings: Settings, opts: Options, stop: asyncio.Event, out: 
     until_t = time.time()
     engine = make_engine(f"sqlite+aiosqlite:///{opts.db_path.resolve()}")
     try:  # read back from the database as the run left it: the table is what the rows say
-        report = await run_report(engine, settings, since, until_t + 1, clock)
+        report = await run_report(engine, settings, since, until_t + 1, clock, demo_figures())
         outcomes = await card_outcomes(engine, since)
     finally:
         await engine.dispose()

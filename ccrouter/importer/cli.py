@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ccrouter.config import check_settings
+from ccrouter.config.sections import starters
 from ccrouter.importer.ami import AmiImportError, read_queues_ami
 from ccrouter.importer.model import ImportedQueue, ImportInputError, starter_config
 from ccrouter.importer.queues_conf import QueuesConfError, read_queues_conf
@@ -72,7 +73,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 1
     try:
         queues, source, ami = _read(args)
-        starter = starter_config(queues, ami, source)
+        starter = starter_config(queues, ami, source, starters())
     except (AmiImportError, QueuesConfError, ImportInputError) as exc:
         print(f"import: {exc}", file=sys.stderr)
         return 1

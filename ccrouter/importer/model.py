@@ -15,8 +15,8 @@ Two shapes are tried:
 
 Penalties outside 0..99 cannot be said with levels 1..100 (own language): they are clamped,
 with a comment. The expansion ladder is one step (every member rings at once, by penalty, as
-app_queue did without queue rules), last-agent queues and callbacks are off, so that
-`ccrouter dialplan` generates exactly the imported queues.
+app_queue did without queue rules), last-agent queues are off, and so is what a feature
+section's starter turns off, so that `ccrouter dialplan` generates exactly the imported queues.
 """
 
 from __future__ import annotations
@@ -256,8 +256,11 @@ def _queue_defaults(queues: Sequence[ImportedQueue], strategies: dict[str, str],
 
 
 def starter_config(queues: Sequence[ImportedQueue], ami: Mapping[str, Any] | None = None,
-                   source: str = "") -> Starter:  # fmt: skip
-    """The starter config for these queues (`ami`: the AMI section, when read over AMI)."""
+                   source: str = "",
+                   features: Mapping[str, tuple[Mapping[str, Any], str]] | None = None,
+                   ) -> Starter:  # fmt: skip
+    """The starter config for these queues (`ami`: the AMI section, when read over AMI;
+    `features`: the feature sections' starter values and comments, `config.sections.starters`)."""
     starter = Starter({})
     starter.header.append(f"ccrouter starter config, written by `ccrouter import` from {source}")
     usable = _valid_members(usable_queues(queues, starter), starter)
@@ -316,7 +319,7 @@ def starter_config(queues: Sequence[ImportedQueue], ami: Mapping[str, Any] | Non
     data["operators"] = operators
     starter.note(("operators",), "one per member interface, logged in (as they are now); "
                  "skills from the penalties (level = 100 - penalty)")
-    data["callbacks"] = {"enabled": False}
-    starter.note(("callbacks",), "off: set callbacks.dial to your trunk before turning on "
-                 "callbacks of abandoned calls")
+    for key, (value, note) in (features or {}).items():
+        data[key] = dict(value)
+        starter.note((key,), note)
     return starter

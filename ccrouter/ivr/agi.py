@@ -95,7 +95,7 @@ async def ivr(session: AgiSession, service: IvrService) -> None:
         service.record(request.uniqueid, _hung_up(state))
         log.info("ivr_caller_hung_up", path=list(state.path[-3:]))
         raise
-    log.info("ivr_finished", end=step.end.value, out_of_hours=step.out_of_hours,
+    log.info("ivr_finished", end=step.feature or step.end.value, out_of_hours=step.out_of_hours,
              language=state.language, product=state.product)  # fmt: skip
     await _finish(session, service, state, step, card, dialled)
 
@@ -114,14 +114,13 @@ async def _finish(session: AgiSession, service: IvrService, state: IvrState, ste
         await set_route_variables(session, result)
         return
     end = step.end
-    if end is End.CALLBACK:
-        if await service.request_callback(request, state, card):
-            await service.confirm_callback(session)
+    if end is End.FEATURE:  # an end another feature provides
+        if await service.end_by(step.feature, session, state, card):
             await session.set_variable(VAR_STATUS, STATUS_HANGUP)
             return
         mailbox = step.mailbox or service.settings.ivr.out_of_hours.mailbox
+        log.warning("ivr_end_fallback", end=step.feature, to="voicemail" if mailbox else "hangup")
         end = End.VOICEMAIL if mailbox else End.HANGUP
-        log.warning("ivr_callback_fallback", to=end.value)
     if end is End.VOICEMAIL:
         mailbox = step.mailbox or service.settings.ivr.out_of_hours.mailbox
         await session.set_variables([(VAR_VOICEMAIL, mailbox), (VAR_STATUS, STATUS_VOICEMAIL)])

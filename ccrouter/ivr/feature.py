@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -13,7 +13,7 @@ from ccrouter.calls.tracker import CallTracker
 from ccrouter.dialplan import SCRIPT_IVR, SCRIPT_SURVEY
 from ccrouter.ivr.agi import ivr
 from ccrouter.ivr.incidents import IncidentService
-from ccrouter.ivr.service import CallbackRequests, IvrService
+from ccrouter.ivr.service import IvrService
 from ccrouter.ivr.survey import survey
 from ccrouter.routing.hook import load_hook
 
@@ -44,7 +44,7 @@ async def install(app: Daemon, *, clock: Callable[[], float] = time.time) -> Non
         incidents = IncidentService(app.engine, s.products)
         hook = load_hook(s.ivr.account_hook, "ivr.account_hook") if s.ivr.account_hook else None
         service = IvrService(s, app.tracker, app.router, app.store, incidents,
-                             lambda: cast(CallbackRequests | None, app.callbacks),
+                             app.ivr_ends,
                              clock=clock, account_hook=hook)  # fmt: skip
         app.scripts[SCRIPT_IVR] = functools.partial(ivr, service=service)
     if s.survey.enabled:

@@ -2,14 +2,14 @@
 
 It opens the call's card when the IVR answers, reads the caller's remembered language and the
 active incidents, validates digit entries (card numbers, account numbers), records every step
-on the card, and ends the call: route (the shared Router), hang up, voicemail or a callback
-request.
+on the card, and ends the call: route (the shared Router), hang up, voicemail, or an end
+another feature provides (`EndAction`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -22,20 +22,22 @@ from ccrouter.ivr.accounts import AccountCall, AccountLookup, AccountMatch
 from ccrouter.ivr.incidents import IncidentService
 from ccrouter.ivr.model.machine import CallStart, CollectKind, IvrSpec, IvrState
 from ccrouter.ivr.spec import AccountTable, ivr_spec
-from ccrouter.pbx.agi.session import AgiCommandError, AgiRequest, AgiSession
+from ccrouter.pbx.agi.session import AgiRequest, AgiSession
 from ccrouter.routing.agi import RouteResult, RouteService
 from ccrouter.routing.model.decide import Requirements
 
 log = structlog.get_logger(__name__)
 
 
-class CallbackRequests(Protocol):
-    """The callback feature's request API (`app.callbacks`), as far as the IVR uses it."""
+class EndAction(Protocol):
+    """An end of the IVR that another feature provides (`then: <name>`, a menu's `<name>`
+    option): it takes the caller, headed for `target`, and tells them so. False when it could
+    not (the IVR then falls back to voicemail, then hang-up)."""
 
-    async def request(
-        self, number: str, *, target: str, language: str = "", product: str = "",
-        card: str | None = None,
-    ) -> Any: ...  # fmt: skip
+    async def __call__(
+        self, session: AgiSession, number: str, *, target: str, language: str, product: str,
+        card: str,
+    ) -> bool: ...  # fmt: skip
 
 
 class IvrService:
@@ -46,7 +48,7 @@ class IvrService:
         router: RouteService,
         store: CardStore,
         incidents: IncidentService,
-        callbacks: Callable[[], CallbackRequests | None] = lambda: None,
+        end_actions: Mapping[str, EndAction] | None = None,
         *,
         clock: Callable[[], float] = time.time,
         account_hook: Callable[..., Any] | None = None,
@@ -61,8 +63,8 @@ class IvrService:
         self._router = router
         self._store = store
         self._incidents = incidents
-        self._callbacks = callbacks
-        """Looked up at use: the callback feature may be installed after this one."""
+        self._end_actions: Mapping[str, EndAction] = {} if end_actions is None else end_actions
+        """Looked up at use: the feature that provides one may be installed after this one."""
         self._clock = clock
 
     async def begin(self, request: AgiRequest, dialled: str, product: str | None,
@@ -148,11 +150,12 @@ class IvrService:
                            repeat_of=state.card)  # fmt: skip
         return await self._router.route(request, req)
 
-    async def request_callback(self, request: AgiRequest, state: IvrState, card: str) -> bool:
-        """Ask the callback feature to call back; False when it is missing or refused."""
-        callbacks = self._callbacks()
-        if callbacks is None:
-            log.warning("ivr_callback_unavailable", reason="callback feature not installed")
+    async def end_by(self, name: str, session: AgiSession, state: IvrState, card: str) -> bool:
+        """End the call with the feature-provided action `name`; False when no installed
+        feature provides it, or it refused (it logs why)."""
+        action = self._end_actions.get(name)
+        if action is None:
+            log.warning("ivr_end_unavailable", end=name, reason="no feature provides it")
             return False
         product = state.product or self.settings.routing.default_product
         language = state.language or self.settings.routing.default_language
@@ -160,19 +163,5 @@ class IvrService:
                        if t.product == product and t.language == language), None) or next(
             (t.name for t in self.settings.targets if t.product == product),
             self.spec.general_target)  # fmt: skip
-        try:
-            added = await callbacks.request(request.caller_num, target=target,
-                                                 language=language, product=product, card=card)
-        except Exception as exc:
-            log.warning("ivr_callback_failed", error=repr(exc))
-            return False
-        return added is not None
-
-    async def confirm_callback(self, session: AgiSession) -> None:
-        """The caller hears that they will be called back (callbacks.offer.confirm_prompt, in
-        their language); a missing sound does not undo the request."""
-        prompt = self.settings.callbacks.offer.confirm_prompt
-        try:
-            await session.stream_file(prompt)
-        except AgiCommandError as e:
-            log.warning("ivr_callback_prompt_failed", prompt=prompt, error=str(e))
+        return await action(session, session.request.caller_num, target=target,
+                            language=language, product=product, card=card)  # fmt: skip

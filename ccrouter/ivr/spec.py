@@ -38,8 +38,16 @@ def _choice(option: MenuOption) -> Choice:
             on_fail=option.on_fail,
         )
         return Choice(Kind.COLLECT, next=option.next, collect=collect)
+    if action in option.feature_ends:  # an end another feature provides
+        return Choice(Kind.FEATURE, action)
     value = getattr(option, action)
     return Choice(Kind(action), "" if isinstance(value, bool) else str(value), next=option.next)
+
+
+def _out_of_hours(prompt: str | None, then: str, mailbox: str) -> OutOfHours:
+    if then in (End.HANGUP, End.VOICEMAIL):
+        return OutOfHours(prompt, End(then), mailbox)
+    return OutOfHours(prompt, End.FEATURE, mailbox, feature=then)  # a feature's end
 
 
 def ivr_spec(settings: Settings) -> IvrSpec:
@@ -60,8 +68,8 @@ def ivr_spec(settings: Settings) -> IvrSpec:
         for name, m in ivr.menus.items()
     }
     ooh = ivr.out_of_hours
-    per_line = {line: OutOfHours(h.out_of_hours.prompt, End(h.out_of_hours.then),
-                                 h.out_of_hours.mailbox)
+    per_line = {line: _out_of_hours(h.out_of_hours.prompt, h.out_of_hours.then,
+                                    h.out_of_hours.mailbox)
                 for line, h in settings.hours.items() if h.out_of_hours is not None}  # fmt: skip
     return IvrSpec(
         menus=menus,
@@ -72,7 +80,7 @@ def ivr_spec(settings: Settings) -> IvrSpec:
         language_menu=ivr.language_menu,
         hours=schedules(settings),
         target_products={t.name: t.product for t in settings.targets},
-        out_of_hours=OutOfHours(ooh.prompt, End(ooh.then), ooh.mailbox),
+        out_of_hours=_out_of_hours(ooh.prompt, ooh.then, ooh.mailbox),
         line_out_of_hours=per_line,
     )
 

@@ -34,7 +34,6 @@ from ccrouter.dialplan import (
     VAR_LANGUAGE,
     VAR_LAST_AGENT_QUEUE,
     VAR_LAST_AGENT_RING,
-    VAR_OVERFLOW_CALLBACK,
     VAR_PRODUCT,
     VAR_QUEUE,
     VAR_QUEUE_MAX_PENALTY,
@@ -174,10 +173,12 @@ def routing_variables(decision: RouteDecision) -> list[tuple[str, str]]:
         (VAR_FALLBACK_MAX_PENALTY, decision.overflow_max_penalty),
         (VAR_VOICEMAIL, decision.voicemail),
         (VAR_LAST_AGENT_QUEUE, decision.last_agent_queue),
-        (VAR_OVERFLOW_CALLBACK, decision.callback_offer),
     ):
         if value is not None:
             out.append((name, str(value)))
+    step = decision.feature_step
+    if step is not None:
+        out.append((step.variable, step.dest))
     if decision.last_agent_queue:
         out.append((VAR_LAST_AGENT_RING, str(decision.last_agent_ring_s)))
     return out

@@ -122,4 +122,4 @@ class Router:
 
 def _step(decision: RouteDecision) -> str:
     """Where an unstaffed call went when it was not queued."""
-    return "callback" if decision.callback_offer else "voicemail"
+    return decision.feature_step.kind if decision.feature_step else "voicemail"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ccrouter.config import Settings, Target
+from ccrouter.config.sections import overflow_steps
 from ccrouter.routing.model.decide import OverflowSpec, PrioritySpec, RoutingTable, TargetSpec
 from ccrouter.routing.model.skills import OperatorState, Step, TargetSkills
 
@@ -24,7 +27,8 @@ def all_target_skills(settings: Settings) -> list[TargetSkills]:
     return [target_skills(settings, t) for t in settings.targets]
 
 
-def _overflow(target: Target) -> OverflowSpec | None:
+def _overflow(target: Target, steps: Mapping[str, str]) -> OverflowSpec | None:
+    """`steps`: the features' overflow steps (flag -> dialplan variable)."""
     o = target.overflow
     if o is None:
         return None
@@ -32,18 +36,20 @@ def _overflow(target: Target) -> OverflowSpec | None:
         return OverflowSpec("target", o.target, o.when_unstaffed)
     if o.queue is not None:
         return OverflowSpec("queue", o.queue, o.when_unstaffed)
-    if o.callback:
-        return OverflowSpec("callback", target.name, o.when_unstaffed)
+    for flag, variable in steps.items():  # a feature's step, on this target's line
+        if getattr(o, flag, False) is True:
+            return OverflowSpec(flag, target.name, o.when_unstaffed, variable)
     assert o.voicemail is not None  # config checks: exactly one is given
     return OverflowSpec("voicemail", o.voicemail, o.when_unstaffed)
 
 
 def routing_table(settings: Settings) -> RoutingTable:
+    steps = overflow_steps()
     specs = {
         t.name: TargetSpec(
             t.name, t.queue_name, t.product, t.language, t.timeout_s,
             initial_max_penalty=target_skills(settings, t).initial_max_penalty,
-            overflow=_overflow(t),
+            overflow=_overflow(t, steps),
         )
         for t in settings.targets
     }  # fmt: skip
@@ -55,9 +61,7 @@ def routing_table(settings: Settings) -> RoutingTable:
         default_product=r.default_product,
         default_language=r.default_language,
         did=dict(r.did),
-        # A callback leg's priority is the callbacks section's (one setting, not two).
-        priorities=PrioritySpec(p.repeat_caller, settings.callbacks.queue_priority, p.vip,
-                                frozenset(p.vip_numbers)),
+        priorities=PrioritySpec(p.repeat_caller, p.vip, frozenset(p.vip_numbers)),
         last_agent_ring_s=r.last_agent.ring_s if r.last_agent.enabled else 0,
         fallback_queue=r.fallback_queue,
     )

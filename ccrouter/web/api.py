@@ -37,7 +37,8 @@ class Scoping(StrEnum):
     """How an endpoint applies a token's scope (stated in the OpenAPI document, `x-scope`)."""
 
     NONE = "none"
-    """Not limited by a scope (queue-level figures, incidents, callbacks, the token itself)."""
+    """Not limited by a scope (queue-level figures, incidents, a feature's own request lists,
+    the token itself)."""
     OPERATOR = "operator"
     """The path's `{operator}` must be in a team supervisor's teams (else 403)."""
     CARD = "card"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import Field, model_validator
 
-from ccrouter.calls.model.cards import CardWrite, Outcome
+from ccrouter.calls.model.cards import LINK_FIELDS, CardWrite, Outcome
 from ccrouter.db.tables import cards
 from ccrouter.web.api import (
     ALL_ROLES,
@@ -143,13 +143,12 @@ async def own_card(ctx: WebContext, call: Call) -> dict[str, Any]:
 
 
 async def linked_cards(ctx: WebContext, card: dict[str, Any]) -> list[dict[str, Any]]:
-    """Cards this one points at (repeat_of, callback_of, transfer_of) and cards pointing at it."""
+    """Cards this one points at (its `LINK_FIELDS`: repeat_of, transfer_of, a feature's) and
+    cards pointing at it."""
     c = cards.c
     number = card["number"]
-    refs = [v for v in (card.get("repeat_of"), card.get("callback_of"), card.get("transfer_of"))
-            if v]  # fmt: skip
-    cond = sa.or_(c.repeat_of == number, c.callback_of == number, c.transfer_of == number,
-                  c.number.in_(refs))  # fmt: skip
+    refs = [v for v in (card.get(f) for f in LINK_FIELDS) if v]
+    cond = sa.or_(*(c[f] == number for f in LINK_FIELDS), c.number.in_(refs))
     query = sa.select(cards).where(cond, c.number != number).order_by(c.started_at, c.id)
     async with ctx.app.engine.connect() as conn:
         rows = (await conn.execute(query.limit(100))).all()

@@ -110,7 +110,7 @@ class WebFeature:
         ctx.reload_hooks.append(auth.reconfigure)
         web_app = self.web_app
         add_routes(web_app, self.endpoints, auth, scope_guard(ctx))
-        reg = registry(AppCollector(ctx, latency, self._callback_depth))
+        reg = registry(AppCollector(ctx, latency, app.gauges))
         signed = [(m, p, summary) for m, p, summary, _ in ctx.self_authenticated]
         openapi = document(self.endpoints, [*PUBLIC, *signed])
 
@@ -209,11 +209,6 @@ class WebFeature:
             elif kind == "QueueParams":
                 queues.append(str(m.get("Queue")))
         ctx.live.load_status(members, waiting, queues)
-
-    def _callback_depth(self) -> int | None:
-        svc = self.ctx.app.callbacks if self.ctx else None
-        fn = getattr(svc, "backlog", None)
-        return int(fn()) if callable(fn) else None
 
     # --- publishers -------------------------------------------------------------------------
 

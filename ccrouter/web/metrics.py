@@ -7,7 +7,7 @@ feature (not the library's global default registry).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from ccrouter.web.live import Histogram
 
 if TYPE_CHECKING:
+    from ccrouter.runtime import Gauge
     from ccrouter.web.context import WebContext
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -40,8 +41,9 @@ def _per_queue(name: str, doc: str, values: dict[str, int], kind: type[Any]) -> 
 
 class AppCollector(Collector):
     def __init__(self, ctx: WebContext, agi_latency: Histogram,
-                 callback_depth: Callable[[], int | None]) -> None:
-        self._ctx, self._agi_latency, self._callback_depth = ctx, agi_latency, callback_depth
+                 gauges: Sequence[Gauge] = ()) -> None:  # fmt: skip
+        """`gauges`: the figures features publish (`daemon.gauges`), read at each scrape."""
+        self._ctx, self._agi_latency, self._gauges = ctx, agi_latency, gauges
 
     def collect(self) -> Iterator[Metric]:
         app, live = self._ctx.app, self._ctx.live
@@ -84,10 +86,8 @@ class AppCollector(Collector):
                                   value=app.ami.connects)
         yield GaugeMetricFamily("ccrouter_ami_connected", "1 when AMI is connected",
                                 value=int(app.ami.connected))
-        depth = self._callback_depth()
-        if depth is not None:
-            yield GaugeMetricFamily("ccrouter_callback_queue_depth",
-                                    "Callback requests waiting", value=depth)
+        for gauge in self._gauges:
+            yield GaugeMetricFamily(gauge.metric, gauge.help, value=gauge.read())
         alerts = self._ctx.alerts
         if alerts is not None:
             yield GaugeMetricFamily("ccrouter_alerts_active", "Alerts firing now",

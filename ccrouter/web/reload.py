@@ -32,8 +32,9 @@ log = structlog.get_logger(__name__)
 WEB_APPLIED: Final = frozenset({"operators", "alerts", "reports", "http.mask_numbers_for",
                                 "http.keepalive_s", "teams"})
 """Sections (dotted) the web feature applies itself."""
-SERVICES: Final = ("router", "operators", "membership", "callbacks")
-"""App attributes whose service is asked to `reconfigure(settings)` when it offers it."""
+SERVICES: Final = ("router", "operators", "membership")
+"""App attributes whose service is asked to `reconfigure(settings)` when it offers it (so is
+every service a feature publishes in `app.services`)."""
 
 
 class Reconfigurable(Protocol):
@@ -98,8 +99,8 @@ class Reloader:
             if ctx.alerts is not None:
                 ctx.alerts.reconfigure(new.alerts, new.reports.timezone)
         ctx.settings = new
-        for name in SERVICES:
-            svc = getattr(ctx.app, name, None)
+        published = getattr(ctx.app, "services", {})
+        for svc in [*(getattr(ctx.app, name, None) for name in SERVICES), *published.values()]:
             fn = getattr(svc, "reconfigure", None)
             if callable(fn) and changed:
                 taken = fn(new) or ()

@@ -6,7 +6,7 @@ shares. Events of one call arrive out of order across channels (`AgentComplete` 
 `Hangup`), so a card is closed only when all its parts are in: the caller's channel is gone, and an
 answered call has its `AgentComplete` — or when `close_grace_s` has passed since the hang-up.
 
-This module opens and updates calls: what the route script, the IVR and callbacks report, the AMI
+This module opens and updates calls: what the route script, the IVR and the features report, the AMI
 events (`apply`) and what a resync finds (`adopt`, `bridged`). The live calls' indexes and how a
 call ends are `LiveCalls` (`closing.py`), which `CallBook` extends through `TransferBook`
 (`transfer.py`: a transferred call's new card); its values are in `live.py`.
@@ -152,8 +152,9 @@ class CallBook(TransferBook):
     def open_leg(
         self, *, at: float, uniqueid: str, card: str, caller_num: str, fields: Mapping[str, Any]
     ) -> list[CardWrite]:
-        """A call ccrouter originates (a callback leg: Originate ChannelId = `uniqueid`): its card
-        opens now with `fields` (kind, callback_of, target...); queue events then update it."""
+        """A call ccrouter originates (a feature's leg: Originate ChannelId = `uniqueid`): its
+        card opens now with `fields` (kind, target, the feature's own...); queue events then
+        update it."""
         call = LiveCall(card=card, uniqueid=uniqueid, started_at=at, linkedid=uniqueid,
                         caller_num=caller_num, routed=True)  # fmt: skip
         self._by_uniqueid[uniqueid] = call

@@ -6,7 +6,7 @@ type it on the keypad), short, and every single-digit typo or adjacent swap is c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -84,14 +84,16 @@ class CloseReason(StrEnum):
 
 
 class CardKind(StrEnum):
+    """The core's kind of card; a leg a feature originates (`CallBook.open_leg`) carries the
+    kind that feature gives it."""
+
     INBOUND = "inbound"
-    CALLBACK = "callback"
-    OUTBOUND = "outbound"
     TRANSFER = "transfer"  # the part of a call after an operator transferred it (transfer_of)
 
 
-# The columns of the `cards` table (ccrouter/db/tables.py) that the domain writes.
-CARD_FIELDS: Final = frozenset(
+# The columns of the `cards` table (ccrouter/db/tables.py) that the domain writes: the core's
+# below, and those features add (`add_card_fields`; `ccrouter.calls.fields` adds the columns).
+CARD_FIELDS: Final[set[str]] = set(
     {
         "number",
         "kind",
@@ -126,10 +128,7 @@ CARD_FIELDS: Final = frozenset(
         "csat",
         "recording",
         "repeat_of",
-        "callback_of",
         "last_agent_hit",
-        "callback_status",  # the callback feature: pending/dialing/done/failed/cancelled/expired
-        "callback_reason",  # why: caller_got_through, attempts_used_up, ...
         "caller_email",  # the caller's e-mail (operator form, API): ticket mails go there
         "ticket_id",  # the helpdesk feature: the latest ticket's id in the helpdesk
         "ticket_url",
@@ -139,6 +138,21 @@ CARD_FIELDS: Final = frozenset(
         "transfer_of",  # a transfer card: the card of the call part before the transfer
     }
 )
+
+
+LINK_FIELDS: Final[list[str]] = ["repeat_of", "transfer_of"]
+"""Card fields that hold another card's number (a card is shown with the cards it points at
+and those pointing at it); features add theirs."""
+
+
+def add_card_fields(names: Iterable[str], links: Iterable[str] = ()) -> None:
+    """Fields a feature adds to every card; `links`: those among them that hold a card number."""
+    CARD_FIELDS.update(names)
+    for name in links:
+        if name not in CARD_FIELDS:
+            raise ValueError(f"link field {name!r} is no card field")
+        if name not in LINK_FIELDS:
+            LINK_FIELDS.append(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ class LiveCall:
     agent_done: bool = False
     hungup_at: float | None = None
     preset_outcome: str = ""  # an originated leg that never answered: busy, no_answer, ...
-    joined_at: float | None = None  # first QueueCallerJoin: a callback keeps this place
+    joined_at: float | None = None  # first QueueCallerJoin: the caller's place in line
     transfer_of: str = ""  # a transfer card: the card before the transfer (`transfer.py`)
     transfer_kind: str = ""  # blind | attended; "" until the transfer event told which
     talk_from: float | None = None  # bridged outside a queue (attended): talk_s at hang-up

@@ -9,7 +9,7 @@ answer them:
     Ask(menu, prompts, ...) -> Pressed(d) | NoInput
     Read(kind, prompt, ...) -> Entered(digits) | NoInput
     Check(kind, digits)     -> Checked(value | None)   (card exists? account -> product?)
-    Finish(end, ...)        (route / hang up / voicemail / callback; out_of_hours flag)
+    Finish(end, ...)        (route / hang up / voicemail / a feature's; out_of_hours flag)
 
 Every step and input is appended to `state.path` (the card's `ivr_path`). The machine knows the
 clock (`CallStart.now`), the line schedules and the active incidents, so business hours and
@@ -174,7 +174,7 @@ def _next_queued(spec: IvrSpec, state: IvrState) -> tuple[IvrState, Step]:
 
 
 def _finish_note(f: Finish) -> str:
-    what = f.end.value
+    what = f.feature or f.end.value
     if f.target:
         what += f":{f.target}"
     if f.mailbox:
@@ -204,7 +204,8 @@ def _closed(spec: IvrSpec, state: IvrState, product: str) -> bool:
 def _out_of_hours(spec: IvrSpec, product: str) -> list[Step]:
     ooh = spec.out_of_hours_for(product)
     steps: list[Step] = [Play((ooh.prompt,))] if ooh.prompt else []
-    return [*steps, Finish(ooh.then, mailbox=ooh.mailbox, out_of_hours=True)]
+    return [*steps, Finish(ooh.then, mailbox=ooh.mailbox, out_of_hours=True,
+                           feature=ooh.feature)]  # fmt: skip
 
 
 def _enter(
@@ -273,8 +274,8 @@ def _apply(spec: IvrSpec, state: IvrState, choice: Choice) -> tuple[IvrState, li
         return _route_steps(spec, state, None)
     if kind is Kind.VOICEMAIL:
         return state, [Finish(End.VOICEMAIL, mailbox=choice.value)]
-    if kind is Kind.CALLBACK:
-        return state, [Finish(End.CALLBACK)]
+    if kind is Kind.FEATURE:
+        return state, [Finish(End.FEATURE, feature=choice.value)]
     if kind is Kind.HANGUP:
         return state, [Finish(End.HANGUP)]
     if kind is Kind.REPEAT:

@@ -28,7 +28,7 @@ class Kind(StrEnum):
     TARGET = "target"
     ROUTE = "route"
     VOICEMAIL = "voicemail"
-    CALLBACK = "callback"
+    FEATURE = "feature"  # an end another feature provides: `value` names it
     REPEAT = "repeat"
     BACK = "back"
     HANGUP = "hangup"
@@ -43,11 +43,11 @@ class End(StrEnum):
     ROUTE = "route"
     HANGUP = "hangup"
     VOICEMAIL = "voicemail"
-    CALLBACK = "callback"
+    FEATURE = "feature"  # an end another feature provides (`Finish.feature` names it)
 
 
 TERMINAL: Final = frozenset(
-    {Kind.MESSAGE, Kind.TARGET, Kind.ROUTE, Kind.VOICEMAIL, Kind.CALLBACK, Kind.HANGUP}
+    {Kind.MESSAGE, Kind.TARGET, Kind.ROUTE, Kind.VOICEMAIL, Kind.FEATURE, Kind.HANGUP}
 )
 """Choices that end the IVR whatever the state (LANGUAGE/PRODUCT/COLLECT end it when `next`
 is None)."""
@@ -95,6 +95,8 @@ class OutOfHours:
     prompt: str | None = None
     then: End = End.HANGUP
     mailbox: str = ""
+    feature: str = ""
+    """`then` is End.FEATURE: the feature's end, by name."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,8 @@ class Finish:
     target: str | None = None
     mailbox: str = ""
     out_of_hours: bool = False
+    feature: str = ""
+    """End.FEATURE: the name of the end the feature provides."""
 
 
 Step = Play | SetLanguage | Ask | Read | Check | Finish

@@ -5,10 +5,10 @@
    (argument, else the default); no target in that language -> the product's default-language
    target; no target for the product -> the default target;
 2. nobody logged in with the skills (`floor.staffed`) and the target overflows `when_unstaffed`
-   -> follow its overflow step at once (another target, a plain queue, voicemail, a callback
-   offer), noted in
-   `escalation`;
-3. priority: the highest of the argument, VIP number, repeat caller, callback leg;
+   -> follow its overflow step at once (another target, a plain queue, voicemail, a step a
+   feature provides), noted in `escalation`;
+3. priority: the highest of the argument (a leg ccrouter originates carries its own), VIP
+   number, repeat caller;
 4. expansion: the target's first max penalty (QUEUE_MAX_PENALTY; its queue rule widens it);
 5. overflow after the queue timeout: the target's overflow step;
 6. last agent: a repeat caller whose last operator is logged in and free rings them first.
@@ -18,9 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
-
-OverflowKind = Literal["target", "queue", "voicemail", "callback"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +31,20 @@ class Requirements:
     card: str | None = None
     """A card number the caller quoted (validated): their last agent is tried first."""
     caller_num: str | None = None
-    callback: bool = False
-    """This is a callback leg (ccrouter dialled the caller back)."""
     repeat_of: str | None = None
     """The card this call repeats (the quoted card, or the caller's last one by number)."""
 
 
 @dataclass(frozen=True, slots=True)
 class OverflowSpec:
-    kind: OverflowKind
+    kind: str
+    """"target", "queue", "voicemail", or a feature's step (its flag on `overflow:`)."""
     dest: str
-    """Target name, queue name, voicemail box (box@context), or (callback) the target whose
-    line the callback is for."""
+    """Target name, queue name, voicemail box (box@context), or (a feature's step) the target
+    on whose line the feature takes the call."""
     when_unstaffed: bool = True
+    variable: str = ""
+    """A feature's step: the dialplan variable the route script sets to `dest`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +62,6 @@ class TargetSpec:
 @dataclass(frozen=True, slots=True)
 class PrioritySpec:
     repeat_caller: int = 0
-    callback: int = 0
     vip: int = 0
     vip_numbers: frozenset[str] = frozenset()
 
@@ -121,8 +118,9 @@ class RouteDecision:
     overflow_max_penalty: int | None = None
     voicemail: str | None = None
     """Voicemail box the dialplan uses when the call overflows (box@context)."""
-    callback_offer: str | None = None
-    """The overflow step offers a callback on this target's line."""
+    feature_step: OverflowSpec | None = None
+    """The overflow step a feature provides (at once, or after the queue): the route script
+    sets its variable to its target."""
     last_agent_queue: str | None = None
     last_agent_ring_s: int = 0
     escalation: tuple[str, ...] = ()
@@ -158,8 +156,6 @@ def _priority(req: Requirements, table: RoutingTable, repeat: bool) -> int:
         prio = max(prio, p.vip)
     if repeat:
         prio = max(prio, p.repeat_caller)
-    if req.callback:
-        prio = max(prio, p.callback)
     return prio
 
 
@@ -178,8 +174,8 @@ def _overflow_fields(spec: TargetSpec, table: RoutingTable) -> dict[str, object]
         return {"overflow_max_penalty": _start_of(table, table.fallback_queue)}
     if o.kind == "voicemail":
         return {"voicemail": o.dest}
-    if o.kind == "callback":
-        return {"callback_offer": o.dest}
+    if o.variable:
+        return {"feature_step": o}
     if o.kind == "queue":
         return {"overflow_queue": o.dest, "overflow_max_penalty": _start_of(table, o.dest)}
     nxt = table.by_name(o.dest)
@@ -197,7 +193,7 @@ def decide(req: Requirements, table: RoutingTable, floor: Floor | None = None) -
     escalation: list[str] = []
     queue: str | None = spec.queue
     voicemail: str | None = None
-    offer: str | None = None
+    step: OverflowSpec | None = None
     staffed = floor.staffed
     while staffed is not None and queue is not None and queue not in staffed:
         o = spec.overflow
@@ -211,11 +207,11 @@ def decide(req: Requirements, table: RoutingTable, floor: Floor | None = None) -
         elif o.kind == "queue":
             queue = o.dest
             break
-        elif o.kind == "callback":
-            queue, offer = None, o.dest
-            break
-        else:
+        elif o.kind == "voicemail":
             queue, voicemail = None, o.dest
+            break
+        else:  # a feature's step
+            queue, step = None, o
             break
     if escalation:
         notes.append(f"nobody logged in for {'->'.join(escalation)}")
@@ -225,8 +221,8 @@ def decide(req: Requirements, table: RoutingTable, floor: Floor | None = None) -
         extra = _overflow_fields(spec, table)
     elif voicemail is not None:
         extra["voicemail"] = voicemail
-    elif offer is not None:
-        extra["callback_offer"] = offer
+    elif step is not None:
+        extra["feature_step"] = step
     if floor.last_agent_queue and table.last_agent_ring_s > 0 and queue:
         extra["last_agent_queue"] = floor.last_agent_queue
         extra["last_agent_ring_s"] = table.last_agent_ring_s

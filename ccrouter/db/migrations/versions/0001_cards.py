@@ -61,7 +61,6 @@ def upgrade() -> None:
         sa.Column("csat", sa.Integer(), nullable=True),
         sa.Column("recording", sa.Text(), nullable=True),
         sa.Column("repeat_of", sa.Text(), nullable=True),
-        sa.Column("callback_of", sa.Text(), nullable=True),
         sa.Column("last_agent_hit", sa.Boolean(), nullable=True),
         sa.Column("created_at", EPOCH, nullable=False),
         sa.Column("updated_at", EPOCH, nullable=False),

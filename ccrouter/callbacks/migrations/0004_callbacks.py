@@ -1,5 +1,9 @@
 """Callback requests and attempts; the callback columns of cards.
 
+The callbacks' migration, in their package (`ccrouter.wiring` adds this directory to the
+chain). `callback_of` was created by 0001 when this chain was one directory; every install is
+at 0005 or later, so moving its creation here changes no database.
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-23
@@ -25,6 +29,7 @@ EPOCH: sa.types.TypeEngine[float] = sa.REAL().with_variant(
 
 
 def upgrade() -> None:
+    op.add_column("cards", sa.Column("callback_of", sa.Text(), nullable=True))
     op.add_column("cards", sa.Column("callback_status", sa.Text(), nullable=True))
     op.add_column("cards", sa.Column("callback_reason", sa.Text(), nullable=True))
     op.create_table(
@@ -85,3 +90,4 @@ def downgrade() -> None:
     with op.batch_alter_table("cards") as batch:
         batch.drop_column("callback_reason")
         batch.drop_column("callback_status")
+        batch.drop_column("callback_of")
