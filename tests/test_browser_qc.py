@@ -135,3 +135,26 @@ async def test_wallboard_listen_button_rings_the_supervisor(tmp_path: Path) -> N
         await asyncio.wait_for(listening(), 5)
         req = ws.st.sim.originated[-1]
         assert (req.channel, req.app) == ("PJSIP/100", "ChanSpy") and req.data.endswith("qwEu")
+
+
+async def test_card_view_lists_linked_cards_with_how_they_are_linked(tmp_path: Path) -> None:
+    from ccrouter.calls.model.cards import CardWrite
+
+    async with stack(tmp_path) as ws, chromium(tmp_path, ws.client) as page:
+        first = await recorded_call(ws)
+        second = await recorded_call(ws)
+        ws.st.app.writer.submit(CardWrite(second, {"transfer_of": first}))
+        for _ in range(100):  # the write is committed
+            _, got = await ws.call("GET", f"/api/v1/cards/{first}", "sup")
+            if got["linked"]:
+                break
+            await asyncio.sleep(0.05)
+        for card, other, label in ((first, second, "its transfer"),
+                                   (second, first, "transfer of")):  # fmt: skip
+            await page.send("Page.navigate", url=f"{ws.base}/card?number={card}#token="
+                            f"{ws.tokens['sup']}")  # fmt: skip
+            row = f"#linked tr[data-card=\"{other}\"]"
+            await page.wait_js(f"!!document.querySelector('{row}')", 10)
+            assert await page.js(f"document.querySelector('{row} td:nth-child(2)').textContent"
+                                 ) == label  # fmt: skip
+            assert await page.js("document.getElementById('linked-section').hidden") is False

@@ -183,8 +183,10 @@ async def test_linked_cards_and_paging(tmp_path: Path) -> None:
         ws.st.app.writer.submit(CardWrite(second, {"repeat_of": first}))
         _, got = await ws.call("GET", f"/api/v1/cards/{first}", "sup")
         assert [c["number"] for c in got["linked"]] == [second]
+        assert got["linked"][0]["link"] == {"field": "repeat_of", "direction": "to"}
         _, got = await ws.call("GET", f"/api/v1/cards/{second}", "sup")
         assert [c["number"] for c in got["linked"]] == [first]
+        assert got["linked"][0]["link"] == {"field": "repeat_of", "direction": "from"}
         _, page1 = await ws.call("GET", "/api/v1/cards?limit=1", "sup")
         _, page2 = await ws.call("GET", f"/api/v1/cards?limit=1&offset={page1['next_offset']}",
                                  "sup")

@@ -159,7 +159,17 @@ async def get_card(ctx: WebContext, call: Call) -> dict[str, Any]:
     card = await own_card(ctx, call)
     linked = [x for x in await linked_cards(ctx, card) if may_act_on(call.who, card=x)]
     return {"card": card_view(call.who, card),
-            "linked": [card_view(call.who, x) for x in linked]}
+            "linked": [{**card_view(call.who, x), "link": link_of(card, x)} for x in linked]}
+
+
+def link_of(card: dict[str, Any], other: dict[str, Any]) -> dict[str, str]:
+    """How `other` is linked to `card`: the link field, and `from` when `card` names `other`
+    in it (the card is `other`'s transfer, callback, repeat...), `to` when `other` names it."""
+    for field in LINK_FIELDS:
+        if card.get(field) == other["number"]:
+            return {"field": field, "direction": "from"}
+    field = next((f for f in LINK_FIELDS if other.get(f) == card["number"]), "")
+    return {"field": field, "direction": "to"}
 
 
 def completes(card: dict[str, Any], fields: dict[str, Any]) -> bool:
