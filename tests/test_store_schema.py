@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from ccrouter.db.engine import make_engine
-from ccrouter.db.migrate import current_revision, head_revision, migrate
+from ccrouter.db.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    migrate,
+    version_locations,
+)
 from ccrouter.db.tables import metadata
 
 
@@ -53,8 +59,7 @@ async def test_migrate_empty_database_to_head(engine: AsyncEngine) -> None:
     assert await _table_names(engine) == set()
     await migrate(engine)
     assert await current_revision(engine) == head_revision()
-    versions = Path(__file__).parents[1] / "ccrouter" / "db" / "migrations" / "versions"
-    assert head_revision() == max(p.name[:4] for p in versions.glob("0*.py"))
+    assert head_revision() == max(p.name[:4] for d in version_locations() for p in d.glob("0*.py"))
     assert await _table_names(engine) == {*metadata.tables, "alembic_version"}
 
 
@@ -81,6 +86,31 @@ async def test_migrated_schema_equals_metadata(engine: AsyncEngine) -> None:
         other.tables["cards"].append_column(sa.Column("extra", sa.Text))
         diffs = await conn.run_sync(_diffs, other)
     assert [d[0] for d in diffs if isinstance(d, tuple)] == ["add_column"]
+
+
+def _upgrade_to(conn: Connection, revision: str) -> None:
+    from alembic import command
+
+    config = alembic_config()
+    config.attributes["connection"] = conn
+    command.upgrade(config, revision)
+
+
+@pytest.mark.parametrize("landed_0008", [True, False])
+async def test_an_install_at_any_landed_revision_upgrades_to_the_same_schema(
+    engine: AsyncEngine, landed_0008: bool
+) -> None:
+    """Migration 0008 as it landed also added `callback_attempts.node`; that step is the
+    callbacks' 0013 now (added when missing). A database at 0011 made by the landed 0008, and
+    one at 0007 upgrading through today's 0008, both end at the metadata."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_to, "0011" if landed_0008 else "0007")
+        if landed_0008:  # what the landed 0008 did besides today's
+            await conn.execute(sa.text("ALTER TABLE callback_attempts ADD COLUMN node TEXT"))
+    await migrate(engine)
+    assert await current_revision(engine) == head_revision()
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_diffs, metadata) == []
 
 
 async def test_unknown_revision_fails_clearly(engine: AsyncEngine) -> None:

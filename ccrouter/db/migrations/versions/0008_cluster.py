@@ -1,5 +1,7 @@
-"""Cluster: the node of every card and callback attempt, one lease row and one live row per
-node.
+"""Cluster: the node of every card, one lease row and one live row per node.
+
+(The node of a feature's rows comes in that feature's migrations: until 0013 this one also
+added it to a feature's table, which 0013 now does when it is missing.)
 
 Revision ID: 0008
 Revises: 0007
@@ -26,7 +28,6 @@ EPOCH: sa.types.TypeEngine[float] = sa.REAL().with_variant(
 
 def upgrade() -> None:
     op.add_column("cards", sa.Column("node", sa.Text(), nullable=True))
-    op.add_column("callback_attempts", sa.Column("node", sa.Text(), nullable=True))
     op.create_table(
         "leases",
         sa.Column("node", sa.Text(), nullable=False),
@@ -49,7 +50,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("live_nodes")
     op.drop_table("leases")
-    with op.batch_alter_table("callback_attempts") as batch:
-        batch.drop_column("node")
     with op.batch_alter_table("cards") as batch:
         batch.drop_column("node")
