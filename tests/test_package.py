@@ -51,7 +51,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     (wheel,) = out.glob("ccrouter-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for packaged in ("ccrouter/default.yaml", "ccrouter/db/alembic.ini",
+    for packaged in ("ccrouter/default.yaml", "ccrouter/alembic.ini",
                      "ccrouter/db/migrations/env.py", "ccrouter/web/static/wallboard.html"):
         assert packaged in names  # fmt: skip
     assert any(n.startswith("ccrouter/db/migrations/versions/0001") for n in names)

@@ -2,7 +2,7 @@
 
 Normally run through `ccrouter.db.migrate.migrate(engine)`, which passes an open connection
 in `config.attributes["connection"]`. From the command line
-(`alembic -c ccrouter/db/alembic.ini upgrade head`) it opens its own engine on
+(`alembic -c ccrouter/alembic.ini upgrade head`) it opens its own engine on
 `CCROUTER_DATABASE_URL` or the ini's `sqlalchemy.url`.
 """
 
