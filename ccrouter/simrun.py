@@ -22,7 +22,6 @@ import random
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -132,11 +131,8 @@ async def _place_calls(sim: PbxSimulator, settings: Settings, rate: float, time_
     end = loop.time() + duration if duration else None
     live: set[asyncio.Future[str]] = set()
 
-    def when_ended(call: SimCall) -> Callable[[asyncio.Future[str]], None]:
-        return lambda fut: ended(call, fut)
-
-    def ended(call: SimCall, fut: asyncio.Future[str]) -> None:
-        live.discard(fut)
+    def ended(call: SimCall) -> None:
+        live.discard(call.finished)
         outcome = call.outcome or "unknown"
         outcomes[outcome] += 1
         log.info("sim_call_ended", call=call.uniqueid, dialled=call.caller.dialled,
@@ -155,7 +151,7 @@ async def _place_calls(sim: PbxSimulator, settings: Settings, rate: float, time_
         call = sim.place_call(traffic.caller())
         placed += 1
         live.add(call.finished)
-        call.finished.add_done_callback(when_ended(call))
+        call.when_finished(ended)
     if live and not stop.is_set():
         await asyncio.wait(set(live), timeout=max(10.0, 300.0 / time_scale))
 

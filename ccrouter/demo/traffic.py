@@ -63,7 +63,7 @@ class Traffic:
     def place(self) -> SimCall:
         call = self.sim.place_call(self.caller())
         self.calls.append(call)
-        call.finished.add_done_callback(lambda _f: self._finished(call))
+        call.when_finished(self._finished)
         return call
 
     def _finished(self, call: SimCall) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -126,6 +126,10 @@ class SimCall:
     agent_complete: str = ""
     """The channel blocks its AgentComplete carried: "caller" (the caller's, as usual), "dest"
     (only the member's Dest* block) or "none" (see `LostCallerBlock`); "" before it came."""
+
+    def when_finished(self, fn: Callable[[SimCall], object]) -> None:
+        """Call `fn(call)` once the call is gone (at once if it is)."""
+        self.finished.add_done_callback(lambda _f: fn(self))
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,8 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk has no type hints
 
     def __init__(self, on_lost: Callable[[], None], sink: EventSink, **config: Any) -> None:
         super().__init__(**config)
-        self.callbacks.clear()  # drop the FullyBooted -> send_awaiting_actions replay
+        # No event patterns: panoramisk's own FullyBooted -> send_awaiting_actions replay never
+        # matches (events go to the sink, see `connection_made`).
         self.patterns.clear()
         self._on_lost = on_lost
         self._sink = sink
@@ -138,7 +139,7 @@ class AmiClient:
         self.disconnected_since: float | None = time.time()
         self.boot_retry_s = BOOT_RETRY_S
         self.pbx_ready = False
-        """Resynced with a PBX that is up: not booting, not shutting down (callbacks wait)."""
+        """Resynced with a PBX that is up: not booting, not shutting down (waiters wait)."""
         self._booted = asyncio.Event()
         self._shutdown_seen = False
 
@@ -350,5 +351,5 @@ class AmiClient:
             self._pbx_stopping()
         try:
             self._on_event(msg)
-        except Exception:  # a raising callback must not drop the connection
+        except Exception:  # a raising handler must not drop the connection
             log.exception("ami_event_handler_failed", event=msg.get("Event"))
