@@ -164,7 +164,7 @@ async def get_card(ctx: WebContext, call: Call) -> dict[str, Any]:
 
 def link_of(card: dict[str, Any], other: dict[str, Any]) -> dict[str, str]:
     """How `other` is linked to `card`: the link field, and `from` when `card` names `other`
-    in it (the card is `other`'s transfer, callback, repeat...), `to` when `other` names it."""
+    in it (the card is `other`'s transfer, repeat...), `to` when `other` names it."""
     for field in LINK_FIELDS:
         if card.get(field) == other["number"]:
             return {"field": field, "direction": "from"}
