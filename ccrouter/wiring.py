@@ -36,8 +36,6 @@ def register() -> None:
     add_version_location(Path(callback_tables.__file__).with_name("migrations"))
 
 
-
-
 class DemoFigures(Protocol):
     """What a feature adds to the demo: a `column` of the per-queue table (`per_queue`), and a
     group `label` of the live status (`status`: name -> count, in the order shown)."""
