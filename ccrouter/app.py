@@ -222,21 +222,11 @@ async def cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
         log.error("task_ignores_cancel", task=task.get_name())
 
 
-GC_THRESHOLDS = (10_000, 20, 10)
-"""The cyclic GC's thresholds once started (CPython's default: 700, 10, 10). A call's objects
-live for its duration; with a young generation of 700 most were still alive at each
-collection, so they were traversed again in the older generations: ~27 us of GC per call at
-800 calls/s (3-4 % of the daemon's CPU), and full collections under load. With 10 000 most are
-gone by the young collection: ~4 us per call (bench/daemon.py reports gc_ms per generation)."""
-
-
 def settle_heap() -> None:
     """After start-up: move what start-up built (modules, config, the operator floor) out of
-    the cyclic GC's sight, so its full collections stay short under load (gc.freeze), and
-    collect the young generation less often (GC_THRESHOLDS)."""
+    the cyclic GC's sight, so its full collections stay short under load (gc.freeze)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> int:
