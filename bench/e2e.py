@@ -49,7 +49,6 @@ async def harness(
     tmp: Path, *, time_scale: float, operators_per_queue: int, interval: float = 0.5,
     config_overrides: dict[str, Any] | None = None, noise: bool = False,
     extra_queues: Sequence[str] = (), daemon_args: Sequence[str] = (),
-    daemon_cpus: frozenset[int] | None = None,
 ) -> AsyncIterator[Harness]:
     """The simulator with staffed queues (and `extra_queues`, empty) and the instrumented
     daemon, connected."""
@@ -70,8 +69,7 @@ async def harness(
     lines: list[dict[str, Any]] = []
     try:
         args = ("--interval", str(interval), *daemon_args)
-        async with Daemon.start(cfg, module=("bench.daemon",), args=args,
-                                cpus=daemon_cpus) as daemon:  # fmt: skip
+        async with Daemon.start(cfg, module=("bench.daemon",), args=args) as daemon:
             ready = await asyncio.wait_for(daemon.stdout.get(), 60)
             sim.agi_port = int(ready["agi_port"])
 

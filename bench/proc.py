@@ -98,17 +98,15 @@ class Daemon:
         module: Sequence[str] = ("ccrouter", "run"),
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
-        cpus: frozenset[int] | None = None,
     ) -> AsyncIterator[Daemon]:
         """Run `python -m <module> --config <config> <args>`; stopped (SIGTERM, then SIGKILL)
-        when the block ends. `cpus`: the CPUs the daemon (every thread of it) may run on."""
+        when the block ends."""
         agi_port = int(yaml.safe_load(config.read_bytes())["agi"]["port"])  # noqa: ASYNC240 - a tiny file
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", *module, "--config", str(config), *args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             limit=1 << 20,
-            preexec_fn=None if cpus is None else (lambda: os.sched_setaffinity(0, cpus)),
         )  # fmt: skip
         daemon = cls(proc, agi_port)
         try:
