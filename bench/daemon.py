@@ -104,10 +104,12 @@ class Probe:
         AgiSession.command = traced  # type: ignore[method-assign,assignment]
 
     def _trace_ami(self) -> None:
-        """Each AMI read that took over 1 ms: (start, end, bytes) — the event bursts."""
+        """Each AMI callback that took over 1 ms: (start, end, bytes read; 0 for the turns
+        that handle the rest of a big read) — the event bursts."""
         from ccrouter.pbx.ami.protocol import FastAMIProtocol
 
         received = FastAMIProtocol.data_received
+        next_turn = getattr(FastAMIProtocol, "_next_turn", None)
         reads = self.ami_reads
 
         def data_received(proto: FastAMIProtocol, data: bytes) -> None:
@@ -117,7 +119,16 @@ class Probe:
             if t1 - t0 > 0.001:
                 reads.append((t0, t1, len(data)))
 
+        def turn(proto: FastAMIProtocol) -> None:
+            t0 = time.perf_counter()
+            next_turn(proto)  # type: ignore[misc]
+            t1 = time.perf_counter()
+            if t1 - t0 > 0.001:
+                reads.append((t0, t1, 0))
+
         FastAMIProtocol.data_received = data_received  # type: ignore[method-assign]
+        if next_turn is not None:
+            FastAMIProtocol._next_turn = turn  # type: ignore[method-assign]
 
     async def install(self, app: App) -> None:
         inner: Script = app.scripts[SCRIPT_ROUTE]

@@ -4,7 +4,9 @@ panoramisk 1.4 decodes every chunk, builds a case-insensitive `Message` for ever
 matches it against fnmatch patterns: about 45 000 events/s here. This protocol splits the raw
 bytes on the blank line itself, hands events to one sink as plain dicts (keys exactly as Asterisk
 spells them; a repeated header becomes a list), and builds panoramisk `Message` objects only for
-replies to actions, so panoramisk's action futures keep working unchanged.
+replies to actions, so panoramisk's action futures keep working unchanged. A read holding more
+than MESSAGES_PER_TURN messages is handled that many per turn of the event loop, reading paused
+meanwhile, so FastAGI sessions get their turns in between.
 """
 
 from __future__ import annotations
