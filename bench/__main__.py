@@ -223,7 +223,8 @@ def latency_rows(latency: dict[str, Any]) -> list[Row]:
                 f"({_f(step['achieved_per_s'])} calls/s)",
                 f"p50 {c['p50_ms']} / p99 {c['p99_ms']} ms",
                 f"ccrouter's own part p99 {own['p99_ms']} ms; slowest 1 %: {shares[0]} % "
-                f"waiting for ccrouter, {shares[1]} % for the simulator", "-",
+                f"waiting for ccrouter, {shares[1]} % for the simulator; other processes "
+                f"took {step.get('other_cpu_cores', '-')} cores meanwhile", "-",
                 "p99 <= 20 ms (at 80 %)",
                 "-" if level != "80%" else ("yes" if c["p99_ms"] <= 20 else "MISSED")))
     return rows

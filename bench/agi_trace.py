@@ -20,7 +20,11 @@ Segments of one session (p50/p99 of each, and which one dominates the slowest 1 
     sim_exec    sim read -> reply written              (sim)
     reply_read  reply written -> daemon read it        (daemon's loop)
     to_close    reply read -> script returned          (daemon)
-    close       script returned -> sim saw the end     (daemon closes, sim's loop)
+    close       script returned -> sim read the end    (daemon closes, sim's loop)
+
+The caller's session ends where Asterisk's AGI() returns: when the simulator read the end of
+the stream. What the simulator does after that (close, wait_closed: `sim_cleanup`) is reported
+apart; before 2026-12-03 it was counted in the session (one more turn of its loop).
 
 The simulator's event-loop lag is sampled too (a 2 ms timer), as is the daemon's (its report).
 The simulator's cyclic GC is off during a step (`bench.e2e.simulator_without_gc`).
@@ -59,6 +63,21 @@ class _Asyncio(types.ModuleType):
         return getattr(asyncio, name)
 
 
+class _EofStamped:
+    """The simulator's reader, stamping when it read the end of the stream (`eof`): there
+    Asterisk's AGI() returns (res_agi.c closes the socket and the dialplan goes on); the
+    simulator's own clean-up after it (close, wait_closed) is not the caller's wait."""
+
+    def __init__(self, reader: asyncio.StreamReader, tr: dict[str, Any]) -> None:
+        self._reader, self._tr = reader, tr
+
+    async def readline(self) -> bytes:
+        line = await self._reader.readline()
+        if not line:
+            self._tr.setdefault("eof", time.perf_counter())
+        return line
+
+
 class SimTrace:
     """Patches the simulator's AGI client (this process) to stamp every session."""
 
@@ -76,11 +95,12 @@ class SimTrace:
             "bench_agi_trace", default=None)  # seen by the task wait_for() makes, too
 
         async def open_connection(host: str, port: int) -> Any:
-            streams = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port)
             tr = current.get()
-            if tr is not None:
-                tr["c"] = time.perf_counter()
-            return streams
+            if tr is None:
+                return reader, writer
+            tr["c"] = time.perf_counter()
+            return _EofStamped(reader, tr), writer
 
         proxy = _Asyncio("asyncio")
         proxy.open_connection = open_connection  # type: ignore[attr-defined]
@@ -137,6 +157,44 @@ def read_daemon(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def read_loop(path: Path) -> dict[str, list[list[float]]]:
+    """The daemon's loop stalls, GC pauses and long AMI reads (`bench.daemon --trace`)."""
+    loop = path.with_name(path.name + ".stalls.json")
+    if not loop.exists():
+        return {}
+    return dict(json.loads(loop.read_text(encoding="utf-8")))
+
+
+def _overlap(a: list[list[float]], b: list[list[float]]) -> float:
+    """Seconds of the intervals `a` that lie inside intervals `b` (each list sorted, disjoint)."""
+    total, j = 0.0, 0
+    for x0, x1, *_ in a:
+        while j < len(b) and b[j][1] <= x0:
+            j += 1
+        k = j
+        while k < len(b) and b[k][0] < x1:
+            total += max(0.0, min(x1, b[k][1]) - max(x0, b[k][0]))
+            k += 1
+    return total
+
+
+def loop_summary(loop: dict[str, list[list[float]]], t0: float, t1: float) -> dict[str, Any]:
+    """Between t0 and t1: the daemon's loop stalls (its 1 ms timer fired > 3 ms late), how
+    much of that stalled time was inside one AMI read's handling (> 1 ms each) and the GC."""
+    def within(name: str) -> list[list[float]]:
+        return sorted(x for x in loop.get(name, []) if t0 <= x[0] <= t1)
+
+    stalls, reads, pauses = within("stalls"), within("ami_reads"), within("gc")
+    ms = lambda xs: round(sum(x[1] - x[0] for x in xs) * 1000, 1)  # noqa: E731
+    top = lambda xs: round(max((x[1] - x[0] for x in xs), default=0.0) * 1000, 1)  # noqa: E731
+    return {"stalls": len(stalls), "stalled_ms": ms(stalls), "stall_max_ms": top(stalls),
+            "ami_reads_over_1ms": len(reads), "ami_read_max_ms": top(reads),
+            "ami_read_max_bytes": max((int(x[2]) for x in reads), default=0),
+            "stalled_in_ami_reads_ms": round(_overlap(stalls, reads) * 1000, 1),
+            "gc_pauses_over_half_ms": len(pauses), "gc_ms": ms(pauses), "gc_max_ms": top(pauses),
+            "stalled_in_gc_ms": round(_overlap(stalls, pauses) * 1000, 1)}  # fmt: skip
+
+
 def segments(sim: dict[str, Any], d: dict[str, Any]) -> dict[str, float] | None:
     """One session's segments in ms (the route script's one command round trip)."""
     if not d["w"] or not d["d1"] or not sim.get("x") or "end" not in sim:
@@ -152,8 +210,10 @@ def segments(sim: dict[str, Any], d: dict[str, Any]) -> dict[str, float] | None:
     seg["sim_exec"] = (xo - xi) * 1000
     seg["reply_read"] = (r - xo) * 1000
     seg["to_close"] = (d["e"] - r) * 1000
-    seg["close"] = (sim["end"] - d["e"]) * 1000
-    seg["caller_session"] = (sim["end"] - sim["start"]) * 1000
+    end = sim.get("eof", sim["end"])
+    seg["close"] = (end - d["e"]) * 1000
+    seg["caller_session"] = (end - sim["start"]) * 1000
+    seg["sim_cleanup"] = (sim["end"] - end) * 1000
     seg["daemon_route"] = (d["e"] - d["s"]) * 1000
     seg["daemon_own"] = sum(seg[n] for n in DAEMON_SIDE)
     return seg
@@ -166,15 +226,16 @@ def _q(values: list[float]) -> dict[str, float]:
 
 
 def analyse(sim: dict[str, dict[str, Any]], daemon: dict[str, dict[str, Any]],
-            lags: list[float]) -> dict[str, Any]:  # fmt: skip
+            lags: list[float], loop: dict[str, list[list[float]]] | None = None
+            ) -> dict[str, Any]:  # fmt: skip
     """Per-segment percentiles, and the share of each segment in the slowest 1 % of sessions
-    (by the caller's session time)."""
+    (by the caller's session time); with `loop` (`read_loop`) the daemon's loop meanwhile."""
     rows = [s for u, tr in sim.items() if u in daemon
             if (s := segments(tr, daemon[u])) is not None]  # fmt: skip
     out: dict[str, Any] = {"sessions": len(rows), "unmatched_sim": len(sim) - len(rows)}
     if not rows:
         return out
-    for name in ("caller_session", "daemon_route", "daemon_own", *SEGMENTS):
+    for name in ("caller_session", "daemon_route", "daemon_own", *SEGMENTS, "sim_cleanup"):
         out[name] = _q([r[name] for r in rows])
     rows.sort(key=lambda r: r["caller_session"])
     slow = rows[-max(1, len(rows) // 100):]
@@ -185,4 +246,8 @@ def analyse(sim: dict[str, dict[str, Any]], daemon: dict[str, dict[str, Any]],
     out["slowest_1pct_daemon_share"] = round(sum(share[n] for n in DAEMON_SIDE), 3)
     out["slowest_1pct_sim_share"] = round(sum(share[n] for n in SIM_SIDE), 3)
     out["sim_loop_lag"] = _q([x * 1000 for x in lags])
+    if loop:
+        starts = [tr["start"] for tr in sim.values()]
+        out["daemon_loop"] = loop_summary(loop, min(starts), max(tr["end"] for tr in sim.values()
+                                                               if "end" in tr))  # fmt: skip
     return out

@@ -69,14 +69,24 @@ class Probe:
         self.traced: list[tuple[Any, ...]] = []
         self._current: dict[asyncio.Task[Any] | None, dict[str, Any]] = {}
         self.gc_pauses: list[float] = []
+        self.gc_log: list[tuple[float, float, int]] = []
+        self.gc_s = [0.0, 0.0, 0.0]
+        """Time in the cyclic GC per generation since the last report line."""
+        self.stalls: list[tuple[float, float]] = []
+        self.ami_reads: list[tuple[float, float, int]] = []
         self._gc_started = 0.0
         gc.callbacks.append(self._on_gc)
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
-        elif info.get("generation") == 2 or time.perf_counter() - self._gc_started > 0.001:
-            self.gc_pauses.append(time.perf_counter() - self._gc_started)
+        else:
+            now = time.perf_counter()
+            self.gc_s[info.get("generation", 0)] += now - self._gc_started
+            if info.get("generation") == 2 or now - self._gc_started > 0.001:
+                self.gc_pauses.append(now - self._gc_started)
+            if self.trace is not None and now - self._gc_started > 0.0005:
+                self.gc_log.append((self._gc_started, now, info.get("generation", -1)))
 
     def _trace_commands(self) -> None:
         command = AgiSession.command
@@ -93,11 +103,39 @@ class Probe:
 
         AgiSession.command = traced  # type: ignore[method-assign,assignment]
 
+    def _trace_ami(self) -> None:
+        """Each AMI callback that took over 1 ms: (start, end, bytes read; 0 for the turns
+        that handle the rest of a big read) — the event bursts."""
+        from ccrouter.pbx.ami.protocol import FastAMIProtocol
+
+        received = FastAMIProtocol.data_received
+        next_turn = getattr(FastAMIProtocol, "_next_turn", None)
+        reads = self.ami_reads
+
+        def data_received(proto: FastAMIProtocol, data: bytes) -> None:
+            t0 = time.perf_counter()
+            received(proto, data)
+            t1 = time.perf_counter()
+            if t1 - t0 > 0.001:
+                reads.append((t0, t1, len(data)))
+
+        def turn(proto: FastAMIProtocol) -> None:
+            t0 = time.perf_counter()
+            next_turn(proto)  # type: ignore[misc]
+            t1 = time.perf_counter()
+            if t1 - t0 > 0.001:
+                reads.append((t0, t1, 0))
+
+        FastAMIProtocol.data_received = data_received  # type: ignore[method-assign]
+        if next_turn is not None:
+            FastAMIProtocol._next_turn = turn  # type: ignore[method-assign]
+
     async def install(self, app: App) -> None:
         inner: Script = app.scripts[SCRIPT_ROUTE]
         if self.trace is not None:
             _trace_connections()
             self._trace_commands()
+            self._trace_ami()
 
         async def timed_route(session: AgiSession) -> None:
             started = time.perf_counter()
@@ -137,6 +175,20 @@ class Probe:
 
         router.route = timed_decide  # type: ignore[method-assign]
 
+    def stall_probe(self, every_s: float = 0.001, over_s: float = 0.003) -> None:
+        """A timer every `every_s`: each time it fires more than `over_s` late, the stall's
+        (due, fired) perf_counter stamps are kept (written with the trace)."""
+        loop = asyncio.get_running_loop()
+        stalls = self.stalls
+
+        def tick(due: float) -> None:
+            now = time.perf_counter()
+            if now - due > over_s:
+                stalls.append((due, now))
+            loop.call_later(every_s, tick, now + every_s)
+
+        loop.call_later(every_s, tick, time.perf_counter() + every_s)
+
     async def lag(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -152,12 +204,16 @@ class Probe:
         traced, self.traced = self.traced, []
         with self.trace.open("a", encoding="utf-8") as f:
             f.write("".join(json.dumps(tr, separators=(",", ":")) + "\n" for tr in traced))
+        stalls = self.trace.with_name(self.trace.name + ".stalls.json")
+        stalls.write_text(json.dumps({"stalls": self.stalls, "gc": self.gc_log,
+                                      "ami_reads": self.ami_reads}), encoding="utf-8")
 
     def line(self, app: App, t: float) -> dict[str, Any]:
         route, self.route_s = self.route_s, []
         decided, self.decide_s = self.decide_s, []
         lags, self.lags = self.lags, []
         pauses, self.gc_pauses = self.gc_pauses, []
+        gc_s, self.gc_s = self.gc_s, [0.0, 0.0, 0.0]
         writer = app.writer.stats
         return {
             "t": round(t, 2),
@@ -167,6 +223,7 @@ class Probe:
             "lag_ms": round(sum(lags) / len(lags) * 1000, 3) if lags else 0.0,
             "lag_max_ms": round(max(lags) * 1000, 3) if lags else 0.0,
             "gc_max_ms": round(max(pauses, default=0.0) * 1000, 3),
+            "gc_ms": [round(x * 1000, 2) for x in gc_s],
             "route": summary_ms(route),
             "decide": summary_ms(decided),
             "live_calls": len(app.tracker.book),
@@ -201,6 +258,8 @@ async def serve(config: Path, interval: float, trace: Path | None = None) -> int
     await app.start()
     settle_heap()
     app.spawn("bench_lag_probe", probe.lag())
+    if trace is not None:
+        probe.stall_probe()
     started = loop.time()
     print(json.dumps({"event": "ready", "agi_port": app.agi_address[1]}), flush=True)
     try:

@@ -49,8 +49,9 @@ async def latency_steps(url: str | None, rates: Sequence[float], seconds: float
                     with contextlib.suppress(asyncio.CancelledError):
                         await probe
         daemon = agi_trace.read_daemon(trace)  # written when the daemon stopped
+        loop = agi_trace.read_loop(trace)
         for step, sessions, lags in per_step:
-            out.append({**step, "trace": agi_trace.analyse(sessions, daemon, lags)})
+            out.append({**step, "trace": agi_trace.analyse(sessions, daemon, lags, loop)})
     return out
 
 

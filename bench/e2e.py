@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.proc import SIM_SECRET, Daemon, write_config
 from bench.progress import Progress
-from bench.stats import cpu_s, rss_mb
+from bench.stats import cpu_s, machine_busy_s, rss_mb
 from ccrouter.routing.model.skills import personal_queue
 from ccrouter.sim import PbxSimulator, SimCaller, SimOperator
 
@@ -123,7 +123,7 @@ async def rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
 
 
 async def _rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
-    cpu0 = (cpu_s(h.daemon.proc.pid), cpu_s())
+    cpu0 = (cpu_s(h.daemon.proc.pid), cpu_s(), machine_busy_s())
     t0 = time.monotonic()
     written0 = h.lines[-1]["cards_written"] if h.lines else 0
     calls = await h.sim.run_load(rate, seconds, callers(int(rate)), wait=False)
@@ -133,6 +133,7 @@ async def _rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
     await asyncio.sleep(1.0)  # one more report: the cards of the last calls
     elapsed = time.monotonic() - t0
     d_cpu, s_cpu = cpu_s(h.daemon.proc.pid) - cpu0[0], cpu_s() - cpu0[1]
+    others = machine_busy_s() - cpu0[2] - d_cpu - s_cpu
     lines = h.since(t0)
     answered = sum(1 for c in calls if c.outcome == "answered")
     route_p99 = max((ln["route"]["p99_ms"] for ln in lines if ln["route"]["n"]), default=0.0)
@@ -149,6 +150,10 @@ async def _rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
         "cards_written": (lines[-1]["cards_written"] - written0) if lines else 0,
         "writer_queue_end": lines[-1]["writer_queue"] if lines else -1,
         "lag_max_ms": max((ln["lag_max_ms"] for ln in lines), default=0.0),
+        "gc_max_ms": max((ln.get("gc_max_ms", 0.0) for ln in lines), default=0.0),
+        # the daemon's time in its cyclic GC per generation, per call placed
+        "gc_us_per_call": [round(sum(ln["gc_ms"][g] for ln in lines if "gc_ms" in ln) * 1000
+                                 / max(1, len(calls)), 1) for g in range(3)],
         "daemon_rss_mb": lines[-1]["rss_mb"] if lines else 0.0,
         "sim_rss_mb": round(rss_mb(), 1),
         # CPU while the step's calls were placed and ran (their talk and wrap-up included)
@@ -156,6 +161,9 @@ async def _rate_step(h: Harness, rate: float, seconds: float) -> dict[str, Any]:
         "daemon_cpu_us_per_call": round(d_cpu / max(1, len(calls)) * 1e6),
         "sim_cpu_cores": round(s_cpu / elapsed, 2),
         "sim_cpu_us_per_call": round(s_cpu / max(1, len(calls)) * 1e6),
+        # the rest of the machine meanwhile (PostgreSQL's server when the daemon is on it, and
+        # whatever else runs here: on a shared machine, how far to trust the latencies)
+        "other_cpu_cores": round(max(0.0, others) / elapsed, 2),
     }
 
 
