@@ -16,6 +16,7 @@ from typing import Any
 
 from ccrouter.cli_support import CONFIG_ENV, DEFAULT_CONFIG, default_config, settings_or_none
 from ccrouter.config import ConfigError, Settings, check_settings, load_settings
+from ccrouter.wiring import FEATURE_COMMANDS as _FEATURE_COMMANDS
 from ccrouter.wiring import register
 
 register()  # every feature's config section, before any settings are loaded
@@ -127,28 +128,6 @@ def _positive(text: str) -> float:
     return value
 
 
-# The features' commands: command -> (module adding its parser, that function, help). Only the
-# module of the command run is imported (`ccrouter operator login` needs neither aiohttp nor
-# the callback service); every other gets a parser with just its help line, for `--help`.
-_FEATURE_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "incident": ("ccrouter.ivr.cli", "add_parser", "set, list or clear incident announcements"),
-    "callback": ("ccrouter.callbacks.cli", "add_parsers", "list or cancel callback requests"),
-    "outbound": ("ccrouter.callbacks.cli", "add_parsers",
-                 "schedule or list outbound calls (reminders)"),
-    "token": ("ccrouter.web.cli", "add_parser", "create, list or revoke HTTP API tokens"),
-    "operator": ("ccrouter.routing.cli", "add_parser",
-                 "log operators in/out, pause them, change their skills"),
-    "import": ("ccrouter.importer.cli", "add_parser",
-               "write a starter config from an existing Asterisk's queues (AMI or queues.conf)"),
-    "recordings": ("ccrouter.recordings.cli", "add_parser",
-                   "prune call recordings older than recordings.keep_days (--dry-run: list)"),
-    "doctor": ("ccrouter.doctor.cli", "add_parser",
-               "check a running Asterisk against the config; exit 1 on any failed check"),
-    "report": ("ccrouter.digest.cli", "add_parser",
-               "scheduled KPI report mail: send one now (report send NAME), list them"),
-    "cluster": ("ccrouter.cluster.cli", "add_parser",
-                "several instances: which one serves which Asterisk node (exit 1: one unserved)"),
-}  # fmt: skip
 
 
 def _feature_module(argv: Sequence[str] | None) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ccrouter.calls.fields import add_card_fields
 from ccrouter.config.sections import add_section
@@ -54,6 +54,30 @@ def demo_figures() -> Sequence[DemoFigures]:
     from ccrouter.callbacks.report import FIGURES as callbacks
 
     return (callbacks,)
+
+
+# The features' commands: command -> (module adding its parser, that function, help). Only the
+# module of the command run is imported (`ccrouter operator login` needs neither aiohttp nor
+# a feature's service); every other gets a parser with just its help line, for `--help`.
+FEATURE_COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
+    "incident": ("ccrouter.ivr.cli", "add_parser", "set, list or clear incident announcements"),
+    "callback": ("ccrouter.callbacks.cli", "add_parsers", "list or cancel callback requests"),
+    "outbound": ("ccrouter.callbacks.cli", "add_parsers",
+                 "schedule or list outbound calls (reminders)"),
+    "token": ("ccrouter.web.cli", "add_parser", "create, list or revoke HTTP API tokens"),
+    "operator": ("ccrouter.routing.cli", "add_parser",
+                 "log operators in/out, pause them, change their skills"),
+    "import": ("ccrouter.importer.cli", "add_parser",
+               "write a starter config from an existing Asterisk's queues (AMI or queues.conf)"),
+    "recordings": ("ccrouter.recordings.cli", "add_parser",
+                   "prune call recordings older than recordings.keep_days (--dry-run: list)"),
+    "doctor": ("ccrouter.doctor.cli", "add_parser",
+               "check a running Asterisk against the config; exit 1 on any failed check"),
+    "report": ("ccrouter.digest.cli", "add_parser",
+               "scheduled KPI report mail: send one now (report send NAME), list them"),
+    "cluster": ("ccrouter.cluster.cli", "add_parser",
+                "several instances: which one serves which Asterisk node (exit 1: one unserved)"),
+}  # fmt: skip
 
 
 register()

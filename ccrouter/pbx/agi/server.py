@@ -147,6 +147,7 @@ class AgiServer:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        self._sessions.clear()  # also those cancelled before they ran
         if server is not None:
             await server.wait_closed()
 
@@ -193,8 +194,7 @@ class AgiServer:
             conn.close()
             return
         task = asyncio.get_running_loop().create_task(self._session(conn, request))
-        self._sessions.add(task)
-        task.add_done_callback(self._sessions.discard)
+        self._sessions.add(task)  # the task leaves the set as it ends (`_session`)
 
     async def _session(self, conn: AgiConnection, request: AgiRequest) -> None:
         loop = asyncio.get_running_loop()
@@ -223,6 +223,7 @@ class AgiServer:
         finally:
             self._untrack(conn)
             conn.close()
+            self._sessions.discard(asyncio.current_task())
 
     async def _run(self, script: Script, session: AgiSession) -> bool:
         """Run the script under the session time limit; True when it returned normally."""

@@ -29,7 +29,7 @@ _BANNER = "Asterisk Call Manager/"
 MESSAGES_PER_TURN = 64
 """Messages handled per turn of the event loop. One read can hold thousands (256 KB after the
 loop was busy a moment: ~1 000 events, 30-50 ms of tracker work measured at ~1 300 calls/s);
-handled in one callback they held up every FastAGI accept and reply behind them, so the rest
+handled in one loop turn they held up every FastAGI accept and reply behind them, so the rest
 waits in order for the next turns while reading is paused."""
 
 
