@@ -168,3 +168,14 @@ class CuttableProxy:
         for w in self._writers:
             w.transport.abort()
         self._writers.clear()
+
+
+async def through_proxy(settings: Settings) -> tuple[CuttableProxy, Settings]:
+    """A started proxy to the settings' PostgreSQL, and the settings that reach it through it."""
+    url = settings.database.url
+    pg_port = int(url.rsplit(":", 1)[1].split("/")[0])
+    proxy = CuttableProxy(pg_port)
+    await proxy.start()
+    via_proxy = settings.database.model_copy(update={
+        "url": url.replace(f":{pg_port}/", f":{proxy.port}/")})  # fmt: skip
+    return proxy, settings.model_copy(update={"database": via_proxy})

@@ -16,13 +16,13 @@ from ccrouter.cluster.model import UNKNOWN, standby_verdict
 from ccrouter.dialplan import VAR_AGI_NEXT, VAR_AGI_ROUND, VAR_CARD
 from ccrouter.sim import SimCall, SimCaller
 from tests.cluster_stack import (
-    CuttableProxy,
     Running,
     as_instance,
     cluster_settings,
     free_ports,
     rows,
     start_sims,
+    through_proxy,
 )
 from tests.stack import wait_until
 
@@ -89,12 +89,8 @@ async def test_calls_while_the_lease_moves_are_held_and_served_by_the_next_holde
     settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1), free_ports(1)],
                                 lease_s=2.0)  # fmt: skip
     (sim,) = await start_sims(settings)
-    pg_port = int(pg_url.rsplit(":", 1)[1].split("/")[0])
-    proxy = CuttableProxy(pg_port)
-    await proxy.start()
-    via_proxy = settings.database.model_copy(update={
-        "url": pg_url.replace(f":{pg_port}/", f":{proxy.port}/")})  # fmt: skip
-    first = Running(as_instance(settings.model_copy(update={"database": via_proxy}), "i1"))
+    proxy, cut_off = await through_proxy(settings)
+    first = Running(as_instance(cut_off, "i1"))
     second: Running | None = None
     try:
         await wait_until(lambda: first.serving() == {"n1"} and sim.ami_logged_in == 1, 15,
