@@ -211,11 +211,11 @@ async def test_sigkill_lease_holders_under_load(tmp_path: Path, pg_url: str) -> 
     # by a standby and routed once it served the node. Only a call whose session was cut by
     # the kill itself (in the killed instance, or held by it, or accepted by its socket while
     # the process was dying) went to the fallback queue.
-    untold = [(at - t0, c.caller.number, c.outcome) for (_, c), at in zip(placed, placed_at,
-                                                                          strict=True)
+    untold = [(at - t0, c.caller.number, c.outcome, c.agi_status, c.agi_commands)
+              for (_, c), at in zip(placed, placed_at, strict=True)
               if not c.variables.get(VAR_CARD)]  # fmt: skip
     park_s = LeaseTiming.of(LEASE_S).park_s
-    assert all(any(-0.5 <= kill - t <= park_s for kill in kills) for t, _, _ in untold), (
+    assert all(any(-0.5 <= kill - t <= park_s for kill in kills) for t, *_ in untold), (
         untold, kills)
     print(f"\ncluster fault: {len(placed)} calls, {len(told)} cards told, {len(untold)} to the "
           "fallback queue, "

@@ -84,14 +84,18 @@ class StandbyPort:
         sock.setblocking(False)
         self._listen = sock
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._accept(sock), name="standby_accept"),
-                       loop.create_task(self._sweep(), name="standby_sweep")]  # fmt: skip
+        # Accepting in a reader callback, not an awaited sock_accept: stopping it at the hand-
+        # over cannot lose a connection accepted in the same instant (a cancelled await would).
+        loop.add_reader(sock.fileno(), self._accept, sock)
+        self._loops = [loop.create_task(self._sweep(), name="standby_sweep")]
         return True
 
     def hand_over(self) -> socket.socket | None:
         """Stop answering and give the listening socket to the node's daemon (which closes
         it when it stops); None when there is none."""
         sock, self._listen = self._listen, None
+        if sock is not None:
+            asyncio.get_running_loop().remove_reader(sock.fileno())
         for task in self._loops:
             task.cancel()
         return sock
@@ -130,15 +134,16 @@ class StandbyPort:
         finally:
             self._tasks.discard(asyncio.current_task())
 
-    async def _accept(self, sock: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
+    def _accept(self, sock: socket.socket) -> None:
+        """The listening socket is readable: take what waits (a bounded number per turn)."""
+        for _ in range(_BACKLOG):
             try:
-                conn, _ = await loop.sock_accept(sock)
-            except OSError as exc:  # out of descriptors, ...: not fatal, try again shortly
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of descriptors, ...: not fatal, the next turn retries
                 log.warning("standby_accept_failed", error=str(exc))
-                await asyncio.sleep(0.1)
-                continue
+                return
             conn.setblocking(False)
             self._spawn(self._answer(conn))
 
