@@ -8,6 +8,7 @@ import contextlib
 import random
 import socket
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from ccrouter.config.cluster import ClusterSettings, InstanceSettings
 from ccrouter.db.engine import make_engine
 from ccrouter.sim import PbxSimulator, SimOperator
 from tests.routing_stack import routing_settings
+from tests.stack import wait_until
 
 SECRET = "demo-secret"
 
@@ -170,12 +172,41 @@ class CuttableProxy:
         self._writers.clear()
 
 
-async def through_proxy(settings: Settings) -> tuple[CuttableProxy, Settings]:
-    """A started proxy to the settings' PostgreSQL, and the settings that reach it through it."""
-    url = settings.database.url
-    pg_port = int(url.rsplit(":", 1)[1].split("/")[0])
+
+@dataclass
+class CutOff:
+    """One node: `first` (i1) serves it reaching PostgreSQL through `proxy`, `second` (i2)
+    stands by; `proxy.cut()` partitions i1 from the database."""
+
+    sim: PbxSimulator
+    proxy: CuttableProxy
+    first: Running
+    second: Running
+
+
+@contextlib.asynccontextmanager
+async def holder_behind_a_proxy(pg_url: str) -> AsyncIterator[CutOff]:
+    settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1), free_ports(1)],
+                                lease_s=2.0)  # fmt: skip
+    (sim,) = await start_sims(settings)
+    pg_port = int(pg_url.rsplit(":", 1)[1].split("/")[0])
     proxy = CuttableProxy(pg_port)
     await proxy.start()
     via_proxy = settings.database.model_copy(update={
-        "url": url.replace(f":{pg_port}/", f":{proxy.port}/")})  # fmt: skip
-    return proxy, settings.model_copy(update={"database": via_proxy})
+        "url": pg_url.replace(f":{pg_port}/", f":{proxy.port}/")})  # fmt: skip
+    first = Running(as_instance(settings.model_copy(update={"database": via_proxy}), "i1"))
+    second: Running | None = None
+    try:
+        await wait_until(lambda: first.serving() == {"n1"} and sim.ami_logged_in == 1, 15,
+                         "i1 serves n1")  # fmt: skip
+        second = Running(as_instance(settings, "i2"))
+        await wait_until(lambda: second is not None and len(second.instance.slots) == 1, 10,
+                         "i2 standing by")  # fmt: skip
+        await asyncio.sleep(0.5)  # i2 has read who holds the node
+        yield CutOff(sim, proxy, first, second)
+    finally:
+        if second is not None:
+            await second.close()
+        await first.close()
+        await proxy.cut()
+        await sim.close()

@@ -23,9 +23,9 @@ from tests.cluster_stack import (
     as_instance,
     cluster_settings,
     free_ports,
+    holder_behind_a_proxy,
     rows,
     start_sims,
-    through_proxy,
 )
 from tests.stack import wait_until
 
@@ -199,23 +199,12 @@ async def test_a_holder_cut_off_from_the_database_stops_before_another_takes_ove
     """Instance i1 reaches PostgreSQL through a proxy that is then cut (a partition): it cannot
     renew, stops serving the node by itself (after 0.5 x lease_s), and only then — when its
     row has expired — i2 takes the node. At no moment are both logged in to the node's AMI."""
-    settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1), free_ports(1)],
-                                lease_s=2.0)  # fmt: skip
-    (sim,) = await start_sims(settings)
-    proxy, cut_off = await through_proxy(settings)
-    first = Running(as_instance(cut_off, "i1"))
-    second: Running | None = None
-    try:
-        await wait_until(lambda: first.serving() == {"n1"} and sim.ami_logged_in == 1, 15,
-                         "i1 serves n1")  # fmt: skip
-        second = Running(as_instance(settings, "i2"))
-        await wait_until(lambda: second is not None and len(second.instance.slots) == 1, 10,
-                         "i2 standing by")  # fmt: skip
-        await asyncio.sleep(0.5)
+    async with holder_behind_a_proxy(pg_url) as c:
+        sim, first, second = c.sim, c.first, c.second
         logged_in: list[int] = []
         taken_s = None
         cut_at = time.monotonic()
-        await proxy.cut()
+        await c.proxy.cut()
         while time.monotonic() - cut_at < 10.0 and not (second.serving() and
                                                         sim.ami_logged_in == 1):  # fmt: skip
             logged_in.append(sim.ami_logged_in)
@@ -227,12 +216,6 @@ async def test_a_holder_cut_off_from_the_database_stops_before_another_takes_ove
         assert max(logged_in) == 1, "two instances were logged in to one node at once"
         assert 0 in logged_in  # i1 left before i2 came
         assert taken_s is not None  # (how soon is the bench's figure: `make bench`, cluster)
-    finally:
-        if second is not None:
-            await second.close()
-        await first.close()
-        await proxy.cut()
-        await sim.close()
 
 
 async def test_a_node_nobody_publishes_for_drops_out_of_the_live_views(pg_url: str) -> None:

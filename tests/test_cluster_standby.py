@@ -20,9 +20,9 @@ from tests.cluster_stack import (
     as_instance,
     cluster_settings,
     free_ports,
+    holder_behind_a_proxy,
     rows,
     start_sims,
-    through_proxy,
 )
 from tests.stack import wait_until
 
@@ -86,20 +86,9 @@ async def test_calls_while_the_lease_moves_are_held_and_served_by_the_next_holde
     port sends calls on (it cannot take the node); i2 holds them — the holder before it did
     not serve — until it has the lease and its daemon is up, then routes them: every call
     placed in the gap is answered with a card, none goes to the fallback queue."""
-    settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1), free_ports(1)],
-                                lease_s=2.0)  # fmt: skip
-    (sim,) = await start_sims(settings)
-    proxy, cut_off = await through_proxy(settings)
-    first = Running(as_instance(cut_off, "i1"))
-    second: Running | None = None
-    try:
-        await wait_until(lambda: first.serving() == {"n1"} and sim.ami_logged_in == 1, 15,
-                         "i1 serves n1")  # fmt: skip
-        second = Running(as_instance(settings, "i2"))
-        await wait_until(lambda: second is not None and len(second.instance.slots) == 1, 10,
-                         "i2 standing by")  # fmt: skip
-        await asyncio.sleep(0.5)
-        await proxy.cut()
+    async with holder_behind_a_proxy(pg_url) as c:
+        sim, first, second = c.sim, c.first, c.second
+        await c.proxy.cut()
         await wait_until(lambda: first.serving() == set(), 10, "i1 stops serving")
         calls: list[SimCall] = []
         in_gap = 0  # placed while nobody served the node
@@ -118,9 +107,3 @@ async def test_calls_while_the_lease_moves_are_held_and_served_by_the_next_holde
         assert first.instance.slots[0].port.sent_on >= len(calls) - 1
         # (i2 held those that came before it had the lease; those that came while its daemon
         # started waited in the listening socket's backlog, already handed to the daemon)
-    finally:
-        if second is not None:
-            await second.close()
-        await first.close()
-        await proxy.cut()
-        await sim.close()
