@@ -65,6 +65,8 @@ class StandbyPort:
         self._header_timeout_s = header_timeout_s
         self._listen: socket.socket | None = None
         self._held: list[Held] = []
+        self._holding = False
+        """Calls may be held: from `open()` until the daemon took them (`take_held`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self.held_total = 0
@@ -82,7 +84,7 @@ class StandbyPort:
                         error=str(ListenError.of(exc, self._host, self._port)))  # fmt: skip
             return False
         sock.setblocking(False)
-        self._listen = sock
+        self._listen, self._holding = sock, True
         loop = asyncio.get_running_loop()
         # Accepting in a reader callback, not an awaited sock_accept: stopping it at the hand-
         # over cannot lose a connection accepted in the same instant (a cancelled await would).
@@ -102,7 +104,7 @@ class StandbyPort:
 
     def take_held(self) -> list[Held]:
         """The held calls, for the node's daemon to serve (oldest first)."""
-        held, self._held = self._held, []
+        held, self._held, self._holding = self._held, [], False
         return held
 
     async def close(self) -> None:
@@ -167,7 +169,7 @@ class StandbyPort:
             log.debug("standby_header_failed", error=repr(exc))
             conn.close()
             return
-        if verdict == "park" and len(self._held) < _MAX_HELD and self._listen is not None:
+        if verdict == "park" and len(self._held) < _MAX_HELD and self._holding:
             self._held.append(Held(conn, received, loop.time(), self._holder()))
             self.held_total += 1
         else:
