@@ -60,7 +60,12 @@ async def test_pressing_the_offer_key_requests_a_callback_keeping_the_place(
         st.sim.add_member("wallet-ru", "PJSIP/1001", name="Dilnoza", paused=True)
         call = st.sim.place_call(SimCaller("79001110000", "Ivan", dialled=WALLET_DID))
         book = st.app.tracker.book
-        await wait_until(lambda: any(c.queue == "wallet-ru" for c in book.views()), what="queued")
+
+        def joined() -> bool:  # QueueCallerJoin seen (the route sets the queue before it)
+            found = book.find(uniqueid=call.uniqueid)
+            return found is not None and found.queue == "wallet-ru" and found.joined_at is not None
+
+        await wait_until(joined, what="queued")
         live = book.find(uniqueid=call.uniqueid)
         assert live is not None and live.joined_at is not None
         await asyncio.sleep(0.1)
