@@ -13,6 +13,7 @@ import time
 import pytest
 
 from ccrouter.cluster.model import UNKNOWN, standby_verdict
+from ccrouter.cluster.standby import StandbyPort
 from ccrouter.dialplan import VAR_AGI_NEXT, VAR_AGI_ROUND, VAR_CARD
 from ccrouter.sim import SimCall, SimCaller
 from tests.cluster_stack import (
@@ -107,3 +108,88 @@ async def test_calls_while_the_lease_moves_are_held_and_served_by_the_next_holde
         assert first.instance.slots[0].port.sent_on >= len(calls) - 1
         # (i2 held those that came before it had the lease; those that came while its daemon
         # started waited in the listening socket's backlog, already handed to the daemon)
+
+
+HEADER = b"agi_network: yes\nagi_network_script: route\nagi_uniqueid: 1.1\n\n"
+
+
+class Holder:
+    """The lease holder a standby port believes in; tests change it."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+
+    def __call__(self) -> str | None:
+        return self.name
+
+
+async def open_port(holder: Holder, park_s: float = 5.0) -> tuple[StandbyPort, int]:
+    port_no = free_ports(1)
+    port = StandbyPort("127.0.0.1", port_no, order=ORDER, me="i2", holder=holder,
+                       park_s=park_s, header_timeout_s=2.0)  # fmt: skip
+    port.open()
+    return port, port_no
+
+
+async def asterisk_side(port_no: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect as Asterisk's AGI() does and send the header."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_no)
+    writer.write(HEADER)
+    return reader, writer
+
+
+async def next_line(reader: asyncio.StreamReader, timeout: float = 2.0) -> bytes:
+    return await asyncio.wait_for(reader.readline(), timeout)
+
+
+async def test_a_held_call_is_sent_on_when_a_later_instance_takes_the_node() -> None:
+    holder = Holder("i1")  # before i2: it was tried and did not answer
+    port, port_no = await open_port(holder)
+    try:
+        reader, writer = await asterisk_side(port_no)
+        await wait_until(lambda: port.held_total == 1, 2, "held")
+        with pytest.raises(TimeoutError):  # held: no command is sent
+            await next_line(reader, 0.3)
+        holder.name = "i3"  # a later instance took the node: Asterisk reaches it next
+        assert await next_line(reader) == f"SET VARIABLE {VAR_AGI_NEXT} 1\n".encode()
+        writer.write(b"200 result=1\n")
+        assert await next_line(reader) == b""  # then the port closes: AGI() returns
+        assert port.sent_on == 1
+        writer.close()
+    finally:
+        await port.close()
+
+
+async def test_a_held_call_is_sent_on_after_park_s() -> None:
+    port, port_no = await open_port(Holder(None), park_s=0.3)  # nobody holds the node
+    try:
+        reader, writer = await asterisk_side(port_no)
+        await wait_until(lambda: port.held_total == 1, 2, "held")
+        started = time.monotonic()
+        assert await next_line(reader) == f"SET VARIABLE {VAR_AGI_NEXT} 1\n".encode()
+        assert time.monotonic() - started >= 0.2  # not at once: after park_s
+        writer.close()
+    finally:
+        await port.close()
+
+
+@pytest.mark.parametrize(("round_", "held"), [("1", False), ("2", True)])
+async def test_a_standby_before_the_holder_asks_the_round(round_: str, held: bool) -> None:
+    """The holder comes later: in round 1 the call is sent on; in round 2 (round 1 found
+    nobody serving, so that holder did not answer) it is held."""
+    port, port_no = await open_port(Holder("i3"))
+    try:
+        reader, writer = await asterisk_side(port_no)
+        assert await next_line(reader) == f"GET VARIABLE {VAR_AGI_ROUND}\n".encode()
+        writer.write(f"200 result=1 ({round_})\n".encode())
+        if held:
+            await wait_until(lambda: port.held_total == 1, 2, "held")
+            (call,) = port.take_held()
+            assert call.received == HEADER  # what the daemon reads: the header, not the reply
+            call.sock.close()
+        else:
+            assert await next_line(reader) == f"SET VARIABLE {VAR_AGI_NEXT} 1\n".encode()
+            assert port.held_total == 0
+        writer.close()
+    finally:
+        await port.close()

@@ -68,29 +68,28 @@ class StandbyPort:
         self._holding = False
         """Calls may be held: from `open()` until the daemon took them (`take_held`)."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loops: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
         self.held_total = 0
         self.sent_on = 0
 
-    def open(self) -> bool:
-        """Listen (again) and answer calls; False (logged with the reason) when the port
-        cannot be had — the node's daemon then fails to start on it too, and says so."""
+    def open(self) -> None:
+        """Listen (again) and answer calls. A port that cannot be had is logged with the
+        reason — the node's daemon then fails to start on it too, and says so."""
         if self._listen is not None:
-            return True
+            return
         try:
             sock = socket.create_server((self._host, self._port), backlog=_BACKLOG)
         except OSError as exc:
             log.warning("standby_listen_failed",
                         error=str(ListenError.of(exc, self._host, self._port)))  # fmt: skip
-            return False
+            return
         sock.setblocking(False)
         self._listen, self._holding = sock, True
         loop = asyncio.get_running_loop()
         # Accepting in a reader callback, not an awaited sock_accept: stopping it at the hand-
         # over cannot lose a connection accepted in the same instant (a cancelled await would).
         loop.add_reader(sock.fileno(), self._accept, sock)
-        self._loops = [loop.create_task(self._sweep(), name="standby_sweep")]
-        return True
+        self._sweeper = loop.create_task(self._sweep(), name="standby_sweep")
 
     def hand_over(self) -> socket.socket | None:
         """Stop answering and give the listening socket to the node's daemon (which closes
@@ -98,8 +97,8 @@ class StandbyPort:
         sock, self._listen = self._listen, None
         if sock is not None:
             asyncio.get_running_loop().remove_reader(sock.fileno())
-        for task in self._loops:
-            task.cancel()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         return sock
 
     def take_held(self) -> list[Held]:
@@ -117,7 +116,7 @@ class StandbyPort:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_REPLY_TIMEOUT_S):
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-        tasks = [*self._loops, *self._tasks]
+        tasks = [*([self._sweeper] if self._sweeper else []), *self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
