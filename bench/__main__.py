@@ -63,7 +63,8 @@ def run_section(name: str, quick: bool) -> dict[str, Any]:
     if name == "e2e":
         from bench import db_e2e
 
-        rates = (100, 300) if quick else (200, 400, 700, 1000, 1150, 1300, 1600)
+        rates = (100, 300) if quick else (200, 400, 700, 1000, 1300, 1600, 1900, 2200, 2600,
+                                          3000)  # fmt: skip
         return dict(_arun(db_e2e.measure(rates, 2.0 if quick else 4.0, 2.0 if quick else 6.0)))
     if name == "pg":
         from bench import pg_lookup
@@ -143,7 +144,8 @@ def table(r: dict[str, Any]) -> list[Row]:
         e = r["e2e"]
         best = max((s for s in e["steps"] if s["sustained"]), default=None,
                    key=lambda s: s["achieved_per_s"])  # fmt: skip
-        add("End to end: sustained calls/s (decision p99 < 5 ms)", _f(e["sustained_calls_per_s"]),
+        add("End to end: sustained calls/s (decision p99 < 5 ms, session p99 < 50 ms)",
+            _f(e["sustained_calls_per_s"]),
             f"decision p99 {best['decide_p99_ms']} ms, session p99 {best['route_p99_ms']} ms"
             if best else "-", None,
             ">= 1,000", e["sustained_calls_per_s"] >= 1000)  # fmt: skip

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
+from ccrouter.calls.card_commit_pg import ROWS_PER_STATEMENT
 from ccrouter.calls.model.cards import CardWrite
 from ccrouter.calls.store import CardStore
 from ccrouter.calls.writer import CardWriter, CardWriterStopped
@@ -228,6 +229,32 @@ async def test_repeated_insert_becomes_an_update(engine: AsyncEngine) -> None:
     assert [e["card"] for e in logs if e["event"] == "card_insert_conflict"] == ["dup"]
     got = await rows(engine, "SELECT number, queue, notes, created_at FROM cards ORDER BY id")
     assert got == [("dup", "q2", "first", created[0][0]), ("new", None, None, got[1][3])]
+
+
+async def test_batch_larger_than_one_statement_is_one_transaction(engine: AsyncEngine) -> None:
+    """PostgreSQL binds at most ROWS_PER_STATEMENT rows per statement: a batch of several times
+    that (new cards, repeated inserts in a later slice, updates) is still one commit, whole."""
+    n = 3 * ROWS_PER_STATEMENT
+    writer = CardWriter(engine, settings(commit_window_ms=5000))
+    with capture_logs() as logs:
+        async with running(writer):
+            for i in range(n):
+                writer.submit(opened(f"A{i:04d}", queue="q1"))
+            await writer.flush()
+            before = writer.stats.commits
+            for i in range(n):
+                writer.submit(CardWrite(f"A{i:04d}", {"outcome": "answered", "wait_s": i}))
+                writer.submit(opened(f"B{i:04d}", queue="q2"))
+            for i in range(n - 10, n):  # stored already: the last slice's inserts conflict
+                writer.submit(opened(f"A{i:04d}", notes="again"))
+            await writer.flush()
+    assert writer.stats.commits == before + 1
+    assert await rows(engine, "SELECT count(*), sum(wait_s) FROM cards WHERE outcome = "
+                              "'answered'") == [(n, n * (n - 1) // 2)]  # fmt: skip
+    assert await rows(engine, "SELECT count(*) FROM cards WHERE queue = 'q2'") == [(n,)]
+    assert await rows(engine, "SELECT count(*) FROM cards WHERE notes = 'again'") == [(10,)]
+    conflicts = [e["card"] for e in logs if e["event"] == "card_insert_conflict"]
+    assert sorted(conflicts) == [f"A{i:04d}" for i in range(n - 10, n)]
 
 
 async def test_unwritable_card_is_rejected_alone(engine: AsyncEngine) -> None:

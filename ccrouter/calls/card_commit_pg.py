@@ -12,7 +12,7 @@ transaction. asyncpg prepares each statement text once per connection and caches
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 _STAMPS: Final = ("created_at", "updated_at")
+ROWS_PER_STATEMENT: Final = 64
+"""Rows bound into one statement. The arrays are built and encoded (asyncpg) in one go, inside
+the event loop: ~9 us a row here (300 rows 2.8 ms, 64 rows 0.63 ms, measured 2026-12-03), and a
+batch reaches `batch_max` (500 cards) once the database was slow a moment; every FastAGI accept
+and reply would wait behind it. In statements of 64 rows the loop serves them between the round
+trips (a few more round trips for a big batch, in the same transaction)."""
 _TRANSIENT_CLASSES: Final = frozenset({"08", "40", "53", "57", "58"})
 """SQLSTATE classes worth a retry: connection exception, transaction rollback (serialization,
 deadlock), insufficient resources (disk full), operator intervention (shutdown), system error."""
@@ -129,18 +135,20 @@ async def _transaction(pg: Any, dialect: Any, inserts: list[PendingCard],
     async with pg.transaction():
         if inserts:
             columns = tuple(sorted(set().union(*(e.fields for e in inserts))))
-            rows = ([e.number, *row_values(e.fields, columns), now, now] for e in inserts)
             names = ("number", *columns, *_STAMPS)
-            got = await pg.fetch(insert_sql(columns), *_arrays(names, rows))
-            written += len(got)
-            if len(got) != len(inserts):
-                done = {r[0] for r in got}
-                for e in inserts:
-                    if e.number not in done:
-                        log.warning("card_insert_conflict", card=e.number,
-                                    action="updated instead")  # fmt: skip
-                        updates.append(PendingCard(e.number, False, e.fields, e.first_seq,
-                                                   e.writes, e.since))  # fmt: skip
+            sql = insert_sql(columns)
+            for part in _slices(inserts):
+                rows = ([e.number, *row_values(e.fields, columns), now, now] for e in part)
+                got = await pg.fetch(sql, *_arrays(names, rows))
+                written += len(got)
+                if len(got) != len(part):
+                    done = {r[0] for r in got}
+                    for e in part:
+                        if e.number not in done:
+                            log.warning("card_insert_conflict", card=e.number,
+                                        action="updated instead")  # fmt: skip
+                            updates.append(PendingCard(e.number, False, e.fields, e.first_seq,
+                                                       e.writes, e.since))  # fmt: skip
         written += await _update(pg, updates, now)
         mark = None
         if due is not None:
@@ -157,12 +165,21 @@ async def _update(pg: Any, updates: list[PendingCard], now: float) -> int:
     written = 0
     for columns, group in shapes.items():
         names = ("number", *columns, "updated_at")
-        rows = ([e.number, *row_values(e.fields, columns), now] for e in group)
-        got = await pg.fetch(update_sql(columns), *_arrays(names, rows))
-        written += len(got)
-        if len(got) != len(group):
-            found = {r[0] for r in got}
-            for entry in group:
-                if entry.number not in found:
-                    log.error("card_update_without_card", card=entry.number, fields=entry.fields)
+        sql = update_sql(columns)
+        for part in _slices(group):
+            rows = ([e.number, *row_values(e.fields, columns), now] for e in part)
+            got = await pg.fetch(sql, *_arrays(names, rows))
+            written += len(got)
+            if len(got) != len(part):
+                found = {r[0] for r in got}
+                for entry in part:
+                    if entry.number not in found:
+                        log.error("card_update_without_card", card=entry.number,
+                                  fields=entry.fields)  # fmt: skip
     return written
+
+
+def _slices(entries: list[PendingCard]) -> Iterator[list[PendingCard]]:
+    """`entries` in statements of at most ROWS_PER_STATEMENT rows."""
+    for start in range(0, len(entries), ROWS_PER_STATEMENT):
+        yield entries[start : start + ROWS_PER_STATEMENT]

@@ -143,11 +143,10 @@ class SimQueue:
         if strategy == "ringall":
             return tier
         if strategy in ("rrmemory", "rrordered"):
-            order = list(self.members)
-            n = len(order)
-            by_pos = sorted(tier, key=lambda m: (order.index(m.interface) - self.rr_next) % n)
-            chosen = by_pos[0]
-            self.rr_next = (order.index(chosen.interface) + 1) % n
+            pos = {iface: i for i, iface in enumerate(self.members)}
+            n, start = len(pos), self.rr_next
+            chosen = min(tier, key=lambda m: (pos[m.interface] - start) % n)
+            self.rr_next = (pos[chosen.interface] + 1) % n
             return [chosen]
         if strategy == "leastrecent":
             return [min(tier, key=lambda m: 0 if not m.last_call
