@@ -226,9 +226,9 @@ async def test_a_standby_listens_to_the_node_it_does_not_serve(pg_url: str) -> N
         assert watcher[0] == "Login" and set(watcher) <= {"Login", "Filter", "Ping"}, watcher
         call = sim.place_call(SimCaller("79003000001", dialled=WALLET))
         assert await asyncio.wait_for(call.finished, 30) == "answered"
-        await wait_until(lambda: {m.get("Event") for _, m in slot.watch.buffer._events} >= {
+        await wait_until(lambda: {m.get("Event") for _, m in slot.watch.buffer} >= {
             "QueueCallerJoin", "AgentConnect", "AgentComplete", "Hangup"}, 5, "buffered")
-        assert {m.get("Uniqueid") for _, m in slot.watch.buffer._events} >= {call.uniqueid}
+        assert {m.get("Uniqueid") for _, m in slot.watch.buffer} >= {call.uniqueid}
         assert standby.serving() == set()
 
         await holder.close()  # the lease released: i2 takes the node over

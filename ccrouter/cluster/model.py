@@ -23,7 +23,7 @@ nobody served the node ends as it did (see `ccrouter.calls.model.gap`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -85,6 +85,10 @@ class WatchBuffer:
 
     def __len__(self) -> int:
         return len(self._events)
+
+    def __iter__(self) -> Iterator[Watched]:
+        """The buffered events, oldest first (kept: see `take`)."""
+        return iter(list(self._events))
 
     def add(self, at: float, msg: Mapping[str, Any]) -> bool:
         """Keep `msg` (received at `at`) if it is of use; whether it was kept."""
