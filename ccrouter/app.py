@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -54,6 +54,10 @@ _CANCEL_WAIT_S = 0.5
 """`stop()` cancels a task again when it is still running this long after a cancel."""
 _LEFTOVER_GRACE_S = 0.5
 """How long the process waits at exit for tasks and threads that outlive the stop (below)."""
+
+
+GapSource = Callable[[], Awaitable[Sequence[tuple[float, Mapping[str, Any]]]]]
+"""Gives the AMI events another connection received while this daemon was not serving."""
 
 
 class StartupError(Exception):
@@ -108,9 +112,16 @@ class App:
         self.agi_socket: socket.socket | None = None
         """A socket already listening on the FastAGI port to serve (a cluster standby's);
         else the server binds `agi.host`/`agi.port` itself."""
+        self.gap_events: GapSource | None = None
+        """Set before `start()` by a cluster instance taking the node over: gives the AMI
+        events its standby connection to the node received (receive time, message; oldest
+        first). The tracker holds its own events from the start until the first AMI resync,
+        which first applies what of these the restored cards do not show yet, then the held
+        ones, then reconciles (`CallTracker.catch_up`)."""
         self.scripts: dict[str, Script] = {}
         self.resync_hooks: list[ResyncHook] = []
-        """Run in order after every AMI (re)connect; the tracker's resync is first."""
+        """Run in order after every AMI (re)connect; the tracker's resync is first (after
+        the gap's events, once, with `gap_events`)."""
         self.site_parts: Sequence[SitePart] = default_site_parts()
         self.services: dict[str, Any] = {}
         """Services features publish, by name (see `ccrouter.runtime.Daemon`)."""
@@ -151,6 +162,9 @@ class App:
         self.router = Router(routing_table(s), self.tracker)
         self.ami = AmiClient(s.ami, on_event=self.tracker.on_ami_event,
                              on_connected=self._ami_connected)  # fmt: skip
+        if self.gap_events is not None:
+            self.tracker.hold()
+            self.resync_hooks.append(self._catch_up)
         self.resync_hooks.append(self.tracker.resync)
         self.scripts[SCRIPT_ROUTE] = functools.partial(route, router=self.router)
         self.scripts[SCRIPT_PING] = ping  # `ccrouter doctor`'s test call
@@ -179,6 +193,18 @@ class App:
             raise StartupError(f"database {url}: {exc.orig}") from exc
         except (OSError, SQLAlchemyError) as exc:
             raise StartupError(f"database {url}: {exc}") from exc
+
+    async def _catch_up(self, ami: AmiClient) -> None:
+        """The first resync, before the tracker's: the gap's events (see `gap_events`)."""
+        source, self.gap_events = self.gap_events, None
+        if source is None:
+            return
+        watched: Sequence[tuple[float, Mapping[str, Any]]] = ()
+        try:
+            watched = await source()
+        except Exception as exc:  # the gap is lost, as without a standby; the rest goes on
+            log.error("ami_gap_events_failed", error=str(exc) or repr(exc))
+        self.tracker.catch_up(watched)
 
     async def _ami_connected(self, ami: AmiClient) -> None:
         for hook in self.resync_hooks:

@@ -34,6 +34,12 @@ async def test_second_abandon_merges_keeping_the_earliest_place(engine: AsyncEng
     assert (first.merged, again.merged, again.id, again.card) == (False, True, first.id, "c1")
     (r,) = await store.pending()
     assert (r.place_at, r.abandons, r.card) == (3.0, 2, "c1")
+    # the first call's abandon once more (a new cluster holder replaying the gap): not counted
+    replayed = await store.add(number="79001", kind=Kind.CALLBACK, target="wallet-ru",
+                               now=25.0, place_at=5.0, card="c1")  # fmt: skip
+    assert (replayed.id, replayed.card) == (first.id, "c1")
+    (r,) = await store.pending()
+    assert (r.place_at, r.abandons) == (3.0, 2)
     with pytest.raises(OpenRequestExists):
         await store.add(number="79001", kind=Kind.OUTBOUND, target="wallet-ru", now=30.0,
                         place_at=30.0)  # fmt: skip

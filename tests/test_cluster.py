@@ -22,6 +22,7 @@ from tests.cluster_stack import (
     Running,
     as_instance,
     cluster_settings,
+    daemons_logged_in,
     free_ports,
     holder_behind_a_proxy,
     rows,
@@ -198,16 +199,19 @@ async def test_a_holder_cut_off_from_the_database_stops_before_another_takes_ove
 ) -> None:
     """Instance i1 reaches PostgreSQL through a proxy that is then cut (a partition): it cannot
     renew, stops serving the node by itself (after 0.5 x lease_s), and only then — when its
-    row has expired — i2 takes the node. At no moment are both logged in to the node's AMI."""
+    row has expired — i2 takes the node. At no moment are both daemons logged in to the node's
+    AMI (each instance's standby connection, which only listens, is: i2's until its daemon
+    took over, then i1's)."""
     async with holder_behind_a_proxy(pg_url) as c:
         sim, first, second = c.sim, c.first, c.second
+        await wait_until(lambda: sim.ami_logged_in == 2, 10, "i2's standby connection")
         logged_in: list[int] = []
         taken_s = None
         cut_at = time.monotonic()
         await c.proxy.cut()
         while time.monotonic() - cut_at < 10.0 and not (second.serving() and
-                                                        sim.ami_logged_in == 1):  # fmt: skip
-            logged_in.append(sim.ami_logged_in)
+                                                        daemons_logged_in(sim) == 1):  # fmt: skip
+            logged_in.append(daemons_logged_in(sim))
             if taken_s is None and second.instance.slots[0].term is not None:
                 taken_s = time.monotonic() - cut_at
             await asyncio.sleep(0.01)

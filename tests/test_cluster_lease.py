@@ -30,6 +30,20 @@ async def test_one_holder_per_node_until_it_lets_go(engine: AsyncEngine) -> None
     assert 25 < table["n1"].expires_in_s <= 30 and table["n1"].held_s >= 0
 
 
+async def test_a_refused_acquire_says_who_holds_the_node(engine: AsyncEngine) -> None:
+    """One call (one statement on PostgreSQL) tells a standby the term it took or the holder
+    it did not take the node from."""
+    a, b = LeaseStore(engine, "a", ttl_s=30), LeaseStore(engine, "b", ttl_s=30)
+    assert await a.try_acquire("n1") == (1, None)
+    assert await b.try_acquire("n1") == (None, "a")
+    assert await b.holder_of("n1") == "a"
+    await a.release("n1", 1)
+    assert await b.try_acquire("n1") == (2, None)  # released: taken at once
+    assert await a.try_acquire("n1") == (None, "b")
+    (lease,) = await lease_table(engine)
+    assert (lease.holder, lease.term) == ("b", 2)
+
+
 async def test_an_unrenewed_lease_expires_on_the_database_clock(engine: AsyncEngine) -> None:
     a, b = LeaseStore(engine, "a", ttl_s=0.3), LeaseStore(engine, "b", ttl_s=0.3)
     assert await a.acquire("n1") == 1

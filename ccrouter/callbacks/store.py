@@ -191,7 +191,8 @@ class CallbackStore:
         card: str | None = None, message: str = "",
     ) -> Added:  # fmt: skip
         """A new request, or (a callback for a number with an open request) a merge into it:
-        the earliest place is kept and the abandons are counted."""
+        the earliest place is kept and the abandons are counted — once per card: the same
+        card's request again changes nothing."""
         values = dict(
             number=number, kind=kind.value, state=State.PENDING.value, target=target,
             language=language, product=product, card=card, message=message, place_at=place_at,
@@ -209,7 +210,11 @@ class CallbackStore:
             stmt = ins.on_conflict_do_update(
                 index_elements=[R.c.number], index_where=_OPEN,
                 set_={"place_at": least(R.c.place_at, ins.excluded.place_at),
-                      "abandons": R.c.abandons + 1, "updated_at": now},
+                      # the same call's abandon again (a cluster's new holder replaying what
+                      # its standby heard): not a second abandon
+                      "abandons": R.c.abandons + sa.case((R.c.card == ins.excluded.card, 0),
+                                                         else_=1),
+                      "updated_at": now},
             ).returning(R.c.id, R.c.abandons, R.c.card)  # fmt: skip
             row = (await conn.execute(stmt)).one()
         return Added(row.id, row.abandons > 1, row.card)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 import structlog
 
+from ccrouter.calls.model import gap
 from ccrouter.calls.model.book import CallBook
 from ccrouter.calls.model.cards import CardWrite
 from ccrouter.calls.model.live import Routed
@@ -67,6 +68,8 @@ class CallTracker:
         self.bad_events = 0
         self.events_skipped = 0
         self._skipped_names: set[str] = set()
+        self._held: list[gap.Watched] | None = None
+        """AMI events received while the tracker waits for a gap's events (`hold`)."""
 
     def subscribe(self, listener: Listener) -> None:
         """`listener(event)` is called for every domain event, after the book applied it."""
@@ -76,9 +79,15 @@ class CallTracker:
 
     def on_ami_event(self, msg: Mapping[str, Any]) -> None:
         """The AMI event sink (sync: it runs inside the protocol's data_received)."""
+        if self._held is not None:
+            self._held.append((self._clock(), msg))
+            return
+        self._on_ami_event(msg, self._clock())
+
+    def _on_ami_event(self, msg: Mapping[str, Any], at: float) -> None:
         self.events_seen += 1
         try:
-            event = translate(msg, self._clock())
+            event = translate(msg, at)
         except BadEvent as e:
             self.bad_events += 1
             log.warning("ami_bad_event", error=str(e))
@@ -110,6 +119,38 @@ class CallTracker:
                 listener(event)
             except Exception:
                 log.exception("tracker_listener_failed", event=type(event).__name__)
+
+    # --- a gap seen by another connection (a cluster standby's) -----------------------------
+
+    def hold(self) -> None:
+        """Keep the AMI events that come from now on, unapplied, until `catch_up`: those of a
+        gap, older, are applied first (a node taken over; see `ccrouter.calls.model.gap`)."""
+        if self._held is None:
+            self._held = []
+
+    def catch_up(self, watched: Sequence[gap.Watched]) -> int:
+        """Apply the events of `watched` (another connection's, oldest first) that this one
+        did not receive and that change a live call as its card does not show yet, then the
+        events held since `hold`, in order, and go live again. Returns how many watched
+        events were applied."""
+        held, self._held = self._held or [], None
+        applied = 0
+        for at, msg in gap.missed(watched, held):
+            try:
+                event = translate(msg, at)
+            except BadEvent as e:
+                log.warning("ami_bad_event", error=str(e))
+                continue
+            key = None if event is None else gap.call_key(event)
+            if event is None or key is None:
+                continue
+            if gap.replayable(event, self.book.find(uniqueid=key[0], linkedid=key[1])):
+                self.apply(event)
+                applied += 1
+        for at, msg in held:
+            self._on_ami_event(msg, at)
+        log.info("ami_gap_caught_up", watched=len(watched), applied=applied, held=len(held))
+        return applied
 
     def open_routed(
         self,

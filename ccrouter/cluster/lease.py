@@ -3,7 +3,8 @@
 One row per node. `acquire` takes a free row (expired, released, or never held) in one
 conditional upsert and bumps its `term`; `renew` extends it only for the holder of that term;
 `release` expires it at once (a clean stop hands the node over without waiting). Times come
-from the database server, so instances' clocks never matter.
+from the database server, so instances' clocks never matter. `try_acquire` also says who holds
+a row it could not take — on PostgreSQL in the same statement (a standby asks every `poll_s`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ class LeaseStore:
 
     async def acquire(self, node: str) -> int | None:
         """The lease of `node` for this holder when it is free: its new term, else None."""
+        term, _ = await self.try_acquire(node)
+        return term
+
+    async def try_acquire(self, node: str) -> tuple[int | None, str | None]:
+        """(the new term, None) when `node`'s lease was free and is now this holder's, else
+        (None, the instance holding it; None when the row expired in the meantime)."""
         async with self._engine.begin() as conn:
             now = db_now(conn)
             stmt = insert_for(conn, leases).values(
@@ -47,8 +54,21 @@ class LeaseStore:
                       "acquired_at": stmt.excluded.acquired_at},
                 where=leases.c.expires_at < now,
             ).returning(leases.c.term)
-            term = (await conn.execute(stmt)).scalar_one_or_none()
-        return None if term is None else int(term)
+            live = sa.select(leases.c.holder).where(leases.c.node == node,
+                                                    leases.c.expires_at >= db_now(conn))
+            if conn.dialect.name == "postgresql":
+                # One statement: the upsert and the read of the row as it was before it (a
+                # data-modifying WITH and its main query share one snapshot).
+                taken = stmt.cte("taken")
+                both = sa.select(sa.select(taken.c.term).scalar_subquery(),
+                                 live.scalar_subquery())
+                term, holder = (await conn.execute(both)).one()
+            else:  # SQLite has no INSERT in WITH; in-process, so no round trip is saved
+                term = (await conn.execute(stmt)).scalar_one_or_none()
+                holder = None if term is not None else (await conn.execute(live)).scalar()
+        if term is not None:
+            return int(term), None
+        return None, holder
 
     async def renew(self, node: str, term: int) -> bool:
         """Extend the lease this holder took with `term`; False when it is no longer ours."""

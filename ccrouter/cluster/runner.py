@@ -7,6 +7,10 @@ database is unreachable, or another instance holds a newer term), when the daemo
 SIGTERM — which also releases the lease, so another instance takes the node at once. A daemon
 that cannot start (its port is taken) gives the lease back and waits `lease_s` before asking
 again, so a broken instance does not hold a node hostage.
+
+While it does not serve the node, the slot's `AmiWatch` listens to the node's AMI; the daemon
+that takes the node is handed what it heard at its first resync, and the watch stops until the
+slot stands by again.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import structlog
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ccrouter.app import App, cancel_all, run_unless, start_failed
+from ccrouter.calls.model.gap import Watched
 from ccrouter.cluster.lease import LeaseStore
-from ccrouter.cluster.model import UNKNOWN, LeaseTiming, my_nodes, node_settings
+from ccrouter.cluster.model import UNKNOWN, LeaseTiming, WatchPolicy, my_nodes, node_settings
 from ccrouter.cluster.standby import StandbyPort
+from ccrouter.cluster.watch import AmiWatch
 from ccrouter.config import Settings
 from ccrouter.db.engine import make_engine
 from ccrouter.db.migrate import migrate
@@ -64,6 +70,8 @@ class NodeSlot:
                                 park_s=self._timing.park_s,
                                 header_timeout_s=agi.header_timeout_s)  # fmt: skip
         """The node's FastAGI port while this instance does not serve it."""
+        self.watch = AmiWatch(self._settings.ami, WatchPolicy.of(self._timing))
+        """The node's AMI, listened to while this instance does not serve it."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the node whenever its lease can be had, until `stop` is set (then the
@@ -72,13 +80,16 @@ class NodeSlot:
         try:
             while not stop.is_set():
                 self.port.open()
+                self.watch.start()
                 if not await run_unless(stop, self._acquire()):
                     return
+                self.watch.pin()
                 assert self.term is not None
                 started = await self._serve(self.term, stop)
                 if not started and not stop.is_set():  # let another instance have it
                     await run_unless(stop, asyncio.sleep(self._lease_s))
         finally:
+            await self.watch.stop()
             await self.port.close()
 
     async def _acquire(self) -> None:
@@ -87,9 +98,7 @@ class NodeSlot:
             started = time.monotonic()  # the row lives ttl_s from no earlier than this
             try:
                 async with asyncio.timeout(max(self._timing.poll_s, 1.0)):
-                    term = await self._store.acquire(self.node)
-                    if term is None:
-                        self._holder = await self._store.holder_of(self.node)
+                    term, self._holder = await self._store.try_acquire(self.node)
             except Exception as exc:  # the database is away: ask again
                 log.warning("lease_acquire_failed", error=str(exc) or type(exc).__name__)
                 term, self._holder = None, UNKNOWN
@@ -107,6 +116,7 @@ class NodeSlot:
         app = self._make_app(self._settings)
         self.app = app
         listening = app.agi_socket = self.port.hand_over()
+        app.gap_events = self._watched
         started = False
         end = asyncio.Event()  # the lease lost or the stop asked for
         watchers = [asyncio.create_task(_relay(e, end)) for e in (lost, stop)]
@@ -139,6 +149,14 @@ class NodeSlot:
                         await self._store.release(self.node, term)
                 log.info("lease_released", term=term)
         return started
+
+    async def _watched(self) -> list[Watched]:
+        """What the watch heard, for the daemon's first resync; the watch stops (the daemon's
+        own connection is logged in and holds its events meanwhile)."""
+        await self.watch.stop()
+        events = self.watch.take()
+        log.info("standby_ami_handed_over", events=len(events))
+        return events
 
     async def _renew(self, term: int, lost: asyncio.Event) -> None:
         renewed_at = self._acquired_at

@@ -131,6 +131,10 @@ class AmiServer:
         """How many connections are logged in now with events on."""
         return len(self._live)
 
+    def live_sessions(self) -> list[AmiSession]:
+        """The connections logged in now with events on, oldest first."""
+        return list(self._live)
+
     def _subscribed_changed(self) -> None:
         self._live = [s for s in self.sessions
                       if s.authenticated and not s.closed and s.event_classes != frozenset()]
@@ -175,6 +179,7 @@ class AmiServer:
     async def _dispatch(self, session: AmiSession, msg: Message) -> bool:
         """Run one action; False ends the connection."""
         action = msg.action.lower()
+        session.actions.append(msg.action)
         if not action:
             session.error(msg, "Missing action in request")
             return True

@@ -55,6 +55,8 @@ class AmiSession:
         self.includes: list[EventFilter] = []
         self.excludes: list[EventFilter] = []
         self.record = bytearray()
+        self.actions: list[str] = []
+        """The name of every action received, in order (tests: what a client asked)."""
         self.closed = False
         self._out = bytearray()
         self._flush_handle: asyncio.Handle | None = None

@@ -306,6 +306,10 @@ class PbxSimulator:
     def live_channels(self) -> list[str]:
         return list(self._core.channels)
 
+    def ami_actions(self) -> list[list[str]]:
+        """The actions each AMI connection logged in now (events on) has sent, in order."""
+        return [list(s.actions) for s in self._ami.live_sessions()]
+
     def sent_bytes(self, conn_index: int) -> bytes:
         """Bytes sent on the AMI connection accepted `conn_index`-th (0 = first)."""
         try:

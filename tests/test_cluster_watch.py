@@ -1,0 +1,390 @@
+"""A standby's AMI connection to the nodes it does not serve (issue 13: every instance "holds
+an AMI connection to the nodes it is given"), and what it heard handed to the instance that
+takes a node over, so a caller who abandons — or is answered — while the lease moves ends as
+they did: the buffer's policy and the replay's rules (pure, over the real transcripts), the
+standby's connection over real sockets (a simulated node, real PostgreSQL), and SIGKILLed
+holders (real `ccrouter run` processes) whose caller abandons or is answered in the gap."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.proc import Daemon, write_config
+from ccrouter.calls.model.book import CallBook
+from ccrouter.calls.model.cards import card_number
+from ccrouter.calls.model.gap import REPLAYED, Watched, missed
+from ccrouter.calls.tracker import CallTracker
+from ccrouter.cluster.model import WATCH_MARGIN_S, LeaseTiming, WatchBuffer, WatchPolicy
+from ccrouter.config import load_settings
+from ccrouter.db.engine import make_engine
+from ccrouter.pbx import events as ev
+from ccrouter.pbx.ami.replay import messages
+from ccrouter.routing.state import OperatorService, OperatorStore
+from ccrouter.sim import PbxSimulator, SimCaller
+from ccrouter.sim.testing import AmiClient as RawAmi
+from tests.cardrows import CardRows
+from tests.cluster_stack import (
+    SECRET,
+    Running,
+    as_instance,
+    cluster_settings,
+    daemons_logged_in,
+    free_ports,
+    rows,
+    start_sims,
+)
+from tests.conftest import fixture_bytes
+from tests.stack import wait_until
+
+WALLET = "712000100"
+
+
+def call_events(transcript: str, start: float = 100.0) -> list[Watched]:
+    """The call events of a real transcript, one second apart (as a standby buffers them)."""
+    kept = [m for m in messages(fixture_bytes(transcript)) if m.get("Event") in REPLAYED]
+    return [(start + k, m) for k, m in enumerate(kept)]
+
+
+def msg(name: str) -> dict[str, str]:
+    return {"Event": name, "Uniqueid": "1.1"}
+
+
+# --- the buffer (pure) -------------------------------------------------------------------------
+
+
+def test_the_window_spans_a_lease_move_and_the_new_daemon_starting() -> None:
+    timing = LeaseTiming.of(3.0)
+    policy = WatchPolicy.of(timing)
+    assert policy.window_s == timing.ttl_s + timing.poll_s + timing.park_s + WATCH_MARGIN_S
+    assert policy.names == frozenset(REPLAYED)
+    with pytest.raises(ValueError, match="at least one event, not 0"):
+        WatchPolicy.of(timing, max_events=0)
+
+
+def test_the_buffer_keeps_call_events_of_the_window_only() -> None:
+    buf = WatchBuffer(WatchPolicy(window_s=10.0, max_events=100, names=frozenset(REPLAYED)))
+    assert not buf.add(1.0, {"Event": "Newexten"})  # of no use to the call book
+    assert not buf.add(1.0, {"Privilege": "call,all"})
+    assert buf.add(0.0, msg("QueueCallerJoin")) and buf.add(5.0, msg("AgentCalled"))
+    assert buf.add(12.0, msg("Hangup"))  # 0.0 is now older than the window
+    assert [at for at, _ in buf.take()] == [5.0, 12.0]
+    assert len(buf) == 0
+
+
+def test_a_pinned_buffer_keeps_the_gap_while_the_node_is_taken_over() -> None:
+    buf = WatchBuffer(WatchPolicy(window_s=10.0, max_events=100, names=frozenset(REPLAYED)))
+    for at in (5.0, 12.0):
+        buf.add(at, msg("Hangup"))
+    buf.pin(20.0)  # the lease is ours: keep what came since 10.0, however long start-up takes
+    buf.add(100.0, msg("QueueCallerAbandon"))
+    assert [at for at, _ in buf.take()] == [12.0, 100.0]
+    buf.add(200.0, msg("Hangup"))  # take() unpinned it: the window follows the newest again
+    buf.add(300.0, msg("Hangup"))
+    assert [at for at, _ in buf.take()] == [300.0]
+
+
+def test_a_flood_drops_the_oldest_beyond_the_count_bound() -> None:
+    buf = WatchBuffer(WatchPolicy(window_s=1e9, max_events=3, names=frozenset(REPLAYED)))
+    for k in range(5):
+        buf.add(float(k), msg("AgentCalled"))
+    assert [at for at, _ in buf.take()] == [2.0, 3.0, 4.0] and buf.dropped == 2
+
+
+# --- which buffered events the new holder applies (pure) ---------------------------------------
+
+
+def test_missed_is_what_came_before_the_new_holders_own_connection() -> None:
+    events = call_events("ami-queue-answered.txt")
+    assert len(events) >= 6
+    everything = [(1.0, m) for m in messages(fixture_bytes("ami-queue-answered.txt"))]
+    first_live = next(k for k, (_, m) in enumerate(everything) if m == events[3][1])
+    live = everything[first_live:]  # its connection also gets what the Filter admits besides
+    assert missed(events, live) == events[:3]
+    assert missed(events[:5], live) == events[:3]  # the standby stopped before the daemon
+    assert missed(events, live[:40]) == events[:3]  # ... or after it
+    assert missed(events, []) == events  # nothing came on the daemon's own connection yet
+    # streams that cannot be lined up (the standby's connection dropped): all of it, for the
+    # replay's rules to leave out what the book shows already
+    assert missed(events[:2], live) == events[:2]
+    assert missed(events, [(1.0, {"Event": "Hangup", "Uniqueid": "9.9"})]) == events
+
+
+def restored(abandoned: bool = False, answered: bool = False, **card: Any) -> tuple[
+        CallTracker, CardRows, list[ev.DomainEvent]]:  # fmt: skip
+    """A new holder's tracker with one open card restored (as `CardStore.open_cards` gives
+    it), its card row, and what its listeners (the callbacks...) hear."""
+    serials = itertools.count(900)
+    book = CallBook(new_number=lambda: card_number(next(serials)), short_abandon_s=3)
+    row = {"number": "0000042", "started_at": 90.0, "target": "support", **card}
+    if abandoned:
+        row["outcome"] = "abandoned"
+    if answered:
+        row.update(answered_at=97.0, operator="Agent One RU", interface="Local/agent1@lab-agents")
+    book.restore([row])
+    cards = CardRows()
+    cards.rows["0000042"] = dict(row)
+    tracker = CallTracker(book, cards, clock=lambda: 500.0)
+    heard: list[ev.DomainEvent] = []
+    tracker.subscribe(heard.append)
+    return tracker, cards, heard
+
+
+ABANDONED_CALL = {"uniqueid": "1795443835.5", "linkedid": "1795443835.4", "queue": "support-uz",
+                  "caller_num": "998901234567"}  # fmt: skip
+ANSWERED_CALL = {"uniqueid": "1795443825.1", "linkedid": "1795443825.0", "queue": "support-ru",
+                 "caller_num": "79001234567"}  # fmt: skip
+
+
+def test_a_restored_call_abandoned_in_the_gap_ends_abandoned_and_is_heard_once() -> None:
+    tracker, cards, heard = restored(**ABANDONED_CALL)
+    tracker.hold()
+    assert tracker.catch_up(call_events("ami-queue-abandoned.txt")) >= 2
+    card = cards.rows["0000042"]
+    assert (card["state"], card["outcome"], card["close_reason"], card["wait_s"]) == (
+        "closed", "abandoned", "normal", 4)
+    assert [type(e) for e in heard].count(ev.CallerAbandoned) == 1
+    assert len(tracker.book) == 0
+
+
+def test_an_abandon_the_old_holder_committed_is_not_heard_again() -> None:
+    tracker, cards, heard = restored(abandoned=True, **ABANDONED_CALL)
+    tracker.hold()
+    tracker.catch_up(call_events("ami-queue-abandoned.txt"))
+    assert not any(isinstance(e, ev.CallerAbandoned) for e in heard)  # no second callback
+    assert cards.rows["0000042"]["outcome"] == "abandoned"  # its Hangup still closed it
+    assert cards.rows["0000042"]["state"] == "closed"
+
+
+def test_a_restored_call_answered_in_the_gap_gets_its_operator() -> None:
+    tracker, cards, heard = restored(**ANSWERED_CALL)
+    tracker.hold()
+    tracker.catch_up(call_events("ami-queue-answered.txt"))
+    card = cards.rows["0000042"]
+    assert (card["state"], card["outcome"], card["operator"]) == (
+        "closed", "answered", "Agent One RU")
+    assert card["answered_at"] == 102.0 and card["talk_s"] >= 0  # AgentConnect's receive time
+    assert [type(e) for e in heard].count(ev.AgentAnswered) == 1  # (caught up: callbacks)
+
+
+def test_an_answer_the_old_holder_committed_is_not_replayed() -> None:
+    tracker, cards, heard = restored(answered=True, **ANSWERED_CALL)
+    tracker.hold()
+    tracker.catch_up(call_events("ami-queue-answered.txt"))
+    assert not any(isinstance(e, ev.AgentAnswered) for e in heard)
+    card = cards.rows["0000042"]
+    assert card["answered_at"] == 97.0 and card["state"] == "closed"  # its end still came
+
+
+def test_events_of_calls_the_book_does_not_hold_are_never_replayed() -> None:
+    """The old holder closed the card (or never wrote it): no second card is opened."""
+    tracker, cards, heard = restored(**{**ABANDONED_CALL, "uniqueid": "7.7", "linkedid": "7.7"})
+    tracker.hold()
+    assert tracker.catch_up(call_events("ami-queue-answered.txt")) == 0
+    assert heard == [] and list(cards.rows) == ["0000042"]
+
+
+def test_events_held_until_the_catch_up_come_after_the_gap() -> None:
+    """The new holder's own connection received the call's end before its first resync: it
+    is applied after the gap's answer, not before (the card would close unanswered)."""
+    tracker, cards, heard = restored(**ANSWERED_CALL)
+    events = call_events("ami-queue-answered.txt")
+    tracker.hold()
+    for _, m in events[3:]:  # AgentConnect on: on both connections
+        tracker.on_ami_event(m)
+    assert heard == [] and "outcome" not in cards.rows["0000042"]  # held
+    tracker.catch_up(events)
+    card = cards.rows["0000042"]
+    assert (card["outcome"], card["operator"], card["state"]) == (
+        "answered", "Agent One RU", "closed")
+    assert [type(e) for e in heard].count(ev.AgentAnswered) == 1  # once, not twice
+
+
+# --- the standby's connection (real sockets, real PostgreSQL) ----------------------------------
+
+
+async def test_a_standby_listens_to_the_node_it_does_not_serve(pg_url: str) -> None:
+    """i2 stands by for n1: it is logged in to n1's AMI as a second manager session that only
+    logs in, filters and pings, buffering the calls' events; it logs out when i2 takes the
+    node (its daemon's own connection carries on) and is gone when i2 stops."""
+    settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1), free_ports(1)])
+    (sim,) = await start_sims(settings)
+    holder = Running(as_instance(settings, "i1"))
+    standby: Running | None = None
+    try:
+        await wait_until(lambda: holder.serving() == {"n1"} and daemons_logged_in(sim) == 1,
+                         15, "i1 serves n1")  # fmt: skip
+        standby = Running(as_instance(settings, "i2"))
+        await wait_until(lambda: sim.ami_logged_in == 2, 10, "a second manager login")
+        (slot,) = standby.instance.slots
+        await wait_until(lambda: slot.watch.connected, 10, "the standby is logged in")
+        (watcher,) = [a for a in sim.ami_actions() if "CoreShowChannels" not in a]
+        assert watcher[0] == "Login" and set(watcher) <= {"Login", "Filter", "Ping"}, watcher
+        call = sim.place_call(SimCaller("79003000001", dialled=WALLET))
+        assert await asyncio.wait_for(call.finished, 30) == "answered"
+        await wait_until(lambda: {m.get("Event") for _, m in slot.watch.buffer} >= {
+            "QueueCallerJoin", "AgentConnect", "AgentComplete", "Hangup"}, 5, "buffered")
+        assert {m.get("Uniqueid") for _, m in slot.watch.buffer} >= {call.uniqueid}
+        assert standby.serving() == set()
+
+        await holder.close()  # the lease released: i2 takes the node over
+        await wait_until(lambda: standby is not None and standby.serving() == {"n1"}, 15,
+                         "i2 serves n1")  # fmt: skip
+        await wait_until(lambda: sim.ami_logged_in == 1 and daemons_logged_in(sim) == 1, 10,
+                         "i2's standby connection gave way to its daemon's")  # fmt: skip
+        assert not slot.watch.running and len(slot.watch.buffer) == 0
+        await standby.close()
+        await wait_until(lambda: sim.ami_logged_in == 0, 10, "every connection closed")
+        assert not slot.watch.running
+    finally:
+        if standby is not None:
+            await standby.close()
+        await holder.close()
+        await sim.close()
+
+
+async def test_a_stopping_standby_logs_out(pg_url: str) -> None:
+    settings = cluster_settings(pg_url, [free_ports(1)], [free_ports(1), free_ports(1)])
+    (sim,) = await start_sims(settings)
+    holder = Running(as_instance(settings, "i1"))
+    try:
+        await wait_until(lambda: holder.serving() == {"n1"}, 15, "i1 serves n1")
+        standby = Running(as_instance(settings, "i2"))
+        await wait_until(lambda: sim.ami_logged_in == 2, 10, "a second manager login")
+        assert await standby.close() == 0
+        await wait_until(lambda: sim.ami_logged_in == 1, 10, "the standby logged out")
+        assert daemons_logged_in(sim) == 1 and holder.serving() == {"n1"}
+    finally:
+        await holder.close()
+        await sim.close()
+
+
+# --- SIGKILLed holders: a caller abandons, or is answered, while the lease moves ---------------
+
+LEASE_S = 8.0
+"""A dead holder's row lives up to 0.6 x 8 s: the gap is seconds long, and a caller hangs up
+(or is answered and hangs up) within a second of the kill: in it."""
+TIME_SCALE = 20.0
+NUMBER = "79005550002"
+
+
+def gap_config(tmp_path: Path, pg_url: str) -> Path:
+    return write_config(tmp_path, ami_port=1, db_path=tmp_path / "unused.db", overrides={
+        "asterisk": {"nodes": [{"name": "n1", "ami": {"port": free_ports(1)}}]},
+        "cluster": {"lease_s": LEASE_S, "instances": [
+            {"name": n, "host": "127.0.0.1", "agi_port": free_ports(1), "http_port": 0}
+            for n in ("a", "b")]},
+        "database": {"url": pg_url}, "alerts": {"rules": []}, "teams": [],
+        "operators": [{"id": "op2001", "name": "Only", "interface": "PJSIP/2001",
+                       "logged_in": True, "skills": {"ru": 90, "wallet": 90, "general": 70}}],
+        "calls": {"short_abandon_s": 5}, "routing": {"state_poll_s": 0.2},
+        "callbacks": {"pace_s": 0.0, "retry_backoff_s": [0.5], "poll_s": 0.3,
+                      "ring_timeout_s": 60, "max_live_wait_s": 600.0},
+    })  # fmt: skip
+
+
+async def card_of(pg_url: str, number: str) -> Any:
+    found = await rows(pg_url, "SELECT number, state, outcome, close_reason, operator, "
+                               "answered_at, linkedid, channel, wait_s FROM cards "
+                               f"WHERE caller_num = '{number}' AND kind = 'inbound'")  # fmt: skip
+    return found[0] if len(found) == 1 else None
+
+
+async def until_row(what: str, probe: Any, timeout: float = 20.0) -> Any:
+    async with asyncio.timeout(timeout):
+        while (got := await probe()) is None:
+            await asyncio.sleep(0.1)
+    assert got is not None, what
+    return got
+
+
+async def queued_then_holder_killed(tmp_path: Path, pg_url: str,
+                                    in_gap: Any) -> tuple[Any, Any]:  # fmt: skip
+    """a serves n1 (b stands by, listening); the only operator is paused, a caller waits in
+    the queue and a has committed the card; a is SIGKILLed; `in_gap(sim, ami, card)` ends
+    the call while nobody serves the node; b takes over. Returns (the card row once closed,
+    b's catch-up log record)."""
+    cfg = gap_config(tmp_path, pg_url)
+    settings = as_instance(load_settings(cfg, environ={}), "a")
+    (sim,) = await start_sims(settings, time_scale=TIME_SCALE, talk_time_s=10)
+    engine = make_engine(pg_url)
+    operators = OperatorService(settings, OperatorStore(engine))
+    ami: RawAmi | None = None
+    try:
+        async with Daemon.start(cfg, env={"CCROUTER_INSTANCE": "a"}) as a:
+            await a.wait_log("ami_resynced", timeout=30)
+            async with Daemon.start(cfg, env={"CCROUTER_INSTANCE": "b"}) as b:
+                await b.wait_log("standby_ami_watching", timeout=30)
+                await operators.pause("op2001", "busy", by="test")  # nobody free: it waits
+                await wait_until(lambda: paused(sim), 10, "the member paused")
+                call = sim.place_call(SimCaller(NUMBER, dialled=WALLET, patience_s=6000))
+                card = await until_row("the queued call's card", lambda: card_in_queue(pg_url))
+                ami = await RawAmi.connect(sim.ami_port)  # the operator's phone, the caller
+                assert (await ami.login(secret=SECRET))["Response"] == "Success"
+                await asyncio.sleep(0.5)  # long enough a wait to count (short_abandon_s)
+                a.kill()
+                await in_gap(sim, ami, card)
+                await asyncio.wait_for(call.finished, 20)
+                assert b.events("lease_acquired") == [], "the call ended after b took over"
+                caught_up = await b.wait_log("ami_gap_caught_up", timeout=30)
+                closed = await until_row("the card closed", lambda: closed_card(pg_url))
+                await asyncio.sleep(1.0)  # what the callbacks do with it
+                return closed, caught_up
+    finally:
+        if ami is not None:
+            await ami.close()
+        await sim.close()
+        await engine.dispose()
+
+
+def paused(sim: PbxSimulator) -> bool:
+    members = [m for q in ("wallet-ru",) for m in sim.members(q) if m.interface == "PJSIP/2001"]
+    return bool(members) and all(m.paused for m in members)
+
+
+async def card_in_queue(pg_url: str) -> Any:
+    card = await card_of(pg_url, NUMBER)
+    return card if card is not None and card.linkedid else None
+
+
+async def closed_card(pg_url: str) -> Any:
+    card = await card_of(pg_url, NUMBER)
+    return card if card is not None and card.state == "closed" else None
+
+
+async def test_a_caller_who_abandons_while_the_lease_moves_gets_a_callback(
+    tmp_path: Path, pg_url: str,
+) -> None:
+    async def hang_up(sim: PbxSimulator, ami: RawAmi, card: Any) -> None:
+        await ami.send("Hangup", Channel=card.channel)
+        assert (await ami.response())["Response"] == "Success"
+
+    closed, caught_up = await queued_then_holder_killed(tmp_path, pg_url, hang_up)
+    assert (closed.outcome, closed.close_reason) == ("abandoned", "normal"), closed
+    assert closed.wait_s >= 5  # a real abandon, not a short one
+    assert caught_up["applied"] >= 2  # QueueCallerAbandon, Hangup
+    requests = await rows(pg_url, "SELECT number, state, abandons, card, attempts "
+                                  "FROM callback_requests")  # fmt: skip
+    assert [(r.number, r.abandons, r.card) for r in requests] == [
+        (NUMBER, 1, closed.number)], requests
+    assert await rows(pg_url, "SELECT id FROM callback_attempts") == []  # nobody free yet
+
+
+async def test_a_caller_answered_while_the_lease_moves_keeps_the_operator(
+    tmp_path: Path, pg_url: str,
+) -> None:
+    async def unpause(sim: PbxSimulator, ami: RawAmi, card: Any) -> None:
+        # the operator takes a break's end from the phone (UnpauseQueueMember): a free member
+        await ami.send("QueuePause", Interface="PJSIP/2001", Paused="false")
+        assert (await ami.response())["Response"] == "Success"
+
+    closed, caught_up = await queued_then_holder_killed(tmp_path, pg_url, unpause)
+    assert (closed.outcome, closed.close_reason, closed.operator) == (
+        "answered", "normal", "Only"), closed
+    assert closed.answered_at is not None
+    assert caught_up["applied"] >= 3  # AgentConnect, AgentComplete, Hangup
+    assert await rows(pg_url, "SELECT id FROM callback_requests") == []
