@@ -136,10 +136,10 @@ async def _transaction(pg: Any, dialect: Any, inserts: list[PendingCard],
         if inserts:
             columns = tuple(sorted(set().union(*(e.fields for e in inserts))))
             names = ("number", *columns, *_STAMPS)
-            sql = insert_sql(columns)
+            text = insert_sql(columns)
             for part in _slices(inserts):
                 rows = ([e.number, *row_values(e.fields, columns), now, now] for e in part)
-                got = await pg.fetch(sql, *_arrays(names, rows))
+                got = await pg.fetch(text, *_arrays(names, rows))
                 written += len(got)
                 if len(got) != len(part):
                     done = {r[0] for r in got}
@@ -165,10 +165,10 @@ async def _update(pg: Any, updates: list[PendingCard], now: float) -> int:
     written = 0
     for columns, group in shapes.items():
         names = ("number", *columns, "updated_at")
-        sql = update_sql(columns)
+        text = update_sql(columns)
         for part in _slices(group):
             rows = ([e.number, *row_values(e.fields, columns), now] for e in part)
-            got = await pg.fetch(sql, *_arrays(names, rows))
+            got = await pg.fetch(text, *_arrays(names, rows))
             written += len(got)
             if len(got) != len(part):
                 found = {r[0] for r in got}
