@@ -143,6 +143,12 @@ class SimTrace:
         self.sessions.clear()
         self.lags.clear()
 
+    def caller_p99_ms(self) -> float:
+        """p99 of the sessions so far as the caller sees them (AGI() reached -> returned)."""
+        waits = sorted((tr.get("eof", tr["end"]) - tr["start"]) * 1000
+                       for tr in self.sessions.values() if "end" in tr)  # fmt: skip
+        return round(percentile(waits, 99), 3)
+
 
 DAEMON_FIELDS = ("u", "a", "h", "s", "d0", "d1", "w", "r", "e")
 
