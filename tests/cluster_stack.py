@@ -9,10 +9,12 @@ import random
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from bench.proc import write_config
 from ccrouter.asterisk_conf import CHANNELVARS, queuerules_conf, queues_conf
 from ccrouter.cluster.runner import ClusterInstance
 from ccrouter.config import AmiSettings, AsteriskSettings, NodeSettings, Settings
@@ -70,6 +72,24 @@ def cluster_settings(db_url: str, ami_ports: Sequence[int], agi_ports: Sequence[
         "database": base.database.model_copy(update={"url": db_url, "commit_window_ms": 10}),
         "http": base.http.model_copy(update={"host": "127.0.0.1", "port": 0}),
         "teams": [],
+    })  # fmt: skip
+
+
+def one_node_two_instances(tmp_path: Path, pg_url: str, *, lease_s: float,
+                           short_abandon_s: float) -> Path:  # fmt: skip
+    """A `ccrouter run` config: node n1, instances a and b on PostgreSQL, one operator (op2001
+    "Only" on PJSIP/2001), callbacks fast enough for a test."""
+    return write_config(tmp_path, ami_port=1, db_path=tmp_path / "unused.db", overrides={
+        "asterisk": {"nodes": [{"name": "n1", "ami": {"port": free_ports(1)}}]},
+        "cluster": {"lease_s": lease_s, "instances": [
+            {"name": n, "host": "127.0.0.1", "agi_port": free_ports(1), "http_port": 0}
+            for n in ("a", "b")]},
+        "database": {"url": pg_url}, "alerts": {"rules": []}, "teams": [],
+        "operators": [{"id": "op2001", "name": "Only", "interface": "PJSIP/2001",
+                       "logged_in": True, "skills": {"ru": 90, "wallet": 90, "general": 70}}],
+        "calls": {"short_abandon_s": short_abandon_s}, "routing": {"state_poll_s": 0.2},
+        "callbacks": {"pace_s": 0.0, "retry_backoff_s": [0.5], "poll_s": 0.3,
+                      "ring_timeout_s": 60, "max_live_wait_s": 600.0},
     })  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from ccrouter.routing.model.skills import desired_members
 from ccrouter.routing.state import OperatorService, OperatorStore
 from ccrouter.routing.table import all_target_skills
 from ccrouter.sim import PbxSimulator, SimCall, SimCaller, SimCustomer
-from tests.cluster_stack import as_instance, free_ports, rows, start_sims
+from tests.cluster_stack import as_instance, free_ports, one_node_two_instances, rows, start_sims
 from tests.stack import wait_until
 
 RATE = float(os.environ.get("CCROUTER_CLUSTER_RATE", "6"))
@@ -233,18 +233,7 @@ async def test_a_callback_leg_in_flight_is_adopted_by_the_next_holder_not_dialle
     """The customer's phone rings (an Originate of instance A's attempt) when A is SIGKILLed:
     the next holder finds the leg's channel at its resync and adopts the attempt; the customer
     picks up, is put through, and was dialled once."""
-    cfg = write_config(tmp_path, ami_port=1, db_path=tmp_path / "unused.db", overrides={
-        "asterisk": {"nodes": [{"name": "n1", "ami": {"port": free_ports(1)}}]},
-        "cluster": {"lease_s": LEASE_S, "instances": [
-            {"name": n, "host": "127.0.0.1", "agi_port": free_ports(1), "http_port": 0}
-            for n in ("a", "b")]},
-        "database": {"url": pg_url}, "alerts": {"rules": []}, "teams": [],
-        "operators": [{"id": "op2001", "name": "Only", "interface": "PJSIP/2001",
-                       "logged_in": True, "skills": {"ru": 90, "wallet": 90, "general": 70}}],
-        "calls": {"short_abandon_s": 0}, "routing": {"state_poll_s": 0.2},
-        "callbacks": {"pace_s": 0.0, "retry_backoff_s": [0.5], "poll_s": 0.3,
-                      "ring_timeout_s": 60, "max_live_wait_s": 600.0},
-    })  # fmt: skip
+    cfg = one_node_two_instances(tmp_path, pg_url, lease_s=LEASE_S, short_abandon_s=0)
     settings = as_instance(load_settings(cfg, environ={}), "a")
     (sim,) = await start_sims(settings, time_scale=TIME_SCALE, talk_time_s=20)
     engine = make_engine(pg_url)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bench.proc import Daemon, write_config
+from bench.proc import Daemon
 from ccrouter.calls.model.book import CallBook
 from ccrouter.calls.model.cards import card_number
 from ccrouter.calls.model.gap import REPLAYED, Watched, missed
@@ -35,6 +35,7 @@ from tests.cluster_stack import (
     cluster_settings,
     daemons_logged_in,
     free_ports,
+    one_node_two_instances,
     rows,
     start_sims,
 )
@@ -272,21 +273,6 @@ TIME_SCALE = 20.0
 NUMBER = "79005550002"
 
 
-def gap_config(tmp_path: Path, pg_url: str) -> Path:
-    return write_config(tmp_path, ami_port=1, db_path=tmp_path / "unused.db", overrides={
-        "asterisk": {"nodes": [{"name": "n1", "ami": {"port": free_ports(1)}}]},
-        "cluster": {"lease_s": LEASE_S, "instances": [
-            {"name": n, "host": "127.0.0.1", "agi_port": free_ports(1), "http_port": 0}
-            for n in ("a", "b")]},
-        "database": {"url": pg_url}, "alerts": {"rules": []}, "teams": [],
-        "operators": [{"id": "op2001", "name": "Only", "interface": "PJSIP/2001",
-                       "logged_in": True, "skills": {"ru": 90, "wallet": 90, "general": 70}}],
-        "calls": {"short_abandon_s": 5}, "routing": {"state_poll_s": 0.2},
-        "callbacks": {"pace_s": 0.0, "retry_backoff_s": [0.5], "poll_s": 0.3,
-                      "ring_timeout_s": 60, "max_live_wait_s": 600.0},
-    })  # fmt: skip
-
-
 async def card_of(pg_url: str, number: str) -> Any:
     found = await rows(pg_url, "SELECT number, state, outcome, close_reason, operator, "
                                "answered_at, linkedid, channel, wait_s FROM cards "
@@ -308,7 +294,7 @@ async def queued_then_holder_killed(tmp_path: Path, pg_url: str,
     the queue and a has committed the card; a is SIGKILLed; `in_gap(sim, ami, card)` ends
     the call while nobody serves the node; b takes over. Returns (the card row once closed,
     b's catch-up log record)."""
-    cfg = gap_config(tmp_path, pg_url)
+    cfg = one_node_two_instances(tmp_path, pg_url, lease_s=LEASE_S, short_abandon_s=5)
     settings = as_instance(load_settings(cfg, environ={}), "a")
     (sim,) = await start_sims(settings, time_scale=TIME_SCALE, talk_time_s=10)
     engine = make_engine(pg_url)

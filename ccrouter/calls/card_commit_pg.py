@@ -11,8 +11,9 @@ transaction. asyncpg prepares each statement text once per connection and caches
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -136,19 +137,14 @@ async def _transaction(pg: Any, dialect: Any, inserts: list[PendingCard],
         if inserts:
             columns = tuple(sorted(set().union(*(e.fields for e in inserts))))
             names = ("number", *columns, *_STAMPS)
-            text = insert_sql(columns)
-            for part in _slices(inserts):
-                rows = ([e.number, *row_values(e.fields, columns), now, now] for e in part)
-                got = await pg.fetch(text, *_arrays(names, rows))
-                written += len(got)
-                if len(got) != len(part):
-                    done = {r[0] for r in got}
-                    for e in part:
-                        if e.number not in done:
-                            log.warning("card_insert_conflict", card=e.number,
-                                        action="updated instead")  # fmt: skip
-                            updates.append(PendingCard(e.number, False, e.fields, e.first_seq,
-                                                       e.writes, e.since))  # fmt: skip
+            done, conflicts = await _in_slices(
+                pg, insert_sql(columns), names, inserts,
+                lambda e: [e.number, *row_values(e.fields, columns), now, now])  # fmt: skip
+            written += done
+            for e in conflicts:
+                log.warning("card_insert_conflict", card=e.number, action="updated instead")
+                updates.append(PendingCard(e.number, False, e.fields, e.first_seq, e.writes,
+                                           e.since))  # fmt: skip
         written += await _update(pg, updates, now)
         mark = None
         if due is not None:
@@ -165,21 +161,29 @@ async def _update(pg: Any, updates: list[PendingCard], now: float) -> int:
     written = 0
     for columns, group in shapes.items():
         names = ("number", *columns, "updated_at")
-        text = update_sql(columns)
-        for part in _slices(group):
-            rows = ([e.number, *row_values(e.fields, columns), now] for e in part)
-            got = await pg.fetch(text, *_arrays(names, rows))
-            written += len(got)
-            if len(got) != len(part):
-                found = {r[0] for r in got}
-                for entry in part:
-                    if entry.number not in found:
-                        log.error("card_update_without_card", card=entry.number,
-                                  fields=entry.fields)  # fmt: skip
+        done, lost = await _in_slices(pg, update_sql(columns), names, group,
+                                      functools.partial(_update_row, columns, now))
+        written += done
+        for entry in lost:
+            log.error("card_update_without_card", card=entry.number, fields=entry.fields)
     return written
 
 
-def _slices(entries: list[PendingCard]) -> Iterator[list[PendingCard]]:
-    """`entries` in statements of at most ROWS_PER_STATEMENT rows."""
+def _update_row(columns: tuple[str, ...], now: float, e: PendingCard) -> list[Any]:
+    return [e.number, *row_values(e.fields, columns), now]
+
+
+async def _in_slices(pg: Any, text: str, names: tuple[str, ...], entries: list[PendingCard],
+                     row: Callable[[PendingCard], list[Any]]
+                     ) -> tuple[int, list[PendingCard]]:  # fmt: skip
+    """`text` over `entries`, at most ROWS_PER_STATEMENT rows a statement: the rows written,
+    and the entries no row came back for (a conflicting insert, an update without its card)."""
+    written, missing = 0, []
     for start in range(0, len(entries), ROWS_PER_STATEMENT):
-        yield entries[start : start + ROWS_PER_STATEMENT]
+        part = entries[start : start + ROWS_PER_STATEMENT]
+        got = await pg.fetch(text, *_arrays(names, (row(e) for e in part)))
+        written += len(got)
+        if len(got) != len(part):
+            back = {r[0] for r in got}
+            missing += [e for e in part if e.number not in back]
+    return written, missing
