@@ -71,7 +71,11 @@ async def harness(
     try:
         args = ("--interval", str(interval), *daemon_args)
         async with Daemon.start(cfg, module=("bench.daemon",), args=args) as daemon:
-            ready = await asyncio.wait_for(daemon.stdout.get(), 60)
+            try:
+                ready = await asyncio.wait_for(daemon.stdout.get(), 60)
+            except TimeoutError:  # say why: the daemon's last words (a config error, ...)
+                last = [ln.get("line") or ln.get("event") for ln in daemon.logs[-3:]]
+                raise RuntimeError(f"the daemon did not start within 60 s: {last}") from None
             sim.agi_port = int(ready["agi_port"])
 
             async def collect() -> None:
@@ -243,7 +247,8 @@ async def memory(operators: int = 5000, live_calls: int = 2000) -> dict[str, Any
     personal = [personal_queue(op["id"]) for op in floor]  # in the generated queues.conf
     with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d:
         async with harness(Path(d), time_scale=20, operators_per_queue=0, interval=0.5,
-                           config_overrides={"operators": floor, "ami": PRODUCTION_WATCHDOG},
+                           config_overrides={"operators": floor, "teams": [],
+                                             "ami": PRODUCTION_WATCHDOG},
                            extra_queues=personal) as h:  # fmt: skip
             for op in floor:
                 h.sim.add_operator(SimOperator(op["interface"], answer_after_s=1,
