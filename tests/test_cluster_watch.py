@@ -217,8 +217,8 @@ async def test_a_standby_listens_to_the_node_it_does_not_serve(pg_url: str) -> N
     holder = Running(as_instance(settings, "i1"))
     standby: Running | None = None
     try:
-        await wait_until(lambda: holder.serving() == {"n1"} and daemons_logged_in(sim) == 1,
-                         15, "i1 serves n1")  # fmt: skip
+        await wait_until(lambda: holder.serving() == {"n1"} and daemons_logged_in(sim) == 1
+                         and sim.ami_logged_in == 1, 15, "i1's daemon alone logged in")  # fmt: skip
         standby = Running(as_instance(settings, "i2"))
         await wait_until(lambda: sim.ami_logged_in == 2, 10, "a second manager login")
         (slot,) = standby.instance.slots
@@ -254,6 +254,9 @@ async def test_a_stopping_standby_logs_out(pg_url: str) -> None:
     holder = Running(as_instance(settings, "i1"))
     try:
         await wait_until(lambda: holder.serving() == {"n1"}, 15, "i1 serves n1")
+        # the holder's daemon resynced and its own standby connection gave way to it
+        await wait_until(lambda: daemons_logged_in(sim) == 1 and sim.ami_logged_in == 1, 10,
+                         "only i1's daemon logged in")  # fmt: skip
         standby = Running(as_instance(settings, "i2"))
         await wait_until(lambda: sim.ami_logged_in == 2, 10, "a second manager login")
         assert await standby.close() == 0
