@@ -40,9 +40,9 @@ async def run_client(port: int, concurrency: int, seconds: float) -> dict[str, A
 
 
 @asynccontextmanager
-async def _serving(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
+async def local_server(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
                    ) -> AsyncIterator[int]:  # fmt: skip
-    """A stream server on a free local port for the baselines; its port."""
+    """A stream server on a free local port (the baselines here; test peers); its port."""
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1]
@@ -64,7 +64,7 @@ async def raw_server(n_commands: int) -> AsyncIterator[int]:
         finally:
             writer.close()
 
-    async with _serving(handle) as port:
+    async with local_server(handle) as port:
         yield port
 
 
@@ -87,7 +87,7 @@ async def panoramisk_server(n_commands: int) -> AsyncIterator[int]:
         finally:
             writer.close()  # panoramisk leaves the socket open; Asterisk waits for the close
 
-    async with _serving(handle) as port:
+    async with local_server(handle) as port:
         yield port
 
 

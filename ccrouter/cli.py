@@ -128,8 +128,6 @@ def _positive(text: str) -> float:
     return value
 
 
-
-
 def _feature_module(argv: Sequence[str] | None) -> str | None:
     """The module of the feature command about to run: the first argument names it (the top
     level has no option but --help); None for every other command line."""

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from bench.agi_bench import local_server
 from ccrouter.pbx.ami.protocol import MESSAGES_PER_TURN, FastAMIProtocol
 from ccrouter.pbx.ami.replay import messages
 from tests.conftest import fixture_bytes
@@ -35,12 +36,8 @@ async def peer(data: bytes) -> AsyncIterator[int]:
         await reader.read()  # until the client closes
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with local_server(handle) as port:
+        yield port
 
 
 async def connect(port: int, seen: list[dict[str, Any]],

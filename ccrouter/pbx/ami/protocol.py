@@ -160,9 +160,8 @@ class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no t
         self._buf = b""
 
     def connection_lost(self, exc: Exception | None) -> None:
-        backlog = self._backlog
-        while backlog:  # what was read before the loss is still handled, in order
-            self._handle([backlog.popleft() for _ in range(min(len(backlog), MESSAGES_PER_TURN))])
+        while self._backlog:  # what was read before the loss is still handled, in order
+            self._handle(self._turn())
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -184,18 +183,23 @@ class FastAMIProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no t
             self._backlog.extend(blocks)
             return
         if len(blocks) > MESSAGES_PER_TURN and self.transport is not None:
-            self._backlog = deque(blocks[MESSAGES_PER_TURN:])
-            del blocks[MESSAGES_PER_TURN:]
+            self._backlog = deque(blocks)
             self.transport.pause_reading()
-            asyncio.get_running_loop().call_soon(self._next_turn)
+            self._next_turn()  # this turn's share now, the rest in the next turns
+            return
         self._handle(blocks)
 
-    def _next_turn(self) -> None:
+    def _turn(self) -> list[bytes]:
+        """The next MESSAGES_PER_TURN messages of the backlog (taken out of it)."""
         backlog = self._backlog
-        if not backlog:
+        assert backlog is not None
+        return [backlog.popleft() for _ in range(min(len(backlog), MESSAGES_PER_TURN))]
+
+    def _next_turn(self) -> None:
+        if not self._backlog:
             return
-        blocks = [backlog.popleft() for _ in range(min(len(backlog), MESSAGES_PER_TURN))]
-        if backlog:
+        blocks = self._turn()
+        if self._backlog:
             asyncio.get_running_loop().call_soon(self._next_turn)
         elif self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
