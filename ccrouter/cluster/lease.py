@@ -55,7 +55,7 @@ class LeaseStore:
                 where=leases.c.expires_at < now,
             ).returning(leases.c.term)
             live = sa.select(leases.c.holder).where(leases.c.node == node,
-                                                    leases.c.expires_at >= db_now(conn))
+                                                    leases.c.expires_at >= now)
             if conn.dialect.name == "postgresql":
                 # One statement: the upsert and the read of the row as it was before it (a
                 # data-modifying WITH and its main query share one snapshot).
@@ -80,15 +80,6 @@ class LeaseStore:
                 .values(expires_at=db_now(conn) + self._ttl)
             )
             return (await conn.execute(stmt)).rowcount == 1
-
-    async def holder_of(self, node: str) -> str | None:
-        """The instance holding `node`'s lease now; None when nobody does (free or expired)."""
-        async with self._engine.connect() as conn:
-            now = db_now(conn)
-            return (await conn.execute(
-                sa.select(leases.c.holder).where(leases.c.node == node,
-                                                 leases.c.expires_at >= now)
-            )).scalar_one_or_none()
 
     async def release(self, node: str, term: int) -> None:
         """Give the lease up now (a clean stop): the next instance need not wait for expiry."""
