@@ -108,27 +108,30 @@ class Probe:
         that handle the rest of a big read) — the event bursts."""
         from ccrouter.pbx.ami.protocol import FastAMIProtocol
 
-        received = FastAMIProtocol.data_received
-        next_turn = getattr(FastAMIProtocol, "_next_turn", None)
+        received, next_turn = FastAMIProtocol.data_received, FastAMIProtocol._next_turn
         reads = self.ami_reads
+        reading = False  # a read's first turn runs inside data_received: timed once, with it
 
         def data_received(proto: FastAMIProtocol, data: bytes) -> None:
-            t0 = time.perf_counter()
-            received(proto, data)
+            nonlocal reading
+            t0, reading = time.perf_counter(), True
+            try:
+                received(proto, data)
+            finally:
+                reading = False
             t1 = time.perf_counter()
             if t1 - t0 > 0.001:
                 reads.append((t0, t1, len(data)))
 
         def turn(proto: FastAMIProtocol) -> None:
             t0 = time.perf_counter()
-            next_turn(proto)  # type: ignore[misc]
+            next_turn(proto)
             t1 = time.perf_counter()
-            if t1 - t0 > 0.001:
+            if t1 - t0 > 0.001 and not reading:
                 reads.append((t0, t1, 0))
 
         FastAMIProtocol.data_received = data_received  # type: ignore[method-assign]
-        if next_turn is not None:
-            FastAMIProtocol._next_turn = turn  # type: ignore[method-assign]
+        FastAMIProtocol._next_turn = turn  # type: ignore[method-assign]
 
     async def install(self, app: App) -> None:
         inner: Script = app.scripts[SCRIPT_ROUTE]

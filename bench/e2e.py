@@ -115,8 +115,7 @@ def simulator_without_gc() -> Iterator[None]:
     for 20-110 ms (a real Asterisk, in C, has no such pauses), and every AGI session then in
     flight waited for it. Collected between steps, what survives frozen (`gc.freeze`) so the
     next collection does not walk it again; ccrouter's own GC (the daemon) is untouched."""
-    gc.collect()
-    gc.freeze()
+    settle_simulator_heap()
     gc.disable()
     try:
         yield
