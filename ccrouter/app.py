@@ -109,9 +109,9 @@ class App:
         self.failed = asyncio.Event()
         self._stopping = False
         self.agi_address: tuple[str, int] = ("", 0)
-        self.agi_socket: socket.socket | None = None
-        """A socket already listening on the FastAGI port to serve (a cluster standby's);
-        else the server binds `agi.host`/`agi.port` itself."""
+        self.agi_sockets: list[socket.socket] = []
+        """Sockets already listening on the FastAGI port to serve (a cluster standby's);
+        none: the server binds `agi.host`/`agi.port` itself."""
         self.gap_events: GapSource | None = None
         """Set before `start()` by a cluster instance taking the node over: gives the AMI
         events its standby connection to the node received (receive time, message; oldest
@@ -174,7 +174,7 @@ class App:
             await install(self)
         self.agi = AgiServer(self.scripts, s.agi)
         # before AMI: a taken port never meets the PBX
-        self.agi_address = await self.agi.start(self.agi_socket)
+        self.agi_address = await self.agi.start(self.agi_sockets)
         self.spawn("ami", self.ami.run())
         log.info("ccrouter_started", agi=f"{self.agi_address[0]}:{self.agi_address[1]}",
                  ami=f"{s.ami.host}:{s.ami.port}", database=s.database.url)  # fmt: skip

@@ -295,3 +295,91 @@ def test_sessions_and_rejections_on_uvloop() -> None:
 
     structlog.contextvars.clear_contextvars()
     uvloop.run(asyncio.wait_for(scenario(), WAIT))
+
+
+def test_connections_waiting_in_the_backlog_are_all_taken_in_one_turn_on_uvloop() -> None:
+    """libuv (under uvloop's create_server) accepts one connection per turn of the loop, so a
+    busy loop accepts a few hundred a second whatever waits; the server's own listener takes
+    every waiting connection when it finds the socket readable: 64 connections made while
+    the loop was held are all connections a few turns later (not one or two)."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        async with running({"route": noop_script}) as (server, port):
+            socks = []
+            try:
+                for _ in range(64):  # blocking connects: the loop cannot accept meanwhile
+                    sock = socket.create_connection(("127.0.0.1", port), timeout=3.0)
+                    socks.append(sock)
+                for _ in range(4):  # the reader's turn, the attaching tasks' turn, spare ones
+                    await asyncio.sleep(0)
+                assert server.stats.connections == 64
+            finally:
+                for sock in socks:
+                    sock.close()
+
+    uvloop.run(asyncio.wait_for(scenario(), WAIT))
+
+
+class _Flaky:
+    """A listening socket whose accept() fails as scripted before it accepts for real."""
+
+    def __init__(self, real: socket.socket, errors: list[OSError]) -> None:
+        self.real, self.errors = real, errors
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        if self.errors:
+            raise self.errors.pop(0)
+        return self.real.accept()
+
+
+async def test_out_of_descriptors_pauses_accepting_and_loses_no_connection(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """EMFILE while accepting: a warning, accepting pauses (the connection waits in the
+    kernel's backlog, nothing is closed) and resumes by itself; an aborted connection is
+    passed over."""
+    import errno
+
+    from ccrouter.pbx.agi import listener as lm
+
+    monkeypatch.setattr(lm, "_PAUSE_S", 0.05)
+    (real,) = lm.listen("127.0.0.1", 0, 16)
+    flaky = _Flaky(real, [ConnectionAbortedError(), OSError(errno.EMFILE, "Too many open files")])
+    got: list[socket.socket] = []
+    accepted = asyncio.Event()
+
+    def on_accepted(sock: socket.socket) -> None:
+        got.append(sock)
+        accepted.set()
+
+    listener = lm.Listener([flaky], on_accepted, name="test")  # type: ignore[list-item]
+    listener.start()
+    client = socket.create_connection(real.getsockname()[:2], timeout=3.0)
+    try:
+        with capture_logs() as logs:
+            await asyncio.wait_for(accepted.wait(), WAIT)
+        assert [e["event"] for e in logs] == ["agi_accept_failed"]
+        assert len(got) == 1 and not flaky.errors
+        assert got[0].getpeername() == client.getsockname()
+    finally:
+        listener.stop()
+        for sock in (*got, client, real):
+            sock.close()
+
+
+def test_a_port_in_use_names_the_address() -> None:
+    from ccrouter.pbx.agi.listener import listen
+    from ccrouter.pbx.agi.server import ListenError
+
+    (taken,) = listen("127.0.0.1", 0, 16)
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(OSError) as caught:
+            listen("127.0.0.1", port, 16)
+        assert str(ListenError.of(caught.value, "127.0.0.1", port)) == (
+            f"address already in use: 127.0.0.1:{port}")
+    finally:
+        taken.close()

@@ -115,7 +115,7 @@ class NodeSlot:
         renewer = asyncio.create_task(self._renew(term, lost), name=f"lease_{self.node}")
         app = self._make_app(self._settings)
         self.app = app
-        listening = app.agi_socket = self.port.hand_over()
+        listening = app.agi_sockets = self.port.hand_over()
         app.gap_events = self._watched
         started = False
         end = asyncio.Event()  # the lease lost or the stop asked for
@@ -139,8 +139,8 @@ class NodeSlot:
             self.serving.clear()
             await cancel_all([renewer, *watchers])
             await app.stop()
-            if listening is not None:
-                listening.close()  # the daemon's server closed it, unless it never started
+            for sock in listening:
+                sock.close()  # the daemon's server closed them, unless it never started
             self.app = None
             self._holder = UNKNOWN if lost.is_set() else None  # lost: the database or a rival
             if not lost.is_set():

@@ -30,6 +30,7 @@ import structlog
 
 from ccrouter.cluster.model import standby_verdict
 from ccrouter.dialplan import VAR_AGI_NEXT, VAR_AGI_ROUND
+from ccrouter.pbx.agi.listener import Listener, listen
 from ccrouter.pbx.agi.server import ListenError
 
 log = structlog.get_logger(__name__)
@@ -63,7 +64,7 @@ class StandbyPort:
         self._order, self._me, self._holder = list(order), me, holder
         self._park_s = park_s
         self._header_timeout_s = header_timeout_s
-        self._listen: socket.socket | None = None
+        self._listen: Listener | None = None
         self._held: list[Held] = []
         self._holding = False
         """Calls may be held: from `open()` until the daemon took them (`take_held`)."""
@@ -78,28 +79,27 @@ class StandbyPort:
         if self._listen is not None:
             return
         try:
-            sock = socket.create_server((self._host, self._port), backlog=_BACKLOG)
+            sockets = listen(self._host, self._port, _BACKLOG)
         except OSError as exc:
             log.warning("standby_listen_failed",
                         error=str(ListenError.of(exc, self._host, self._port)))  # fmt: skip
             return
-        sock.setblocking(False)
-        self._listen, self._holding = sock, True
-        loop = asyncio.get_running_loop()
         # Accepting in a reader callback, not an awaited sock_accept: stopping it at the hand-
         # over cannot lose a connection accepted in the same instant (a cancelled await would).
-        loop.add_reader(sock.fileno(), self._accept, sock)
-        self._sweeper = loop.create_task(self._sweep(), name="standby_sweep")
+        self._listen, self._holding = Listener(sockets, self._accepted, name="standby"), True
+        self._listen.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(),
+                                                               name="standby_sweep")
 
-    def hand_over(self) -> socket.socket | None:
-        """Stop answering and give the listening socket to the node's daemon (which closes
-        it when it stops); None when there is none."""
-        sock, self._listen = self._listen, None
-        if sock is not None:
-            asyncio.get_running_loop().remove_reader(sock.fileno())
+    def hand_over(self) -> list[socket.socket]:
+        """Stop answering and give the listening sockets to the node's daemon (which closes
+        them when it stops); none when there are none."""
+        listener, self._listen = self._listen, None
+        if listener is not None:
+            listener.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
-        return sock
+        return listener.sockets if listener is not None else []
 
     def take_held(self) -> list[Held]:
         """The held calls, for the node's daemon to serve (oldest first)."""
@@ -108,8 +108,7 @@ class StandbyPort:
 
     async def close(self) -> None:
         """Stop listening; held calls are sent on (best effort), every task ended."""
-        sock = self.hand_over()
-        if sock is not None:
+        for sock in self.hand_over():
             sock.close()
         for held in self.take_held():
             self._spawn(self._send_on(held.sock))
@@ -135,18 +134,8 @@ class StandbyPort:
         finally:
             self._tasks.discard(asyncio.current_task())
 
-    def _accept(self, sock: socket.socket) -> None:
-        """The listening socket is readable: take what waits (a bounded number per turn)."""
-        for _ in range(_BACKLOG):
-            try:
-                conn, _ = sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # out of descriptors, ...: not fatal, the next turn retries
-                log.warning("standby_accept_failed", error=str(exc))
-                return
-            conn.setblocking(False)
-            self._spawn(self._answer(conn))
+    def _accepted(self, conn: socket.socket) -> None:
+        self._spawn(self._answer(conn))
 
     async def _answer(self, conn: socket.socket) -> None:
         """Read the header; hold the call or send it on (see the module's rules)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -20,6 +20,7 @@ import structlog
 from ccrouter.config import AgiSettings
 from ccrouter.dialplan import STATUS_ERROR, VAR_STATUS
 from ccrouter.pbx.agi.connection import AgiConnection, HeaderError
+from ccrouter.pbx.agi.listener import Listener, listen
 from ccrouter.pbx.agi.session import (
     AgiArgumentError,
     AgiError,
@@ -95,30 +96,29 @@ class AgiServer:
     def __init__(self, scripts: Mapping[str, Script], settings: AgiSettings) -> None:
         self._scripts = dict(scripts)
         self._settings = settings
-        self._server: asyncio.Server | None = None
+        self._listener: Listener | None = None
         self._connections: set[AgiConnection] = set()
+        self._attaching: set[asyncio.Task[None]] = set()
+        """Accepted sockets becoming connections (`_attach`)."""
         self._sessions: set[asyncio.Task[None]] = set()
         self._closing = False
         self.stats = AgiStats()
 
-    async def start(self, sock: socket.socket | None = None) -> tuple[str, int]:
-        """Listen; the bound (host, port) — port 0 in the settings picks a free one. `sock`: a
-        socket already listening (a cluster standby's), served instead and closed at `close()`."""
-        if self._server is not None or self._closing:
+    async def start(self, sockets: Sequence[socket.socket] = ()) -> tuple[str, int]:
+        """Listen; the bound (host, port) — port 0 in the settings picks a free one. `sockets`:
+        sockets already listening (a cluster standby's), served instead and closed at
+        `close()`."""
+        if self._listener is not None or self._closing:
             raise RuntimeError("AgiServer.start() called twice")
         s = self._settings
-        loop = asyncio.get_running_loop()
-        try:
-            if sock is not None:
-                self._server = await loop.create_server(self._new_connection, sock=sock,
-                                                        backlog=_LISTEN_BACKLOG)  # fmt: skip
-            else:
-                self._server = await loop.create_server(
-                    self._new_connection, s.host, s.port, backlog=_LISTEN_BACKLOG
-                )
-        except OSError as exc:
-            raise ListenError.of(exc, s.host, s.port) from exc
-        host, port = self._server.sockets[0].getsockname()[:2]
+        if not sockets:
+            try:
+                sockets = await asyncio.to_thread(listen, s.host, s.port, _LISTEN_BACKLOG)
+            except OSError as exc:
+                raise ListenError.of(exc, s.host, s.port) from exc
+        self._listener = Listener(sockets, self._accepted, name="agi")
+        self._listener.start()
+        host, port = sockets[0].getsockname()[:2]
         log.info("agi_listening", host=host, port=port, scripts=sorted(self._scripts))
         return host, port
 
@@ -129,29 +129,48 @@ class AgiServer:
         if self._closing:
             sock.close()
             return
-        _, conn = await asyncio.get_running_loop().connect_accepted_socket(
-            self._new_connection, sock)
-        if received:
-            conn.data_received(received)
+        await self._attach(sock, received)
 
     async def close(self) -> None:
         """Stop accepting, cancel every live session and wait for them."""
         self._closing = True
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+            for sock in listener.sockets:
+                sock.close()
         for conn in list(self._connections):  # still reading a header: no task to cancel
             conn.close()
-        tasks = list(self._sessions)
+        tasks = [*self._attaching, *self._sessions]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        self._attaching.clear()
         self._sessions.clear()  # also those cancelled before they ran
-        if server is not None:
-            await server.wait_closed()
 
     # --- connections ---------------------------------------------------------------------------
+
+    def _accepted(self, sock: socket.socket) -> None:
+        task = asyncio.get_running_loop().create_task(self._attach(sock))
+        self._attaching.add(task)
+        task.add_done_callback(self._attaching.discard)
+
+    async def _attach(self, sock: socket.socket, received: bytes = b"") -> None:
+        """A transport and an `AgiConnection` for an accepted socket (its header is read
+        from here on); `received`: bytes read from it before."""
+        try:
+            _, conn = await asyncio.get_running_loop().connect_accepted_socket(
+                self._new_connection, sock)
+        except OSError as exc:  # reset before it was attached: nothing was read, nothing lost
+            log.debug("agi_attach_failed", error=repr(exc))
+            sock.close()
+            return
+        except asyncio.CancelledError:
+            sock.close()
+            raise
+        if received:
+            conn.data_received(received)
 
     def _new_connection(self) -> AgiConnection:
         s = self._settings
