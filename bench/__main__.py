@@ -147,8 +147,8 @@ def table(r: dict[str, Any]) -> list[Row]:
         add("End to end: sustained calls/s (decision p99 < 5 ms, caller's session p99 < 50 ms)",
             _f(e["sustained_calls_per_s"]),
             f"decision p99 {best['decide_p99_ms']} ms, caller's session p99 "
-            f"{best.get('caller_p99_ms', '-')} ms, daemon's {best['route_p99_ms']} ms"
-            if best else "-", None,
+            f"{best.get('caller_p99_ms', '-')} ms, daemon's {best['route_p99_ms']} ms; "
+            f"{_speed(best)}" if best else "-", None,
             ">= 1,000", e["sustained_calls_per_s"] >= 1000)  # fmt: skip
     if "e2e" in r and "sustained_calls_per_s" in r["e2e"].get("postgresql", {}):
         e, pg = r["e2e"], r["e2e"]["postgresql"]
@@ -210,6 +210,11 @@ def table(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _speed(step: dict[str, Any]) -> str:
+    """How fast the machine ran just before the step (bench/db_e2e.py)."""
+    return f"machine speed probe {step['speed_ms']} ms" if "speed_ms" in step else "-"
+
+
 def latency_rows(latency: dict[str, Any]) -> list[Row]:
     """The caller's AGI session at 50 / 80 % of each database's sustained rate."""
     rows: list[Row] = []
@@ -225,7 +230,8 @@ def latency_rows(latency: dict[str, Any]) -> list[Row]:
                 f"AGI route session seen by the caller, {db}, {level} "
                 f"({_f(step['achieved_per_s'])} calls/s)",
                 f"p50 {c['p50_ms']} / p99 {c['p99_ms']} ms",
-                f"ccrouter's own part p99 {own['p99_ms']} ms; slowest 1 %: {shares[0]} % "
+                f"{_speed(step)}; ccrouter's own part p99 {own['p99_ms']} ms; slowest 1 %: "
+                f"{shares[0]} % "
                 f"waiting for ccrouter, {shares[1]} % for the simulator; other processes "
                 f"took {step.get('other_cpu_cores', '-')} cores meanwhile", "-",
                 "p99 <= 20 ms (at 80 %)",

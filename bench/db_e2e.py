@@ -4,10 +4,15 @@
 1. The rate ramp of `bench.e2e` (simulator -> a real daemon) once with the daemon on SQLite
    and once on a PostgreSQL this bench starts (tests/pg.py, durable defaults): the sustained
    calls/s of each and their ratio.
-2. On each database, a fresh daemon run at 50 % and 80 % of that database's sustained rate
-   with both ends of every `route` AGI session stamped (bench/agi_trace.py): the session as
-   the caller (the simulator's dialplan) sees it, p50/p99, what ccrouter itself spends in it
-   (p99 of its own segments), and the segment breakdown — where the time goes.
+2. On each database, right after its ramp, a fresh daemon run at 50 % and 80 % of that
+   database's sustained rate with both ends of every `route` AGI session stamped
+   (bench/agi_trace.py): the session as the caller (the simulator's dialplan) sees it,
+   p50/p99, what ccrouter itself spends in it (p99 of its own segments), and the segment
+   breakdown — where the time goes.
+
+Before every step (ramp and latency) `bench.stats.cpu_speed_ms` reads how fast the machine
+runs then (`speed_ms`): the machines here change speed by up to 4x within seconds, and a
+figure is only comparable with another taken at the same speed.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import agi_trace, e2e
+from bench.stats import cpu_speed_ms
 
 LATENCY_STEP_S = 6.0
 LEVELS = (0.5, 0.8)
 
 
-async def latency_steps(url: str | None, rates: Sequence[float], seconds: float
+async def latency_steps(url: str | None, top: float, levels: Sequence[float], seconds: float
                         ) -> list[dict[str, Any]]:  # fmt: skip
-    """One daemon (on `url`, or SQLite when None), a step at each rate, traced."""
+    """One daemon (on `url`, or SQLite when None), a traced step at each level of the sustained
+    rate `top`; each step says how fast the machine ran just before it (`speed_ms`)."""
     out = []
     overrides = {"database": {"url": url}} if url else None
     with tempfile.TemporaryDirectory(prefix="ccrouter-bench-lat-") as d:
@@ -40,9 +47,11 @@ async def latency_steps(url: str | None, rates: Sequence[float], seconds: float
                                    daemon_args=("--trace", str(trace))) as h:  # fmt: skip
                 probe = asyncio.create_task(sim_trace.lag_probe())
                 try:
-                    for rate in rates:
+                    for level in levels:
+                        speed = cpu_speed_ms()
                         sim_trace.clear()
-                        step = await e2e.rate_step(h, rate, seconds)
+                        step = await e2e.rate_step(h, round(top * level), seconds)
+                        step.update(level=level, speed_ms=speed)
                         per_step.append((step, dict(sim_trace.sessions), list(sim_trace.lags)))
                 finally:
                     probe.cancel()
@@ -55,10 +64,21 @@ async def latency_steps(url: str | None, rates: Sequence[float], seconds: float
     return out
 
 
+async def ramp_and_latency(rates: Sequence[float], ramp_step_s: float, latency_step_s: float,
+                           url: str | None) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """One database's ramp, then at once its traced 50 / 80 % steps."""
+    ramp = await e2e.rate_ramp(rates, ramp_step_s, database_url=url)
+    top = ramp.get("sustained_calls_per_s")
+    if not top:
+        return ramp, {"error": "no sustained rate to take 50 / 80 % of"}
+    steps = await latency_steps(url, top, LEVELS, latency_step_s)
+    return ramp, {f"{round(s['level'] * 100)}%": s for s in steps}
+
+
 async def measure(rates: Sequence[float], ramp_step_s: float,
                   latency_step_s: float = LATENCY_STEP_S) -> dict[str, Any]:  # fmt: skip
-    """Both ramps, then the traced 50 / 80 % steps of each; without PostgreSQL binaries the
-    SQLite half only (the PostgreSQL half says why it was skipped)."""
+    """Each database's ramp and then its traced 50 / 80 % steps; without PostgreSQL binaries
+    the SQLite half only (the PostgreSQL half says why it was skipped)."""
     from tests.pg import PgServer, PgUnavailable
 
     try:
@@ -66,19 +86,15 @@ async def measure(rates: Sequence[float], ramp_step_s: float,
     except PgUnavailable as exc:
         server = None
         skipped = str(exc)
+    latency: dict[str, Any] = {}
     try:
-        sqlite = await e2e.rate_ramp(rates, ramp_step_s)
-        postgresql = ({"skipped": skipped} if server is None else
-                      await e2e.rate_ramp(rates, ramp_step_s, database_url=await server.database()))
-        latency: dict[str, Any] = {}
-        for name, ramp in (("sqlite", sqlite), ("postgresql", postgresql)):
-            top = ramp.get("sustained_calls_per_s")
-            if not top:
-                latency[name] = {"error": "no sustained rate to take 50 / 80 % of"}
-                continue
-            url = await server.database() if name == "postgresql" and server else None
-            steps = await latency_steps(url, [round(top * lv) for lv in LEVELS], latency_step_s)
-            latency[name] = {f"{round(lv * 100)}%": s for lv, s in zip(LEVELS, steps, strict=True)}
+        sqlite, latency["sqlite"] = await ramp_and_latency(rates, ramp_step_s, latency_step_s,
+                                                           None)  # fmt: skip
+        if server is None:
+            postgresql: dict[str, Any] = {"skipped": skipped}
+        else:
+            postgresql, latency["postgresql"] = await ramp_and_latency(
+                rates, ramp_step_s, latency_step_s, await server.database())
     finally:
         if server is not None:
             server.stop()

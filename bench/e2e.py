@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.proc import SIM_SECRET, Daemon, write_config
 from bench.progress import Progress
-from bench.stats import cpu_s, machine_busy_s, rss_mb
+from bench.stats import cpu_s, cpu_speed_ms, machine_busy_s, rss_mb
 from ccrouter.routing.model.skills import personal_queue
 from ccrouter.sim import PbxSimulator, SimCaller, SimOperator
 
@@ -208,8 +208,10 @@ async def rate_ramp(rates: Sequence[float], seconds: float = 3.0,
                            config_overrides=overrides) as h:  # fmt: skip
             for rate in rates:
                 trace.clear()
+                speed = cpu_speed_ms()
                 step = await rate_step(h, rate, seconds)
                 step["caller_p99_ms"] = trace.caller_p99_ms()
+                step["speed_ms"] = speed
                 steps.append(step)
                 ok = (step["decide_p99_ms"] < p99_bound_ms and step["answered"] == step["placed"]
                       and step["achieved_per_s"] >= 0.9 * rate
@@ -217,9 +219,11 @@ async def rate_ramp(rates: Sequence[float], seconds: float = 3.0,
                 step["sustained"] = ok
                 if not ok and len(steps) >= 2 and not steps[-2]["sustained"]:
                     break  # two failed steps in a row: past the knee
-    sustained = max((s["achieved_per_s"] for s in steps if s["sustained"]), default=0.0)
-    return {"steps": steps, "sustained_calls_per_s": sustained, "p99_bound_ms": p99_bound_ms,
-            "session_bound_ms": session_bound_ms}
+    best = max((s for s in steps if s["sustained"]), key=lambda s: s["achieved_per_s"],
+               default=None)  # fmt: skip
+    return {"steps": steps, "sustained_calls_per_s": best["achieved_per_s"] if best else 0.0,
+            "sustained_speed_ms": best["speed_ms"] if best else None,
+            "p99_bound_ms": p99_bound_ms, "session_bound_ms": session_bound_ms}
 
 
 def big_floor(n: int, seed: int = 11) -> list[dict[str, Any]]:

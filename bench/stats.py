@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import resource
+import statistics
+import time
 from collections.abc import Sequence
 
 
@@ -65,3 +67,21 @@ def machine_busy_s() -> float:
         return 0.0
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+SPEED_LOOP = 1_000_000
+
+
+def cpu_speed_ms(rounds: int = 5) -> float:
+    """How long a fixed pure-Python loop (SPEED_LOOP additions) takes on this machine now, in
+    ms: the median of `rounds`. Run between steps, with the processes under test idle. On the
+    2-core machines here the same loop took 35 ms in one minute and 67 to 134 ms, changing
+    within a second, twenty minutes later, with no other process running and no CPU steal
+    reported (2026-12-04): a benchmark step's figure says little without this beside it."""
+    times = []
+    for _ in range(rounds):
+        t0, x = time.perf_counter(), 0
+        for i in range(SPEED_LOOP):
+            x += i & 7
+        times.append(time.perf_counter() - t0)
+    return round(statistics.median(times) * 1000, 2)
