@@ -28,7 +28,7 @@ from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.replay import messages
 from ccrouter.pbx.ami.transfers import ATTENDED_TRANSFER_BRIDGE, BLIND_TRANSFER, BRIDGE, SNAPSHOT
 from ccrouter.routing.state import OperatorService, OperatorStore
-from ccrouter.sim import PbxSimulator, SimCaller
+from ccrouter.sim import PbxSimulator, SimCaller, SimOperator, SimTransfer
 from ccrouter.sim.testing import AmiClient as RawAmi
 from tests.cardrows import CardRows
 from tests.cluster_stack import (
@@ -496,15 +496,17 @@ async def until_row(what: str, probe: Any, timeout: float = 20.0) -> Any:
     return got
 
 
-async def queued_then_holder_killed(tmp_path: Path, pg_url: str,
-                                    in_gap: Any) -> tuple[Any, Any]:  # fmt: skip
+async def queued_then_holder_killed(tmp_path: Path, pg_url: str, in_gap: Any,
+                                    phones: Any = None) -> tuple[Any, Any]:  # fmt: skip
     """a serves n1 (b stands by, listening); the only operator is paused, a caller waits in
     the queue and a has committed the card; a is SIGKILLed; `in_gap(sim, ami, card)` ends
-    the call while nobody serves the node; b takes over. Returns (the card row once closed,
-    b's catch-up log record)."""
+    the call while nobody serves the node; b takes over. `phones(sim)`: the operators'
+    devices otherwise. Returns (the card row once closed, b's catch-up log record)."""
     cfg = one_node_two_instances(tmp_path, pg_url, lease_s=LEASE_S, short_abandon_s=5)
     settings = as_instance(load_settings(cfg, environ={}), "a")
     (sim,) = await start_sims(settings, time_scale=TIME_SCALE, talk_time_s=10)
+    if phones is not None:
+        phones(sim)
     engine = make_engine(pg_url)
     operators = OperatorService(settings, OperatorStore(engine))
     ami: RawAmi | None = None
@@ -568,17 +570,52 @@ async def test_a_caller_who_abandons_while_the_lease_moves_gets_a_callback(
     assert await rows(pg_url, "SELECT id FROM callback_attempts") == []  # nobody free yet
 
 
+async def unpause(sim: PbxSimulator, ami: RawAmi, card: Any) -> None:
+    # the operator takes a break's end from the phone (UnpauseQueueMember): a free member
+    await ami.send("QueuePause", Interface="PJSIP/2001", Paused="false")
+    assert (await ami.response())["Response"] == "Success"
+
+
 async def test_a_caller_answered_while_the_lease_moves_keeps_the_operator(
     tmp_path: Path, pg_url: str,
 ) -> None:
-    async def unpause(sim: PbxSimulator, ami: RawAmi, card: Any) -> None:
-        # the operator takes a break's end from the phone (UnpauseQueueMember): a free member
-        await ami.send("QueuePause", Interface="PJSIP/2001", Paused="false")
-        assert (await ami.response())["Response"] == "Success"
-
     closed, caught_up = await queued_then_holder_killed(tmp_path, pg_url, unpause)
     assert (closed.outcome, closed.close_reason, closed.operator) == (
         "answered", "normal", "Only"), closed
     assert closed.answered_at is not None
     assert caught_up["applied"] >= 3  # AgentConnect, AgentComplete, Hangup
     assert await rows(pg_url, "SELECT id FROM callback_requests") == []
+
+
+async def test_a_caller_transferred_while_the_lease_moves_gets_one_transfer_card(
+    tmp_path: Path, pg_url: str,
+) -> None:
+    """The operator answers in the gap and transfers the caller (attended, to PJSIP/2002),
+    who talks with the target and hangs up — all before b serves the node."""
+
+    def transferring(sim: PbxSimulator) -> None:
+        sim.add_operator(SimOperator("PJSIP/2001", answer_after_s=1, talk_time_s=10,
+                                     transfer=SimTransfer("attended", "PJSIP/2002", after_s=2,
+                                                          consult_s=1)))  # fmt: skip
+        sim.add_operator(SimOperator("PJSIP/2002", answer_after_s=1, talk_time_s=3))
+
+    closed, caught_up = await queued_then_holder_killed(tmp_path, pg_url, unpause,
+                                                        phones=transferring)  # fmt: skip
+    assert (closed.outcome, closed.close_reason, closed.operator) == (
+        "answered", "normal", "Only"), closed
+    assert caught_up["applied"] >= 4  # AgentConnect, AttendedTransfer, AgentComplete, Hangup
+    (first,) = await rows(pg_url, f"SELECT end_reason, talk_s FROM cards "
+                                  f"WHERE number = '{closed.number}'")  # fmt: skip
+    assert first.end_reason == "transfer" and first.talk_s == 4  # 2 s, a 2 s consultation
+    query = ("SELECT state, outcome, close_reason, interface, transfer_of, talk_s FROM cards "
+             "WHERE kind = 'transfer'")  # fmt: skip
+    rest = await until_row("the transfer card closed", lambda: one_closed(pg_url, query))
+    assert (rest.outcome, rest.close_reason, rest.interface, rest.transfer_of) == (
+        "answered", "normal", "PJSIP/2002", closed.number), rest
+    assert await rows(pg_url, "SELECT id FROM callback_requests") == []
+
+
+async def one_closed(pg_url: str, query: str) -> Any:
+    found = await rows(pg_url, query)
+    assert len(found) <= 1, found  # never a second transfer card
+    return found[0] if found and found[0].state == "closed" else None
