@@ -155,7 +155,7 @@ class App:
             close_grace_s=s.calls.close_grace_s,
         )
         open_cards = await self.store.open_cards(node, unnamed=s.asterisk.owns_unnamed)
-        book.restore(open_cards)
+        book.restore(open_cards, now=time.time())
         if open_cards:
             log.info("open_cards_restored", count=len(open_cards))
         self.tracker = CallTracker(book, self.writer)

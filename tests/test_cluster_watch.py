@@ -8,7 +8,9 @@ holders (real `ccrouter run` processes) whose caller abandons or is answered in 
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,9 @@ from ccrouter.config import load_settings
 from ccrouter.db.engine import make_engine
 from ccrouter.pbx import events as ev
 from ccrouter.pbx.ami.replay import messages
+from ccrouter.pbx.ami.transfers import ATTENDED_TRANSFER_BRIDGE, BLIND_TRANSFER, BRIDGE, SNAPSHOT
 from ccrouter.routing.state import OperatorService, OperatorStore
-from ccrouter.sim import PbxSimulator, SimCaller
+from ccrouter.sim import PbxSimulator, SimCaller, SimOperator, SimTransfer
 from ccrouter.sim.testing import AmiClient as RawAmi
 from tests.cardrows import CardRows
 from tests.cluster_stack import (
@@ -205,6 +208,208 @@ def test_events_held_until_the_catch_up_come_after_the_gap() -> None:
     assert [type(e) for e in heard].count(ev.AgentAnswered) == 1  # once, not twice
 
 
+# --- a transfer, or a caller leaving a queue, while the lease moves (pure) -----------------------
+#
+# No transcript has a transfer (see tests/test_transfers.py): its messages are built here from
+# the header sets of `ccrouter.pbx.ami.transfers` (Asterisk 22's source), filled with the real
+# channel and bridge snapshots of ami-queue-answered.txt; the rest are that transcript's own.
+
+LAB = [dict(m) for m in messages(fixture_bytes("ami-queue-answered.txt"))]
+CALLER, AGENT = "1795443825.1", "1795443826.2"  # Local/s@lab-inbound-..;2, Local/agent1@..;1
+OTHER_QUEUE = "support-en"
+
+
+def lab(name: str, uniqueid: str = CALLER, **changed: str) -> dict[str, str]:
+    """The transcript's `name` event about `uniqueid`, with `changed` headers."""
+    found = next(m for m in LAB if m.get("Event") == name and m.get("Uniqueid") == uniqueid)
+    return {**found, **changed}
+
+
+def snapshot(m: dict[str, str], prefix: str) -> dict[str, str]:
+    return {prefix + h: m[h] for h in SNAPSHOT}
+
+
+def bridge_block(m: dict[str, str], prefix: str = "") -> dict[str, str]:
+    return {prefix + h: m[h] for h in BRIDGE}
+
+
+def blind_transfer(first_card: str) -> dict[str, str]:
+    """The operator sends the caller to 712000300@lab-inbound (the caller's channel carries
+    its card, manager.conf `channelvars = CCROUTER_CARD`)."""
+    agent, caller = lab("BridgeEnter", AGENT), lab("BridgeEnter", CALLER)
+    m = {"Event": "BlindTransfer", "Privilege": "call,all", "Result": "Success",
+         **snapshot(agent, "Transferer"), **snapshot(caller, "Transferee"),
+         "TransfereeChanVariable": f"CCROUTER_CARD={first_card}", **bridge_block(caller),
+         "IsExternal": "Yes", "Context": "lab-inbound", "Extension": "712000300"}  # fmt: skip
+    assert set(m) - {"Event", "Privilege", "TransfereeChanVariable"} == set(BLIND_TRANSFER)
+    return m
+
+
+TARGET = {"Channel": "PJSIP/1002-00000004", "Uniqueid": "1795443830.5", "Exten": "1002"}
+
+
+def attended_transfer() -> dict[str, str]:
+    """The operator consults PJSIP/1002 on a second channel of their phone, then completes:
+    the consultation bridge merges into the caller's (DestType Bridge)."""
+    agent, caller = lab("BridgeEnter", AGENT), lab("BridgeEnter", CALLER)
+    second = {**agent, "Channel": "Local/agent1@lab-agents-00000002;1", "Uniqueid": "1795443830.4"}
+    target = {**lab("Hangup", "1795443826.3"), **TARGET}
+    consult = {**caller, "BridgeUniqueid": "5c1b2d7e-0000-4000-8000-000000000001"}
+    m = {"Event": "AttendedTransfer", "Privilege": "call,all", "Result": "Success",
+         **snapshot(agent, "OrigTransferer"), **bridge_block(caller, "Orig"),
+         **snapshot(second, "SecondTransferer"), **bridge_block(consult, "Second"),
+         **snapshot(caller, "Transferee"), **snapshot(target, "TransferTarget"),
+         "IsExternal": "Yes", "DestType": "Bridge",
+         "DestBridgeUniqueid": caller["BridgeUniqueid"]}  # fmt: skip
+    assert set(m) - {"Event", "Privilege"} == set(ATTENDED_TRANSFER_BRIDGE)
+    return m
+
+
+FIRST_CARD = card_number(900)
+ANSWERED = [lab("QueueCallerJoin"), lab("AgentCalled"), lab("QueueCallerLeave"),
+            lab("AgentConnect")]  # fmt: skip
+TRANSFERRED = lab("AgentComplete", Reason="transfer", TalkTime="3")
+AGENT_GONE = [lab("Hangup", "1795443826.3"), lab("Hangup", AGENT)]
+CALL_GONE = [lab("Hangup"), lab("Hangup", "1795443825.0")]
+
+
+def in_queue(name: str) -> list[dict[str, str]]:
+    return [lab(name, Queue=OTHER_QUEUE)]
+
+
+BLIND = [*ANSWERED, blind_transfer(FIRST_CARD), TRANSFERRED, *AGENT_GONE,
+         *in_queue("QueueCallerJoin"), *in_queue("AgentCalled"), *in_queue("QueueCallerLeave"),
+         *in_queue("AgentConnect"), lab("Hangup"), *in_queue("AgentComplete"),
+         lab("Hangup", "1795443825.0")]  # fmt: skip
+"""Blind: answered, transferred into another line whose queue the same member answers."""
+ATTENDED = [*ANSWERED, attended_transfer(), TRANSFERRED, *AGENT_GONE, *CALL_GONE,
+            {**lab("Hangup", "1795443826.3"), **TARGET}]  # fmt: skip
+OVERFLOW = [lab("QueueCallerJoin"), lab("AgentCalled"), lab("QueueCallerLeave"),
+            *in_queue("QueueCallerJoin"), *CALL_GONE]  # fmt: skip
+"""The caller leaves the first queue unanswered (its timeout) for another queue, then hangs up."""
+
+
+def swapped(events: list[dict[str, str]], name: str) -> list[dict[str, str]]:
+    """`events` with the AgentComplete transfer before the transfer event `name` (app_queue
+    and the manager are two subscribers of one stasis message: either may come first)."""
+    k = next(k for k, m in enumerate(events) if m["Event"] == name)
+    return [*events[:k], events[k + 1], events[k], *events[k + 2:]]
+
+
+class Node:
+    """One instance's book over a node's events, its cards as the writer commits them."""
+
+    def __init__(self, serials: Iterator[int], rows: dict[str, dict[str, Any]] | None = None,
+                 ) -> None:  # fmt: skip
+        self.now = 0.0
+        book = CallBook(new_number=lambda: card_number(next(serials)), short_abandon_s=3)
+        self.cards = CardRows()
+        if rows is not None:  # taking over: the open cards restored, as `App.start` does
+            self.cards.rows = copy.deepcopy(rows)
+            book.restore([r for r in rows.values() if r["state"] == "open"], now=500.0)
+        self.tracker = CallTracker(book, self.cards, clock=lambda: self.now)
+        self.heard: list[ev.DomainEvent] = []
+        self.tracker.subscribe(self.heard.append)
+
+    def receive(self, events: list[Watched]) -> None:
+        for at, m in events:
+            self.now = at
+            self.tracker.on_ami_event(m)
+
+
+def lease_moved_after(events: list[dict[str, str]], k: int) -> Node:
+    """The old holder applied (and committed) the first `k` events, then died; the new holder
+    restores its open cards and catches up with the standby's buffer of all of them."""
+    timed = [(100.0 + n, m) for n, m in enumerate(events)]
+    serials = itertools.count(900)  # one sequence for both, as in the database
+    old = Node(serials)
+    old.receive(timed[:k])
+    new = Node(serials, old.cards.rows)
+    new.tracker.hold()
+    new.tracker.catch_up(timed)
+    return new
+
+
+def without_gap(events: list[dict[str, str]]) -> Node:
+    node = Node(itertools.count(900))
+    node.receive([(100.0 + n, m) for n, m in enumerate(events)])
+    return node
+
+
+def cards_after_every_move(events: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """The cards as they are without a gap — and the same whenever the lease moves, from the
+    first committed card on."""
+    expected = without_gap(events).cards.rows
+    for k in range(1, len(events) + 1):
+        got = lease_moved_after(events, k).cards.rows
+        assert got == expected, (k, events[k - 1]["Event"] if k else None)
+    return expected
+
+
+def transfer_cards(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    assert sorted(r["kind"] for r in rows.values()) == ["inbound", "transfer"], rows
+    first = next(r for r in rows.values() if r["kind"] == "inbound")
+    rest = next(r for r in rows.values() if r["kind"] == "transfer")
+    assert rest["transfer_of"] == first["number"] == FIRST_CARD
+    return first, rest
+
+
+@pytest.mark.parametrize("order", ["transfer first", "agent complete first"])
+def test_a_blind_transfer_while_the_lease_moves_ends_the_card_as_without_a_gap(
+        order: str) -> None:  # fmt: skip
+    events = BLIND if order == "transfer first" else swapped(BLIND, "BlindTransfer")
+    first, rest = transfer_cards(cards_after_every_move(events))
+    assert (first["state"], first["outcome"], first["end_reason"], first["talk_s"]) == (
+        "closed", "answered", "transfer", 3)
+    assert (first["close_reason"], first["operator"], first["queue"]) == (
+        "normal", "Agent One RU", "support-ru")
+    assert (rest["state"], rest["close_reason"], rest["dialled"], rest["queue"]) == (
+        "closed", "normal", "712000300", OTHER_QUEUE)
+    assert (rest["outcome"], rest["end_reason"], rest["operator"]) == (
+        "answered", "agent", "Agent One RU")
+    # the old holder died before the transfer: the new one applies it, heard once
+    new = lease_moved_after(events, len(ANSWERED))
+    assert [type(e) for e in new.heard].count(ev.CallTransferred) == 1
+
+
+def test_an_attended_transfer_while_the_lease_moves_ends_the_card_as_without_a_gap() -> None:
+    for events in (ATTENDED, swapped(ATTENDED, "AttendedTransfer")):
+        first, rest = transfer_cards(cards_after_every_move(events))
+        assert (first["state"], first["end_reason"], first["talk_s"]) == ("closed", "transfer", 3)
+        assert (rest["state"], rest["close_reason"], rest["outcome"], rest["interface"]) == (
+            "closed", "normal", "answered", "PJSIP/1002")
+        assert rest.get("queue") is None and rest["talk_s"] >= 0
+
+
+def test_a_transfer_the_old_holder_committed_is_not_applied_twice() -> None:
+    """The old holder died right after the transfer (its AgentComplete not yet in): the
+    restored transfer card is the channel's call, the first card waits for its AgentComplete;
+    the buffer's transfer and the events before it change nothing, no second card opens."""
+    k = len(ANSWERED) + 1
+    for events in (BLIND, ATTENDED):
+        new = lease_moved_after(events, k)
+        assert not any(isinstance(e, ev.CallTransferred) for e in new.heard)
+        assert {e.queue for e in new.heard if isinstance(e, ev.AgentAnswered)} <= {OTHER_QUEUE}
+        assert len(new.cards.rows) == 2  # inserted twice would have failed in CardRows
+        first, _rest = transfer_cards(new.cards.rows)
+        assert (first["state"], first["talk_s"]) == ("closed", 3)  # its AgentComplete came
+    # ... and once the old holder had it all, but the call, nothing of the transfer replays
+    new = lease_moved_after(ATTENDED, len(ANSWERED) + 2)
+    assert [type(e) for e in new.heard] == [ev.ChannelHungUp]
+
+
+def test_a_caller_who_leaves_a_queue_while_the_lease_moves_ends_as_without_a_gap() -> None:
+    """QueueCallerLeave is not replayed (the book takes nothing from it): the next queue's
+    join and the hang-up say it all, on the card, whenever the lease moves."""
+    assert "QueueCallerLeave" not in REPLAYED
+    (card,) = cards_after_every_move(OVERFLOW).values()
+    assert (card["state"], card["outcome"], card["queue"], card["escalation"]) == (
+        "closed", "overflow", OTHER_QUEUE, f"support-ru->{OTHER_QUEUE}")
+    (card,) = cards_after_every_move([*ANSWERED, *CALL_GONE[:1], lab("AgentComplete"),
+                                      *CALL_GONE[1:]]).values()  # fmt: skip
+    assert (card["outcome"], card["operator"], card["talk_s"]) == ("answered", "Agent One RU", 4)
+
+
 # --- the standby's connection (real sockets, real PostgreSQL) ----------------------------------
 
 
@@ -291,15 +496,17 @@ async def until_row(what: str, probe: Any, timeout: float = 20.0) -> Any:
     return got
 
 
-async def queued_then_holder_killed(tmp_path: Path, pg_url: str,
-                                    in_gap: Any) -> tuple[Any, Any]:  # fmt: skip
+async def queued_then_holder_killed(tmp_path: Path, pg_url: str, in_gap: Any,
+                                    phones: Any = None) -> tuple[Any, Any]:  # fmt: skip
     """a serves n1 (b stands by, listening); the only operator is paused, a caller waits in
     the queue and a has committed the card; a is SIGKILLed; `in_gap(sim, ami, card)` ends
-    the call while nobody serves the node; b takes over. Returns (the card row once closed,
-    b's catch-up log record)."""
+    the call while nobody serves the node; b takes over. `phones(sim)`: the operators'
+    devices otherwise. Returns (the card row once closed, b's catch-up log record)."""
     cfg = one_node_two_instances(tmp_path, pg_url, lease_s=LEASE_S, short_abandon_s=5)
     settings = as_instance(load_settings(cfg, environ={}), "a")
     (sim,) = await start_sims(settings, time_scale=TIME_SCALE, talk_time_s=10)
+    if phones is not None:
+        phones(sim)
     engine = make_engine(pg_url)
     operators = OperatorService(settings, OperatorStore(engine))
     ami: RawAmi | None = None
@@ -363,17 +570,52 @@ async def test_a_caller_who_abandons_while_the_lease_moves_gets_a_callback(
     assert await rows(pg_url, "SELECT id FROM callback_attempts") == []  # nobody free yet
 
 
+async def unpause(sim: PbxSimulator, ami: RawAmi, card: Any) -> None:
+    # the operator takes a break's end from the phone (UnpauseQueueMember): a free member
+    await ami.send("QueuePause", Interface="PJSIP/2001", Paused="false")
+    assert (await ami.response())["Response"] == "Success"
+
+
 async def test_a_caller_answered_while_the_lease_moves_keeps_the_operator(
     tmp_path: Path, pg_url: str,
 ) -> None:
-    async def unpause(sim: PbxSimulator, ami: RawAmi, card: Any) -> None:
-        # the operator takes a break's end from the phone (UnpauseQueueMember): a free member
-        await ami.send("QueuePause", Interface="PJSIP/2001", Paused="false")
-        assert (await ami.response())["Response"] == "Success"
-
     closed, caught_up = await queued_then_holder_killed(tmp_path, pg_url, unpause)
     assert (closed.outcome, closed.close_reason, closed.operator) == (
         "answered", "normal", "Only"), closed
     assert closed.answered_at is not None
     assert caught_up["applied"] >= 3  # AgentConnect, AgentComplete, Hangup
     assert await rows(pg_url, "SELECT id FROM callback_requests") == []
+
+
+async def test_a_caller_transferred_while_the_lease_moves_gets_one_transfer_card(
+    tmp_path: Path, pg_url: str,
+) -> None:
+    """The operator answers in the gap and transfers the caller (attended, to PJSIP/2002),
+    who talks with the target and hangs up — all before b serves the node."""
+
+    def transferring(sim: PbxSimulator) -> None:
+        sim.add_operator(SimOperator("PJSIP/2001", answer_after_s=1, talk_time_s=10,
+                                     transfer=SimTransfer("attended", "PJSIP/2002", after_s=2,
+                                                          consult_s=1)))  # fmt: skip
+        sim.add_operator(SimOperator("PJSIP/2002", answer_after_s=1, talk_time_s=3))
+
+    closed, caught_up = await queued_then_holder_killed(tmp_path, pg_url, unpause,
+                                                        phones=transferring)  # fmt: skip
+    assert (closed.outcome, closed.close_reason, closed.operator) == (
+        "answered", "normal", "Only"), closed
+    assert caught_up["applied"] >= 4  # AgentConnect, AttendedTransfer, AgentComplete, Hangup
+    (first,) = await rows(pg_url, f"SELECT end_reason, talk_s FROM cards "
+                                  f"WHERE number = '{closed.number}'")  # fmt: skip
+    assert first.end_reason == "transfer" and first.talk_s == 4  # 2 s, a 2 s consultation
+    query = ("SELECT state, outcome, close_reason, interface, transfer_of, talk_s FROM cards "
+             "WHERE kind = 'transfer'")  # fmt: skip
+    rest = await until_row("the transfer card closed", lambda: one_closed(pg_url, query))
+    assert (rest.outcome, rest.close_reason, rest.interface, rest.transfer_of) == (
+        "answered", "normal", "PJSIP/2002", closed.number), rest
+    assert await rows(pg_url, "SELECT id FROM callback_requests") == []
+
+
+async def one_closed(pg_url: str, query: str) -> Any:
+    found = await rows(pg_url, query)
+    assert len(found) <= 1, found  # never a second transfer card
+    return found[0] if found and found[0].state == "closed" else None

@@ -299,3 +299,24 @@ def test_the_translator_reads_the_source_shaped_events() -> None:
         assert "TransfererChannel" in str(exc) and "missing" in str(exc)
     else:
         raise AssertionError("a BlindTransfer without its transferer was accepted")
+
+
+def test_a_transfer_restored_half_done_keeps_the_transfer_card_as_the_call() -> None:
+    """Both cards open (the transfer written, its AgentComplete not yet): the transfer card is
+    the channel's call, the first waits for its AgentComplete — its grace counted from the
+    restore, its end at the transfer."""
+    book = CallBook(new_number=lambda: card_number(50), close_grace_s=10)
+    call = {"uniqueid": "u1", "linkedid": "u1", "channel": "PJSIP/trunk-00000001"}
+    book.restore([
+        {**call, "number": card_number(1), "started_at": 1.0, "queue": "wallet-ru",
+         "answered_at": 2.0, "interface": "PJSIP/1001", "end_reason": "transfer"},
+        {**call, "number": card_number(2), "started_at": 5.0, "kind": "transfer",
+         "transfer_of": card_number(1), "dialled": GENERAL_DID},
+    ], now=100.0)  # fmt: skip
+    live, first = book.find(uniqueid="u1"), book.handed_over("u1")
+    assert live is not None and first is not None
+    assert (live.card, live.transfer_kind, first.card) == (card_number(2), "blind", card_number(1))
+    assert book.expire(109.0) == []
+    (closed,) = book.expire(110.0)
+    assert (closed.number, closed.fields["close_reason"], closed.fields["ended_at"]) == (
+        card_number(1), "incomplete", 5.0)

@@ -130,11 +130,12 @@ class CallTracker:
 
     def catch_up(self, watched: Sequence[gap.Watched]) -> int:
         """Apply the events of `watched` (another connection's, oldest first) that this one
-        did not receive and that change a live call as its card does not show yet, then the
+        did not receive and that change a live call as its card does not show yet (not those
+        of a call's part before the transfer that opened its restored transfer card), then the
         events held since `hold`, in order, and go live again. Returns how many watched
         events were applied."""
         held, self._held = self._held or [], None
-        applied = 0
+        gap_events: list[tuple[ev.DomainEvent, tuple[str, str]]] = []
         for at, msg in gap.missed(watched, held):
             try:
                 event = translate(msg, at)
@@ -142,9 +143,18 @@ class CallTracker:
                 log.warning("ami_bad_event", error=str(e))
                 continue
             key = None if event is None else gap.call_key(event)
-            if event is None or key is None:
+            if event is not None and key is not None:
+                gap_events.append((event, key))
+        applied_before = gap.first_parts(
+            [e for e, _ in gap_events], lambda uniqueid: self.book.find(uniqueid=uniqueid)
+        )
+        applied = 0
+        for k, (event, (uniqueid, linkedid)) in enumerate(gap_events):
+            if k in applied_before:
                 continue
-            if gap.replayable(event, self.book.find(uniqueid=key[0], linkedid=key[1])):
+            call = self.book.find(uniqueid=uniqueid, linkedid=linkedid)
+            waiting = self.book.handed_over(uniqueid) if uniqueid else None
+            if gap.replayable(event, call, waiting):
                 self.apply(event)
                 applied += 1
         for at, msg in held:

@@ -120,31 +120,51 @@ class LiveCalls:
                 writes += self._close(call, call.hungup_at or now, reason)
         return writes
 
-    def restore(self, cards: Iterable[Mapping[str, Any]]) -> None:
-        """Load cards left open (after a crash) back as live calls, to be reconciled."""
+    def restore(self, cards: Iterable[Mapping[str, Any]], *, now: float = 0.0) -> None:
+        """Load cards left open (after a crash, or by the instance that held the node) back as
+        live calls, to be reconciled; oldest first, so a channel's newest card is its call (a
+        transfer card, whose first part `_restored_beside` keeps). `now`: when (a part still
+        waiting for an event counts its grace from then)."""
         for card in cards:
-            uniqueid = card.get("uniqueid") or ""
-            if not uniqueid or uniqueid in self._by_uniqueid:
+            call = self._restored(card)
+            if call is None:
                 continue
-            call = LiveCall(
-                card=card["number"],
-                uniqueid=uniqueid,
-                started_at=float(card.get("started_at") or 0.0),
-                linkedid=card.get("linkedid") or "",
-                channel=card.get("channel") or "",
-                caller_num=card.get("caller_num") or "",
-                caller_name=card.get("caller_name") or "",
-                queue=card.get("queue") or "",
-                routed=bool(card.get("target")),
-                joined=bool(card.get("linkedid")),
-                answered=card.get("answered_at") is not None,
-                operator=card.get("operator") or "",
-                interface=card.get("interface") or "",
-                abandoned=card.get("outcome") in (Outcome.ABANDONED, Outcome.SHORT_ABANDON),
-                short_abandon=card.get("outcome") == Outcome.SHORT_ABANDON,
-            )
-            self._by_uniqueid[uniqueid] = call
+            held = self._by_uniqueid.get(call.uniqueid)
+            if held is not None and not self._restored_beside(held, call, now):
+                continue
+            self._by_uniqueid[call.uniqueid] = call
             if call.linkedid:
                 self._by_linkedid[call.linkedid] = call
-            if call.answered and call.interface:
-                self._agents.connect(call.queue, call.interface, uniqueid)
+            if call.answered and call.interface and not call.agent_done:
+                self._agents.connect(call.queue, call.interface, call.uniqueid)
+
+    def _restored(self, card: Mapping[str, Any]) -> LiveCall | None:
+        """The live call of an open card row (None without a uniqueid: nothing to find it by)."""
+        uniqueid = card.get("uniqueid") or ""
+        if not uniqueid:
+            return None
+        queue, joined = card.get("queue") or "", bool(card.get("linkedid"))
+        escalation = card.get("escalation") or ""  # the queues it went through: "a->b"
+        return LiveCall(
+            card=card["number"],
+            uniqueid=uniqueid,
+            started_at=float(card.get("started_at") or 0.0),
+            linkedid=card.get("linkedid") or "",
+            channel=card.get("channel") or "",
+            caller_num=card.get("caller_num") or "",
+            caller_name=card.get("caller_name") or "",
+            queue=queue,
+            routed=bool(card.get("target")),
+            joined=joined,
+            queues=escalation.split("->") if escalation else [queue] if queue and joined else [],
+            answered=card.get("answered_at") is not None,
+            operator=card.get("operator") or "",
+            interface=card.get("interface") or "",
+            abandoned=card.get("outcome") in (Outcome.ABANDONED, Outcome.SHORT_ABANDON),
+            short_abandon=card.get("outcome") == Outcome.SHORT_ABANDON,
+        )
+
+    def _restored_beside(self, held: LiveCall, call: LiveCall, now: float) -> bool:
+        """A second open card on `held`'s channel: whether `call` becomes the channel's call
+        (see `TransferBook`); by default the first card restored keeps it."""
+        return False

@@ -33,8 +33,9 @@ class TransferBook(LiveCalls):
 
     def __init__(self, *, close_grace_s: float) -> None:
         super().__init__(close_grace_s=close_grace_s)
-        self._handed_over: dict[str, tuple[LiveCall, float]] = {}
-        """uniqueid -> a transferred call's first part, waiting for its AgentComplete."""
+        self._handed_over: dict[str, tuple[LiveCall, float, float]] = {}
+        """uniqueid -> a transferred call's first part, waiting for its AgentComplete: (the
+        part, when it ended — the transfer —, since when it waits)."""
         self._names: dict[str, str] = {}
         """interface -> the member name AgentConnect gave it (an attended target's name)."""
 
@@ -64,7 +65,7 @@ class TransferBook(LiveCalls):
         waits = self._agents.connected(call.queue, call.interface) == call.uniqueid
         new, writes = self._hand_over(call, e.at)
         if waits:
-            self._handed_over[call.uniqueid] = (call, e.at)
+            self._handed_over[call.uniqueid] = (call, e.at, e.at)
         else:  # not a queue call: no AgentComplete will come
             writes += self._close(call, e.at, CloseReason.NORMAL)
         return writes + self._details(new, e)
@@ -77,7 +78,7 @@ class TransferBook(LiveCalls):
         writes: list[CardWrite] = []
         ended = e.at
         if held is not None:
-            first, ended = held  # its part ended at the transfer
+            first, ended, _since = held  # its part ended at the transfer
         else:
             live = self._by_uniqueid.get(uniqueid) if uniqueid else None
             if live is None or not live.answered or live.hungup_at is not None:
@@ -88,6 +89,39 @@ class TransferBook(LiveCalls):
         writes.append(CardWrite(first.card, {"talk_s": e.talk_time,
                                              "end_reason": TRANSFER_REASON}))  # fmt: skip
         return writes + self._close(first, ended, CloseReason.NORMAL)
+
+    def handed_over(self, uniqueid: str) -> LiveCall | None:
+        """The first part of the call on this channel, transferred and waiting for its
+        AgentComplete (the call `find` gives is the transfer card then)."""
+        held = self._handed_over.get(uniqueid)
+        return held[0] if held is not None else None
+
+    def _restored(self, card: Mapping[str, Any]) -> LiveCall | None:
+        """A transfer card comes back with what its events had made of it: the card it
+        follows, and whether its transfer event was applied (`transfer_kind`: a blind one wrote
+        where the caller was sent, an attended one the target who answered outside any queue —
+        whose talk time then runs to the hang-up, with no AgentComplete to wait for)."""
+        call = super()._restored(card)
+        if call is None or not card.get("transfer_of"):
+            return call
+        call.transfer_of, call.routed = str(card["transfer_of"]), True
+        call.joined = bool(call.queue)  # its insert has the linkedid: a queue sets `queue`
+        if call.answered and not call.queue:
+            call.transfer_kind, call.agent_done = "attended", True
+            call.talk_from = float(card["answered_at"])
+        elif card.get("dialled"):
+            call.transfer_kind = "blind"
+        return call
+
+    def _restored_beside(self, held: LiveCall, call: LiveCall, now: float) -> bool:
+        """The transfer card of `held` (both open: the old holder had the transfer, not yet its
+        AgentComplete) is the channel's call; `held` waits for that AgentComplete again, its
+        part ended when the transfer card opened, its grace counted from `now`."""
+        if call.transfer_of != held.card:
+            return False
+        self._agents.release(held.uniqueid)
+        self._handed_over[held.uniqueid] = (held, call.started_at, max(now, call.started_at))
+        return True
 
     def _hand_over(self, call: LiveCall, at: float) -> tuple[LiveCall, list[CardWrite]]:
         """Open the transfer card on `call`'s channel; `call` leaves the live indexes."""
@@ -133,8 +167,8 @@ class TransferBook(LiveCalls):
     def expire(self, now: float) -> list[CardWrite]:
         writes = super().expire(now)
         deadline = now - self._close_grace_s
-        for uniqueid, (first, at) in list(self._handed_over.items()):
-            if at <= deadline:
+        for uniqueid, (first, at, since) in list(self._handed_over.items()):
+            if since <= deadline:
                 del self._handed_over[uniqueid]
                 writes += self._close(first, at, CloseReason.INCOMPLETE)
         return writes
