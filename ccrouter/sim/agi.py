@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -104,8 +105,13 @@ class AgiChannel(Protocol):
     def missing_sound(self, name: str) -> bool: ...
 
 
+_BLANKS = re.compile(r"[ \t]+")
+
+
 def parse_args(line: str) -> list[str]:
     """res_agi `parse_args`: whitespace-separated, "double quotes" group, backslash escapes."""
+    if '"' not in line and "\\" not in line:  # no quotes, no escapes: the runs of non-blanks
+        return [a for a in _BLANKS.split(line) if a]
     args: list[str] = []
     cur, quoted, escaped, have = "", False, False, False
     for c in line:
@@ -153,8 +159,8 @@ class AgiSession:
     async def run(self, host: str, port: int, script: str, args: Sequence[str]) -> str:
         """Run one FastAGI session; return AGISTATUS (SUCCESS, FAILURE or HANGUP)."""
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port), self.timeout)
+            async with asyncio.timeout(self.timeout):  # no task per call, as wait_for makes
+                reader, writer = await asyncio.open_connection(host, port)
         except (OSError, TimeoutError) as exc:
             log.warning("sim.agi.connect_failed", host=host, port=port, error=str(exc))
             return "FAILURE"
@@ -168,7 +174,8 @@ class AgiSession:
             writer.write("".join(f"{k}: {v}\n" for k, v in lines).encode() + b"\n")
             while True:
                 try:
-                    raw = await asyncio.wait_for(reader.readline(), self.timeout)
+                    async with asyncio.timeout(self.timeout):
+                        raw = await reader.readline()
                 except TimeoutError:
                     log.warning("sim.agi.no_answer", timeout_s=self.timeout)
                     status = "FAILURE"
