@@ -145,6 +145,11 @@ class AgiSession:
         self._writer: asyncio.StreamWriter | None = None
         self._busy = False
         self.hangup_sent = False
+        self._deadline = 0.0  # loop time by which the command being read must have come
+        self._timer: asyncio.TimerHandle | None = None
+        self._reading = False
+        self._expired = False
+        self._task: asyncio.Task[object] | None = None  # the one reading (run's)
 
     def channel_hungup(self) -> None:
         """The call hung up: tell ccrouter now unless a running prompt will tell it."""
@@ -174,8 +179,7 @@ class AgiSession:
             writer.write("".join(f"{k}: {v}\n" for k, v in lines).encode() + b"\n")
             while True:
                 try:
-                    async with asyncio.timeout(self.timeout):
-                        raw = await reader.readline()
+                    raw = await self._readline(reader)
                 except TimeoutError:
                     log.warning("sim.agi.no_answer", timeout_s=self.timeout)
                     status = "FAILURE"
@@ -197,6 +201,9 @@ class AgiSession:
         except ConnectionError:
             pass
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._writer = None
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
@@ -204,6 +211,39 @@ class AgiSession:
         if self.chan.dead.is_set() and status == "SUCCESS":
             status = "HANGUP"
         return status
+
+    async def _readline(self, reader: asyncio.StreamReader) -> bytes:
+        """`reader.readline()`, TimeoutError when no line came within `timeout` (as
+        `asyncio.timeout` would, without a timer made and cancelled per command: one timer
+        per session, re-armed only when it fires before the current deadline)."""
+        if self._task is None:
+            self._task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + self.timeout
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._expire)
+        self._reading = True
+        try:
+            return await reader.readline()
+        except asyncio.CancelledError:
+            if self._expired and self._task is not None:
+                self._expired = False
+                if self._task.uncancel() == 0:  # only the timer cancelled it
+                    raise TimeoutError from None
+            raise
+        finally:
+            self._reading = False
+
+    def _expire(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = None
+        if not self._reading or self._task is None:
+            return  # re-armed by the next read
+        if self._deadline > loop.time() + 0.001:  # a later command moved the deadline on
+            self._timer = loop.call_at(self._deadline, self._expire)
+            return
+        self._expired = True
+        self._task.cancel()
 
     async def _prompt(self) -> bool:
         """Play a prompt for `prompt_delay`; True when the caller hung up meanwhile."""
