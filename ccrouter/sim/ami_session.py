@@ -153,10 +153,18 @@ class AmiSession:
     def should_send(self, name: str, text: str) -> bool:
         """manager.c `should_send_event`."""
         plan = self._plan(name)
-        if self.includes and not plan.include_hit and not any(
-                test(text) for test in plan.includes):
+        if self.includes and not plan.include_hit:
+            for test in plan.includes:
+                if test(text):
+                    break
+            else:
+                return False
+        if plan.exclude_hit:
             return False
-        return not plan.exclude_hit and not any(test(text) for test in plan.excludes)
+        for test in plan.excludes:  # noqa: SIM110 - a loop, not any(genexpr): once per event
+            if test(text):
+                return False
+        return True
 
     def _plan(self, name: str) -> _Plan:
         """The filters that can match an event named `name` (kept per name until a filter is
