@@ -1,7 +1,8 @@
 """The simulator's FastAGI session waits `timeout` for each command, like res_agi: a peer that
 keeps sending commands, each well within it, is served however long the session lasts; one
-that goes silent ends the session with FAILURE; a session cancelled from outside stays
-cancelled (its per-session timer never turns that into a timeout)."""
+that goes silent ends the session with FAILURE, as does a refused connection; a session
+cancelled from outside stays cancelled (its per-session timer never turns that into a
+timeout)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,12 @@ async def test_a_session_cancelled_from_outside_stays_cancelled() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_refused_connection_is_failure() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    status = await AgiSession(_Chan(), 0.0, 5.0).run("127.0.0.1", port, "route", [])  # type: ignore[arg-type]
+    assert status == "FAILURE"

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
 
 import structlog
 
 from ccrouter.dialplan import VAR_AGI_NEXT, VAR_AGI_ROUND
 
 log = structlog.get_logger(__name__)
+
+_T = TypeVar("_T")
 
 DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
 UNKNOWN = b"510 Invalid or unknown command\n"
@@ -147,7 +149,7 @@ class AgiSession:
         self.hangup_sent = False
         self._deadline = 0.0  # loop time by which the command being read must have come
         self._timer: asyncio.TimerHandle | None = None
-        self._reading = False
+        self._waiting = False
         self._expired = False
         self._task: asyncio.Task[object] | None = None  # the one reading (run's)
 
@@ -164,8 +166,15 @@ class AgiSession:
     async def run(self, host: str, port: int, script: str, args: Sequence[str]) -> str:
         """Run one FastAGI session; return AGISTATUS (SUCCESS, FAILURE or HANGUP)."""
         try:
-            async with asyncio.timeout(self.timeout):  # no task per call, as wait_for makes
-                reader, writer = await asyncio.open_connection(host, port)
+            return await self._run(host, port, script, args)
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    async def _run(self, host: str, port: int, script: str, args: Sequence[str]) -> str:
+        try:
+            reader, writer = await self._within(asyncio.open_connection(host, port))
         except (OSError, TimeoutError) as exc:
             log.warning("sim.agi.connect_failed", host=host, port=port, error=str(exc))
             return "FAILURE"
@@ -179,7 +188,7 @@ class AgiSession:
             writer.write("".join(f"{k}: {v}\n" for k, v in lines).encode() + b"\n")
             while True:
                 try:
-                    raw = await self._readline(reader)
+                    raw = await self._within(reader.readline())
                 except TimeoutError:
                     log.warning("sim.agi.no_answer", timeout_s=self.timeout)
                     status = "FAILURE"
@@ -201,9 +210,6 @@ class AgiSession:
         except ConnectionError:
             pass
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             self._writer = None
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
@@ -212,19 +218,20 @@ class AgiSession:
             status = "HANGUP"
         return status
 
-    async def _readline(self, reader: asyncio.StreamReader) -> bytes:
-        """`reader.readline()`, TimeoutError when no line came within `timeout` (as
-        `asyncio.timeout` would, without a timer made and cancelled per command: one timer
-        per session, re-armed only when it fires before the current deadline)."""
+    async def _within(self, step: Awaitable[_T]) -> _T:
+        """`await step` (the connect, the read of a command), TimeoutError when it is not done
+        within `timeout` (as `asyncio.timeout` would, without a timer made and cancelled per
+        command: one timer per session, re-armed only when it fires before the current
+        deadline)."""
         if self._task is None:
             self._task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         self._deadline = loop.time() + self.timeout
         if self._timer is None:
             self._timer = loop.call_at(self._deadline, self._expire)
-        self._reading = True
+        self._waiting = True
         try:
-            return await reader.readline()
+            return await step
         except asyncio.CancelledError:
             if self._expired and self._task is not None:
                 self._expired = False
@@ -232,13 +239,13 @@ class AgiSession:
                     raise TimeoutError from None
             raise
         finally:
-            self._reading = False
+            self._waiting = False
 
     def _expire(self) -> None:
         loop = asyncio.get_running_loop()
         self._timer = None
-        if not self._reading or self._task is None:
-            return  # re-armed by the next read
+        if not self._waiting or self._task is None:
+            return  # re-armed by the next step
         if self._deadline > loop.time() + 0.001:  # a later command moved the deadline on
             self._timer = loop.call_at(self._deadline, self._expire)
             return
