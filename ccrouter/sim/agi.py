@@ -166,18 +166,14 @@ class AgiSession:
     async def run(self, host: str, port: int, script: str, args: Sequence[str]) -> str:
         """Run one FastAGI session; return AGISTATUS (SUCCESS, FAILURE or HANGUP)."""
         try:
-            return await self._run(host, port, script, args)
-        finally:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-
-    async def _run(self, host: str, port: int, script: str, args: Sequence[str]) -> str:
-        try:
             reader, writer = await self._within(asyncio.open_connection(host, port))
         except (OSError, TimeoutError) as exc:
+            self._stop_timer()
             log.warning("sim.agi.connect_failed", host=host, port=port, error=str(exc))
             return "FAILURE"
+        except BaseException:
+            self._stop_timer()
+            raise
         self._writer = writer
         status = "SUCCESS"
         try:
@@ -185,7 +181,7 @@ class AgiSession:
             url = f"agi://{host}:{port}/{script}"
             lines = [("agi_network", "yes"), ("agi_network_script", script), ("agi_request", url)]
             lines += env + [(f"agi_arg_{i}", a) for i, a in enumerate(args, start=1)]
-            writer.write("".join(f"{k}: {v}\n" for k, v in lines).encode() + b"\n")
+            writer.write("".join([f"{k}: {v}\n" for k, v in lines]).encode() + b"\n")
             while True:
                 try:
                     raw = await self._within(reader.readline())
@@ -210,6 +206,7 @@ class AgiSession:
         except ConnectionError:
             pass
         finally:
+            self._stop_timer()
             self._writer = None
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
@@ -240,6 +237,11 @@ class AgiSession:
             raise
         finally:
             self._waiting = False
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _expire(self) -> None:
         loop = asyncio.get_running_loop()
