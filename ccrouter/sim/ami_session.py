@@ -7,6 +7,8 @@ and fans events out is in `ami.py`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .ami_filter import EventFilter
@@ -42,6 +44,35 @@ class Message:
 
 
 
+class _Plan:
+    """A session's filters as they apply to one event name: `include_hit` / `exclude_hit`,
+    a filter of the kind matches on the name alone (`name(X)` with no header or method);
+    `includes` / `excludes`, the tests (`test(text)`) of the other filters of the kind that
+    may match an event of this name (a legacy regex: its `search`), in the session's order."""
+
+    __slots__ = ("exclude_hit", "excludes", "include_hit", "includes", "may_want")
+
+    def __init__(self, name: str, includes: list[EventFilter],
+                 excludes: list[EventFilter]) -> None:
+        self.may_want = any(f.event_name is None or f.event_name == name for f in includes)
+        self.include_hit, self.includes = _tests(name, includes)
+        self.exclude_hit, self.excludes = _tests(name, excludes)
+
+
+def _tests(name: str, filters: list[EventFilter]) -> tuple[bool, list[Callable[[str], object]]]:
+    hit, tests = False, list[Callable[[str], object]]()
+    for f in filters:
+        if f.event_name is not None and f.event_name != name:
+            continue  # EventFilter.matches: never for this name
+        if f.header is None and f.method == "none":
+            hit = True
+        elif f.header is None and f.method == "regex" and f.regex is not None:
+            tests.append(f.regex.search)  # EventFilter.matches on the whole text
+        else:
+            tests.append(partial(f.matches, name))
+    return hit, tests
+
+
 class AmiSession:
     """One AMI connection."""
 
@@ -54,6 +85,8 @@ class AmiSession:
         self.event_classes: frozenset[str] | None = None  # None = all
         self.includes: list[EventFilter] = []
         self.excludes: list[EventFilter] = []
+        self._plans: dict[str, _Plan] = {}
+        self._plans_for = (0, 0)  # (len(includes), len(excludes)) the plans were made for
         self.record = bytearray()
         self.actions: list[str] = []
         """The name of every action received, in order (tests: what a client asked)."""
@@ -115,13 +148,35 @@ class AmiSession:
         """Cheap pre-check before an event is formatted (name-only include filters)."""
         if not self.includes or self.excludes:
             return True
-        return any(f.event_name is None or f.event_name == name for f in self.includes)
+        return self._plan(name).may_want
 
     def should_send(self, name: str, text: str) -> bool:
         """manager.c `should_send_event`."""
-        if self.includes and not any(f.matches(name, text) for f in self.includes):
+        plan = self._plan(name)
+        if self.includes and not plan.include_hit:
+            for test in plan.includes:
+                if test(text):
+                    break
+            else:
+                return False
+        if plan.exclude_hit:
             return False
-        return not any(f.matches(name, text) for f in self.excludes)
+        for test in plan.excludes:  # noqa: SIM110 - a loop, not any(genexpr): once per event
+            if test(text):
+                return False
+        return True
+
+    def _plan(self, name: str) -> _Plan:
+        """The filters that can match an event named `name` (kept per name until a filter is
+        added)."""
+        seen = (len(self.includes), len(self.excludes))
+        if seen != self._plans_for:
+            self._plans.clear()
+            self._plans_for = seen
+        plan = self._plans.get(name)
+        if plan is None:
+            plan = self._plans[name] = _Plan(name, self.includes, self.excludes)
+        return plan
 
     def close(self) -> None:
         if not self.closed:

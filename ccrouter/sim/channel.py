@@ -13,10 +13,6 @@ from typing import Any
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 
 
-def _cid(value: str) -> str:
-    return value or "<unknown>"
-
-
 class Channel:
     """One live channel. Mutable on purpose: it is the simulator's own state, never shared."""
 
@@ -95,14 +91,14 @@ class Channel:
         return self._format(prefix)
 
     def _format(self, p: str) -> str:
-        return (
+        text = (
             f"{p}Channel: {self.name}\r\n"
             f"{p}ChannelState: {self.state}\r\n"
             f"{p}ChannelStateDesc: {STATE_DESC.get(self.state, 'Unknown')}\r\n"
-            f"{p}CallerIDNum: {_cid(self.cid_num)}\r\n"
-            f"{p}CallerIDName: {_cid(self.cid_name)}\r\n"
-            f"{p}ConnectedLineNum: {_cid(self.conn_num)}\r\n"
-            f"{p}ConnectedLineName: {_cid(self.conn_name)}\r\n"
+            f"{p}CallerIDNum: {self.cid_num or '<unknown>'}\r\n"  # <unknown> when empty
+            f"{p}CallerIDName: {self.cid_name or '<unknown>'}\r\n"
+            f"{p}ConnectedLineNum: {self.conn_num or '<unknown>'}\r\n"
+            f"{p}ConnectedLineName: {self.conn_name or '<unknown>'}\r\n"
             f"{p}Language: en\r\n"
             f"{p}AccountCode: \r\n"
             f"{p}Context: {self.context}\r\n"
@@ -110,6 +106,9 @@ class Channel:
             f"{p}Priority: {self.priority}\r\n"
             f"{p}Uniqueid: {self.uniqueid}\r\n"
             f"{p}Linkedid: {self.linkedid}\r\n"
-        ) + "".join(  # manager_channels.c: one header per channelvars name, "" when unset
+        )
+        if not self.chanvars:
+            return text
+        return text + "".join(  # manager_channels.c: one header per channelvars name, "" when unset
             f"{p}ChanVariable: {n}={self.vars.get(n, '')}\r\n" for n in self.chanvars
         )

@@ -67,6 +67,9 @@ class Core:
         self.noise = options.noise
         self.rng = random.Random(seed)
         self.loop_t0 = 0.0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The running loop, from `start()` to `close()` (asking for it is dearer than
+        keeping it); None: ask asyncio."""
         self.epoch = int(time.time())
         self.seq = 0
         self.tech_seq: dict[str, int] = {}
@@ -97,7 +100,7 @@ class Core:
     # -- clock and ids ---------------------------------------------------------------------
     def now(self) -> float:
         """Loop time (real seconds)."""
-        return asyncio.get_running_loop().time()
+        return (self.loop or asyncio.get_running_loop()).time()
 
     def sim_elapsed(self, since: float) -> float:
         return (self.now() - since) * self.opt.time_scale
@@ -108,7 +111,7 @@ class Core:
 
     def later(self, sim_seconds: float, fn: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
         delay = max(0.0, sim_seconds / self.opt.time_scale)
-        return asyncio.get_running_loop().call_later(delay, fn, *args)
+        return (self.loop or asyncio.get_running_loop()).call_later(delay, fn, *args)
 
     def new_epoch(self) -> None:
         self.epoch = max(self.epoch + 1, int(time.time()))
@@ -184,8 +187,10 @@ class Core:
 
     # -- emitting --------------------------------------------------------------------------
     def emit(self, name: str, priv: str, fn: Callable[..., str], *args: Any) -> None:
-        if (self.noise or name in ESSENTIAL) and self.ami.wants(name):
-            self.ami.emit(name, priv, fn(*args))
+        if self.noise or name in ESSENTIAL:
+            ami = self.ami
+            if ami.wants(name):
+                ami.emit(name, priv, fn(*args))
 
     def device_change(self, device: str, state: str) -> None:
         self.emit("DeviceStateChange", ev.CALL, ev.device_state, device, state)

@@ -122,23 +122,23 @@ class QueueEngine:
         for q in self.core.queues_of(interface):
             self.schedule(q)
 
-    def _is_free(self, m: Member, now: float) -> bool:
-        return (not m.paused and now >= m.busy_until and m.interface not in self.ringing
-                and self.core.status(m.interface) == NOT_INUSE)
-
     def dispatch(self, q: SimQueue) -> None:
-        if not q.entries:
+        entries = q.entries
+        if not entries:
             return
-        now = self.core.now()
-        free = [m for m in q.members.values() if self._is_free(m, now)]
-        for entry in list(q.entries):
-            if not free:
-                return
-            if entry.attempts or entry.retry_until > now:
-                continue
-            for m in q.pick(entry, free, self.core.wall(), self.core.rng):
-                free.remove(m)
-                self._ring(q, entry, m)
+        core = self.core
+        now = core.now()
+        waiting = [e for e in entries if not e.attempts and e.retry_until <= now]
+        if not waiting:  # every caller is being rung or waits for its retry
+            return
+        ringing, device = self.ringing, core.device
+
+        def is_free(m: Member) -> bool:
+            return (not m.paused and now >= m.busy_until and m.interface not in ringing
+                    and device.get(m.interface, NOT_INUSE) == NOT_INUSE)  # core.status
+
+        for entry, m in q.assign(waiting, is_free, core.wall, core.rng):
+            self._ring(q, entry, m)
 
     def _ring(self, q: SimQueue, entry: Entry, m: Member) -> None:
         core = self.core

@@ -40,7 +40,8 @@ class Lifecycle:
         self._boot_timer: asyncio.TimerHandle | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._core.loop_t0 = asyncio.get_running_loop().time()
+        self._core.loop = asyncio.get_running_loop()
+        self._core.loop_t0 = self._core.loop.time()
         await self._ami.start(host, port)
         log.info("sim.started", ami_port=self._ami.port, agi_port=self._core.opt.agi_port)
 
@@ -50,6 +51,7 @@ class Lifecycle:
         await cancel_quietly(list(self._tasks))
         self._engine.reset()
         await self._ami.close()
+        self._core.loop = None
 
     async def restart(self, down_s: float = 0.0, *, boot_s: float = 0.0,
                       graceful_s: float | None = None, announce_boot: bool = True) -> None:

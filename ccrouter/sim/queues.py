@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from .model import Member
 
 if TYPE_CHECKING:
     from .channel import Channel
+
+_WALKED = frozenset({"rrmemory", "rrordered", "linear"})
+"""Strategies whose choice is the first free member in some order (`SimQueue.next_member`)."""
+
+_penalty = attrgetter("penalty")
 
 STRATEGIES = ("ringall", "rrmemory", "rrordered", "leastrecent", "fewestcalls", "random", "linear")
 
@@ -131,28 +138,88 @@ class SimQueue:
         sl2 = 100.0 * (self.completed_in_sl + self.abandoned_in_sl) / both if both else 0.0
         return sl, sl2
 
+    def assign(self, waiting: list[Entry], is_free: Callable[[Member], bool],
+               now_epoch: Callable[[], float], rng: random.Random,
+               ) -> Iterator[tuple[Entry, Member]]:
+        """The (caller, member) pairs to ring now, in order: for each of the `waiting` callers
+        in turn, the members `pick` chooses from the free ones (`is_free`, asked again after
+        each pair is rung: a member rung is no longer free; no other member changes), until
+        no member is free. rrmemory, rrordered and linear walk the members (`next_member`)
+        instead of listing the free ones first."""
+        if self.config.strategy in _WALKED:
+            for entry in waiting:
+                m, any_free = self.next_member(entry, is_free)
+                if m is None:
+                    if not any_free:
+                        return
+                    continue
+                yield entry, m
+            return
+        free = [m for m in self.members.values() if is_free(m)]
+        for entry in waiting:
+            if not free:
+                return
+            for m in self.pick(entry, free, now_epoch(), rng):
+                free = [f for f in free if f is not m]
+                yield entry, m
+
+    def next_member(self, entry: Entry,
+                    is_free: Callable[[Member], bool]) -> tuple[Member | None, bool]:
+        """rrmemory / rrordered / linear: the member `pick` chooses among the free ones, found
+        by walking the members in order from `rr_next` (linear: from the first) and stopping
+        at the first free, allowed one of the lowest penalty any allowed member has; updates
+        `rr_next` as `pick` does. Also says whether any member was free (False: the walk saw
+        them all and none was)."""
+        members = list(self.members.values())
+        n = len(members)
+        if not n:
+            return None, False
+        rr = self.config.strategy != "linear"
+        start = self.rr_next % n if rr else 0
+        floor = min(map(_penalty, members))
+        lo, hi = entry.min_penalty, entry.max_penalty
+        if lo is not None and lo > floor:
+            floor = lo
+        best: Member | None = None
+        best_i = best_pen = 0
+        any_free = False
+        for i in range(start - n, start):  # members[i]: from start to the end, then the rest
+            m = members[i]
+            p = m.penalty
+            if best is not None and p >= best_pen:
+                continue  # the walk already found as good a member, earlier
+            if not is_free(m):
+                continue
+            any_free = True
+            if (hi is not None and p > hi) or (lo is not None and p < lo):
+                continue
+            best, best_i, best_pen = m, i, p
+            if p <= floor:
+                break  # no allowed member has a lower penalty
+        if best is None:
+            return None, any_free
+        if rr:
+            self.rr_next = (best_i + 1) % n  # best_i: -n..n-1
+        return best, True
+
     def pick(self, entry: Entry, free: list[Member], now_epoch: float,
              rng: random.Random) -> list[Member]:
         """Members to ring now for `entry`, from the free ones, by strategy (best penalty first)."""
+        strategy = self.config.strategy
+        if strategy in _WALKED:
+            ids = {id(m) for m in free}
+            m, _ = self.next_member(entry, lambda m: id(m) in ids)
+            return [] if m is None else [m]
         eligible = [m for m in free if entry.allows(m.penalty)]
         if not eligible:
             return []
         best = min(m.penalty for m in eligible)
         tier = [m for m in eligible if m.penalty == best]
-        strategy = self.config.strategy
         if strategy == "ringall":
             return tier
-        if strategy in ("rrmemory", "rrordered"):
-            pos = {iface: i for i, iface in enumerate(self.members)}
-            n, start = len(pos), self.rr_next
-            chosen = min(tier, key=lambda m: (pos[m.interface] - start) % n)
-            self.rr_next = (pos[chosen.interface] + 1) % n
-            return [chosen]
         if strategy == "leastrecent":
             return [min(tier, key=lambda m: 0 if not m.last_call
                         else 1_000_000 - (now_epoch - m.last_call))]
         if strategy == "fewestcalls":
             return [min(tier, key=lambda m: m.calls_taken)]
-        if strategy == "random":
-            return [rng.choice(tier)]
-        return [tier[0]]  # linear
+        return [rng.choice(tier)]  # random
