@@ -400,3 +400,37 @@ def test_postgresql_errors_are_told_transient_or_permanent(
     error = make_error(asyncpg)
     assert is_transient(error) is transient
     assert is_broken_connection(error) is transient
+
+
+async def test_postgresql_updates_find_their_cards_by_index_before_any_analyse(
+        pg_url: str) -> None:  # fmt: skip
+    """The writer's UPDATE ... FROM unnest joins up to ROWS_PER_STATEMENT rows with `cards`.
+    On a table autovacuum had not analysed yet (a new database filling up), PostgreSQL took
+    it for small and joined by a hash over a sequential scan: the whole table read for every
+    statement (here 80 scans for 5 000 updates). Joined by the index: none."""
+
+    async def write(writes: list[CardWrite]) -> None:
+        engine = make_engine(pg_url)
+        writer = CardWriter(engine, settings(commit_window_ms=5000))
+        async with running(writer):
+            for k in range(0, len(writes), 1000):
+                for w in writes[k : k + 1000]:
+                    writer.submit(w)
+                await writer.flush()
+        await writer.close()
+        await engine.dispose()  # its backends end, and so report their counters
+
+    async def seq_scans() -> int:
+        return int((await rows(engine, "SELECT seq_scan FROM pg_stat_user_tables "
+                                       "WHERE relname = 'cards'"))[0][0])  # fmt: skip
+
+    engine = make_engine(pg_url)
+    try:
+        await migrate(engine)
+        await write([opened(f"S{i:04d}", queue="q1") for i in range(5000)])
+        before = await seq_scans()
+        await write([CardWrite(f"S{i:04d}", {"notes": "seen"}) for i in range(5000)])
+        assert await seq_scans() == before
+        assert await rows(engine, "SELECT count(*) FROM cards WHERE notes = 'seen'") == [(5000,)]
+    finally:
+        await engine.dispose()
