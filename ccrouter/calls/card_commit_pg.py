@@ -41,14 +41,17 @@ _TRANSIENT_CLASSES: Final = frozenset({"08", "40", "53", "57", "58"})
 deadlock), insufficient resources (disk full), operator intervention (shutdown), system error."""
 
 
-_JOIN_BY_INDEX = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
+_JOIN_BY_INDEX = ("SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; "
+                  "SET LOCAL enable_mergejoin = off")
 """The UPDATE ... FROM unnest joins at most ROWS_PER_STATEMENT rows with `cards` by its
-primary key: a nested loop over the `number` index is always the plan. While `cards` has not
-been analysed for a while (a new database filling up, before autovacuum comes by) the
-planner took it for small and chose a hash join over a sequential scan, the whole table read
-for every statement of 64 rows (0.04 sequential scans of `cards` per call in the end-to-end
-bench, PostgreSQL's server taking 0.2-0.4 cores at ~1 000 calls/s). For the writer's own
-transaction only (SET LOCAL): the pool's connection keeps the server's settings."""
+primary key: a nested loop over the `number` index is always the plan, and these settings
+leave the planner no other. asyncpg prepares each statement, and PostgreSQL may keep one plan
+for it made while `cards` was small (a new database, before autovacuum analysed it): a hash
+join over a sequential scan, or a nested loop over one — the whole table read for every
+statement as it grew (0.04 sequential scans of `cards` per call in the end-to-end bench,
+8-40 ms an UPDATE of 20-64 rows, PostgreSQL's server taking 0.2-0.4 cores at ~1 000 calls/s;
+auto_explain, 2026-12-04). For the writer's own transaction only (SET LOCAL): the pool's
+connection keeps the server's settings."""
 
 
 def pg_type(column: str) -> str:
