@@ -9,8 +9,8 @@ Why not `loop.create_server`: under uvloop (the daemon's loop) libuv's `uv__serv
 accepts one connection per poll of the listening socket, i.e. one per turn of the loop. A loop
 busy for a few ms a turn then takes 200-300 connections a second, whatever the kernel holds:
 at 800 connections/s against a loop that ran 3 ms of work a turn, a connection waited 3.4 s
-(median) to be accepted and one in six was reset, against 8.7 ms with this reader
-(2026-12-04, /tmp/exp/acc_server.py: the same client, the same loop). In the end-to-end
+(median) to be accepted and one in six was reset, against 8.7 ms with this reader (2026-12-04,
+the same client and loop; README "The wait to be accepted was libuv's"). In the end-to-end
 benchmark the wait to be accepted was most of the slowest 1 % of the caller's sessions.
 """
 
