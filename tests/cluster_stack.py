@@ -27,11 +27,25 @@ from tests.stack import wait_until
 SECRET = "demo-secret"
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out to outgoing connections: a port picked above it
+    could be taken as the local end of one (a database or AMI connection) between the check
+    and the bind — a standby then logged `address already in use` (CI, 2026-12-04)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+
+
 def free_ports(count: int) -> int:
     """The first of `count` consecutive free ports of 127.0.0.1 (a node i is served on the
     instance's first port + i)."""
     for _ in range(200):
-        base = random.randint(20_000, 60_000)
+        base = random.randint(10_000, _EPHEMERAL_LOW - count if _EPHEMERAL_LOW > 12_000 else 60_000)
         socks = []
         try:
             for port in range(base, base + count):
@@ -48,7 +62,7 @@ def free_ports(count: int) -> int:
 
 
 def cluster_settings(db_url: str, ami_ports: Sequence[int], agi_ports: Sequence[int], *,
-                     lease_s: float = 1.0, http_ports: Sequence[int] = (),
+                     lease_s: float = 2.0, http_ports: Sequence[int] = (),
                      **routing: Any) -> Settings:  # fmt: skip
     """The worked example's routing (every operator logged in) on nodes n1..nK, the first
     half of the operators on n1, the rest spread over the others; instances i1..iM."""
