@@ -7,7 +7,8 @@ session p50/p99 (which includes every round trip to the simulator, so on 2 cores
 simulator's load too) and whether the card writer kept up. The highest step whose decision p99
 stays under the bound and whose caller's `route` session p99 stays under SESSION_BOUND_MS, with
 every call answered, is the sustained rate (the p99 of a step is the worst p99 of the daemon's
-half-second reports: conservative).
+half-second reports: conservative); one more step halfway between it and the next step up,
+which failed, tells the knee to half a step.
 `memory`: the daemon's RSS with N operators and M live calls.
 """
 
@@ -206,19 +207,33 @@ async def rate_ramp(rates: Sequence[float], seconds: float = 3.0,
     with tempfile.TemporaryDirectory(prefix="ccrouter-bench-") as d, trace.installed():
         async with harness(Path(d), time_scale=50, operators_per_queue=60,
                            config_overrides=overrides) as h:  # fmt: skip
-            for rate in rates:
+
+            async def run(rate: float) -> dict[str, Any]:
                 trace.clear()
                 speed = cpu_speed_ms()
                 step = await rate_step(h, rate, seconds)
                 step["caller_p99_ms"] = trace.caller_p99_ms()
                 step["speed_ms"] = speed
-                steps.append(step)
-                ok = (step["decide_p99_ms"] < p99_bound_ms and step["answered"] == step["placed"]
-                      and step["achieved_per_s"] >= 0.9 * rate
-                      and step["caller_p99_ms"] < session_bound_ms)  # fmt: skip
-                step["sustained"] = ok
-                if not ok and len(steps) >= 2 and not steps[-2]["sustained"]:
+                step["sustained"] = (
+                    step["decide_p99_ms"] < p99_bound_ms and step["answered"] == step["placed"]
+                    and step["achieved_per_s"] >= 0.9 * rate
+                    and step["caller_p99_ms"] < session_bound_ms)  # fmt: skip
+                return step
+
+            for rate in rates:
+                steps.append(await run(rate))
+                if not steps[-1]["sustained"] and len(steps) >= 2 and not steps[-2]["sustained"]:
                     break  # two failed steps in a row: past the knee
+            # The knee lies between the highest sustained step and the next one up, which
+            # failed: one step halfway, so that the rate (and 80 % of it) is known to half a
+            # step, not a whole one (PostgreSQL's passed 1 300 and failed 1 600, 2026-12-04).
+            ok = [s["offered_per_s"] for s in steps if s["sustained"]]
+            above = [s["offered_per_s"] for s in steps
+                     if not s["sustained"] and ok and s["offered_per_s"] > max(ok)]  # fmt: skip
+            if ok and above:
+                middle = round((max(ok) + min(above)) / 2 / 50) * 50
+                if max(ok) < middle < min(above):
+                    steps.append({**await run(middle), "refined": True})
     best = max((s for s in steps if s["sustained"]), key=lambda s: s["achieved_per_s"],
                default=None)  # fmt: skip
     return {"steps": steps, "sustained_calls_per_s": best["achieved_per_s"] if best else 0.0,
