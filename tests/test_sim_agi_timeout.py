@@ -1,8 +1,7 @@
 """The simulator's FastAGI session waits `timeout` for each command, like res_agi: a peer that
 keeps sending commands, each well within it, is served however long the session lasts; one
 that goes silent ends the session with FAILURE, as does a refused connection; a session
-cancelled from outside stays cancelled (its per-session timer never turns that into a
-timeout)."""
+cancelled from outside stays cancelled (a timeout never swallows it)."""
 
 from __future__ import annotations
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import structlog
 
 from ccrouter.dialplan import VAR_AGI_NEXT, VAR_AGI_ROUND
 
 log = structlog.get_logger(__name__)
-
-_T = TypeVar("_T")
 
 DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
 UNKNOWN = b"510 Invalid or unknown command\n"
@@ -147,11 +145,6 @@ class AgiSession:
         self._writer: asyncio.StreamWriter | None = None
         self._busy = False
         self.hangup_sent = False
-        self._deadline = 0.0  # loop time by which the command being read must have come
-        self._timer: asyncio.TimerHandle | None = None
-        self._waiting = False
-        self._expired = False
-        self._task: asyncio.Task[object] | None = None  # the one reading (run's)
 
     def channel_hungup(self) -> None:
         """The call hung up: tell ccrouter now unless a running prompt will tell it."""
@@ -166,14 +159,11 @@ class AgiSession:
     async def run(self, host: str, port: int, script: str, args: Sequence[str]) -> str:
         """Run one FastAGI session; return AGISTATUS (SUCCESS, FAILURE or HANGUP)."""
         try:
-            reader, writer = await self._within(asyncio.open_connection(host, port))
+            async with asyncio.timeout(self.timeout):  # (wait_for made a task per await)
+                reader, writer = await asyncio.open_connection(host, port)
         except (OSError, TimeoutError) as exc:
-            self._stop_timer()
             log.warning("sim.agi.connect_failed", host=host, port=port, error=str(exc))
             return "FAILURE"
-        except BaseException:
-            self._stop_timer()
-            raise
         self._writer = writer
         status = "SUCCESS"
         try:
@@ -184,7 +174,8 @@ class AgiSession:
             writer.write("".join([f"{k}: {v}\n" for k, v in lines]).encode() + b"\n")
             while True:
                 try:
-                    raw = await self._within(reader.readline())
+                    async with asyncio.timeout(self.timeout):
+                        raw = await reader.readline()
                 except TimeoutError:
                     log.warning("sim.agi.no_answer", timeout_s=self.timeout)
                     status = "FAILURE"
@@ -206,7 +197,6 @@ class AgiSession:
         except ConnectionError:
             pass
         finally:
-            self._stop_timer()
             self._writer = None
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
@@ -214,45 +204,6 @@ class AgiSession:
         if self.chan.dead.is_set() and status == "SUCCESS":
             status = "HANGUP"
         return status
-
-    async def _within(self, step: Awaitable[_T]) -> _T:
-        """`await step` (the connect, the read of a command), TimeoutError when it is not done
-        within `timeout` (as `asyncio.timeout` would, without a timer made and cancelled per
-        command: one timer per session, re-armed only when it fires before the current
-        deadline)."""
-        if self._task is None:
-            self._task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.time() + self.timeout
-        if self._timer is None:
-            self._timer = loop.call_at(self._deadline, self._expire)
-        self._waiting = True
-        try:
-            return await step
-        except asyncio.CancelledError:
-            if self._expired and self._task is not None:
-                self._expired = False
-                if self._task.uncancel() == 0:  # only the timer cancelled it
-                    raise TimeoutError from None
-            raise
-        finally:
-            self._waiting = False
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expire(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._timer = None
-        if not self._waiting or self._task is None:
-            return  # re-armed by the next step
-        if self._deadline > loop.time() + 0.001:  # a later command moved the deadline on
-            self._timer = loop.call_at(self._deadline, self._expire)
-            return
-        self._expired = True
-        self._task.cancel()
 
     async def _prompt(self) -> bool:
         """Play a prompt for `prompt_delay`; True when the caller hung up meanwhile."""
