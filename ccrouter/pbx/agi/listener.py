@@ -72,21 +72,25 @@ class Listener:
         self._resume: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        if self._loop is not None:
-            return
-        self._loop = loop = asyncio.get_running_loop()
-        for sock in self.sockets:
-            loop.add_reader(sock.fileno(), self._accept, sock)
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._watch(True)
 
     def stop(self) -> None:
-        loop, self._loop = self._loop, None
-        if self._resume is not None:
+        if self._resume is not None:  # paused: no readers to remove
             self._resume.cancel()
             self._resume = None
-        if loop is None:
-            return
+        elif self._loop is not None:
+            self._watch(False)
+        self._loop = None
+
+    def _watch(self, on: bool) -> None:
+        loop = self._loop
+        assert loop is not None
         for sock in self.sockets:
-            if sock.fileno() != -1:
+            if on:
+                loop.add_reader(sock.fileno(), self._accept, sock)
+            elif sock.fileno() != -1:
                 loop.remove_reader(sock.fileno())
 
     def _accept(self, sock: socket.socket) -> None:
@@ -106,13 +110,10 @@ class Listener:
             self._on_accepted(conn)
 
     def _pause(self) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        self.stop()
-        self._loop = loop
-        self._resume = loop.call_later(_PAUSE_S, self._restart)
+        if self._loop is not None and self._resume is None:
+            self._watch(False)
+            self._resume = self._loop.call_later(_PAUSE_S, self._unpause)
 
-    def _restart(self) -> None:
-        self._resume, self._loop = None, None
-        self.start()
+    def _unpause(self) -> None:
+        self._resume = None
+        self._watch(True)
