@@ -237,7 +237,6 @@ async def rate_ramp(rates: Sequence[float], seconds: float = 3.0,
     best = max((s for s in steps if s["sustained"]), key=lambda s: s["achieved_per_s"],
                default=None)  # fmt: skip
     return {"steps": steps, "sustained_calls_per_s": best["achieved_per_s"] if best else 0.0,
-            "sustained_speed_ms": best["speed_ms"] if best else None,
             "p99_bound_ms": p99_bound_ms, "session_bound_ms": session_bound_ms}
 
 
